@@ -154,8 +154,9 @@ void ValidateSwin(const SwinConfig& c) {
       Invalid("stage ", s, " dim ", dim, " (embed_dim*2^stage) is not divisible by num_heads[", s,
               "] = ", c.num_heads[s]);
     }
-    if (static_cast<int64_t>(dim * c.mlp_ratio) < 1)
-      Invalid("mlp_ratio ", c.mlp_ratio, " gives an empty MLP");
+    if (static_cast<int64_t>(dim * c.mlp_ratio) < 1) {
+      Invalid("mlp_ratio ", c.mlp_ratio, " gives an empty MLP at stage ", s);
+    }
   }
 }
 
