@@ -35,9 +35,10 @@ WORK="$PWD/work/$TEST_NAME"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 
-# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ExitCode, ...).
+# job_field JOB FIELD: one field of `scontrol show job` (JobState, Restarts, ExitCode, ...);
+# empty when scontrol fails (the pollers then try again).
 job_field() {
-  scontrol -o show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+  scontrol -o show job "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1 || true
 }
 
 # fail MSG [JOB]: report, with the job record, its output and the daemons' log tails; exit 1.
