@@ -116,8 +116,7 @@ GradSyncStats AllReduceGradients(Communicator& comm, const std::vector<at::Tenso
   grads.reserve(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor& p = params[i];
-    TORCH_CHECK(p.requires_grad(), "AllReduceGradients: parameter ", i,
-                " does not require grad");
+    TORCH_CHECK(p.requires_grad(), "AllReduceGradients: parameter ", i, " does not require grad");
     TORCH_CHECK(p.is_floating_point(), "AllReduceGradients: parameter ", i, " has dtype ",
                 p.scalar_type(), "; gradients need a floating dtype");
     if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);

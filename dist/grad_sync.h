@@ -52,10 +52,10 @@ std::vector<Bucket> PlanBuckets(const std::vector<at::Tensor>& tensors, int64_t 
 
 // What one call moved.
 struct GradSyncStats {
-  int64_t buckets = 0;         // collectives issued
-  int64_t bytes = 0;           // bytes this rank contributed (sum of bucket sizes)
-  double seconds = 0;          // wall time of the call, packing included
-  double comm_seconds = 0;     // of which inside the communicator
+  int64_t buckets = 0;      // collectives issued
+  int64_t bytes = 0;        // bytes this rank contributed (sum of bucket sizes)
+  double seconds = 0;       // wall time of the call, packing included
+  double comm_seconds = 0;  // of which inside the communicator
 };
 
 // Collective: every rank calls it with a list of the same length, dtypes and shapes, in the

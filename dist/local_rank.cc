@@ -82,16 +82,20 @@ void CheckSlurmWorldSize(int world_size, int rank, const LaunchEnv& env) {
     mismatch = "SLURM_NTASKS=" + std::to_string(*ntasks) + " but the MPI world has " +
                std::to_string(world_size) + " rank(s)";
   } else if (procid && *procid != rank) {
-    mismatch = "SLURM_PROCID=" + std::to_string(*procid) + " but the MPI rank is " +
-               std::to_string(rank);
+    mismatch =
+        "SLURM_PROCID=" + std::to_string(*procid) + " but the MPI rank is " + std::to_string(rank);
   }
   if (mismatch.empty()) return;
   const std::string n = ntasks ? std::to_string(*ntasks) : "N";
   throw std::runtime_error(
-      mismatch + ". Slurm started tasks that MPI did not join into one job: a plain `srun` "
-      "without an MPI plugin starts " + n + " independent one-rank jobs that would each do "
+      mismatch +
+      ". Slurm started tasks that MPI did not join into one job: a plain `srun` "
+      "without an MPI plugin starts " +
+      n +
+      " independent one-rank jobs that would each do "
       "all the work. Launch with `srun --mpi=pmix ...` (see `srun --mpi=list`), or run "
-      "`mpirun -np " + n + " ...` inside the allocation (salloc/sbatch).");
+      "`mpirun -np " +
+      n + " ...` inside the allocation (salloc/sbatch).");
 }
 
 }  // namespace psaq::dist

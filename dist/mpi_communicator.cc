@@ -91,8 +91,8 @@ void MpiCommunicator::AllReduce(at::Tensor& t, ReduceOp op) {
   char* data = static_cast<char*>(t.data_ptr());
   for (int64_t begin = 0; begin < n; begin += kMaxMpiCount) {
     const int count = static_cast<int>(std::min(kMaxMpiCount, n - begin));
-    PSAQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data + begin * element, count, type, ToMpi(op),
-                                 comm_));
+    PSAQ_MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, data + begin * element, count, type, ToMpi(op), comm_));
   }
   if (op == ReduceOp::kAvg) t.div_(size_);
 }

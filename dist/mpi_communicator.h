@@ -31,7 +31,8 @@ class MpiCommunicator final : public Communicator {
   // reported by PSAQ_MPI_CHECK with its name and the rank before the job aborts.
   // REQUIRES: MPI initialised (an MpiContext alive) and not finalised.
   explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD);
-  // Frees the duplicate. Destroy it before MPI is finalised (before the MpiContext).
+  // Collective (MPI_Comm_free). Frees the duplicate; destroy it before MPI is finalised, i.e.
+  // before the MpiContext.
   ~MpiCommunicator() override;
 
   MpiCommunicator(const MpiCommunicator&) = delete;

@@ -26,7 +26,8 @@ MpiContext::MpiContext(int* argc, char*** argv, const MpiContextOptions& options
               "MpiContext: another MpiContext is alive; keep exactly one, owned by main");
   int finalized = 0;
   PSAQ_MPI_CHECK(MPI_Finalized(&finalized));
-  TORCH_CHECK(!finalized, "MpiContext: MPI was already finalised; MPI cannot be initialised "
+  TORCH_CHECK(!finalized,
+              "MpiContext: MPI was already finalised; MPI cannot be initialised "
               "twice in one process");
   int initialized = 0;
   PSAQ_MPI_CHECK(MPI_Initialized(&initialized));
@@ -39,8 +40,8 @@ MpiContext::MpiContext(int* argc, char*** argv, const MpiContextOptions& options
     CHECK_EQ(rc, MPI_SUCCESS) << "MPI_Init_thread failed";
     // A throw below leaves MPI initialised and no context alive: finalising here would need
     // every rank, and the caller is about to report the error and exit.
-    TORCH_CHECK(provided_ >= required, "MpiContext: MPI provides thread level ", provided_,
-                " but ", required, " was requested");
+    TORCH_CHECK(provided_ >= required, "MpiContext: MPI provides thread level ", provided_, " but ",
+                required, " was requested");
     owns_mpi_ = true;
   }
   if (options.install_abort_on_fatal) InstallAbortOnFatal();

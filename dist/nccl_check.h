@@ -21,27 +21,27 @@
 #include "dist/fatal.h"
 #include "dist/logging.h"
 
-#define PSAQ_CUDA_CHECK(call)                                                          \
-  do {                                                                                 \
-    const cudaError_t psaq_cuda_rc_ = (call);                                          \
-    if (psaq_cuda_rc_ != cudaSuccess) {                                                \
-      LOG(FATAL) << ::psaq::dist::RankPrefix() << #call << " failed: "                 \
-                 << cudaGetErrorName(psaq_cuda_rc_) << ": "                            \
-                 << cudaGetErrorString(psaq_cuda_rc_);                                 \
-    }                                                                                  \
+#define PSAQ_CUDA_CHECK(call)                                              \
+  do {                                                                     \
+    const cudaError_t psaq_cuda_rc_ = (call);                              \
+    if (psaq_cuda_rc_ != cudaSuccess) {                                    \
+      LOG(FATAL) << ::psaq::dist::RankPrefix() << #call                    \
+                 << " failed: " << cudaGetErrorName(psaq_cuda_rc_) << ": " \
+                 << cudaGetErrorString(psaq_cuda_rc_);                     \
+    }                                                                      \
   } while (0)
 
-#define PSAQ_NCCL_CHECK(call)                                                          \
-  do {                                                                                 \
-    const ncclResult_t psaq_nccl_rc_ = (call);                                         \
-    if (psaq_nccl_rc_ != ncclSuccess) {                                                \
-      const char* psaq_nccl_detail_ = ncclGetLastError(nullptr);                       \
-      LOG(FATAL) << ::psaq::dist::RankPrefix() << #call << " failed: "                 \
-                 << ncclGetErrorString(psaq_nccl_rc_)                                  \
-                 << (psaq_nccl_detail_ != nullptr && psaq_nccl_detail_[0] != '\0'      \
-                         ? std::string(" (") + psaq_nccl_detail_ + ")"                 \
-                         : std::string());                                             \
-    }                                                                                  \
+#define PSAQ_NCCL_CHECK(call)                                                     \
+  do {                                                                            \
+    const ncclResult_t psaq_nccl_rc_ = (call);                                    \
+    if (psaq_nccl_rc_ != ncclSuccess) {                                           \
+      const char* psaq_nccl_detail_ = ncclGetLastError(nullptr);                  \
+      LOG(FATAL) << ::psaq::dist::RankPrefix() << #call                           \
+                 << " failed: " << ncclGetErrorString(psaq_nccl_rc_)              \
+                 << (psaq_nccl_detail_ != nullptr && psaq_nccl_detail_[0] != '\0' \
+                         ? std::string(" (") + psaq_nccl_detail_ + ")"            \
+                         : std::string());                                        \
+    }                                                                             \
   } while (0)
 
 #endif  // PSAQ_WITH_NCCL

@@ -138,15 +138,13 @@ void NcclCommunicator::Wait(const char* what) {
     ncclResult_t async = ncclSuccess;
     const ncclResult_t rc = ncclCommGetAsyncError(comm_, &async);
     if (rc != ncclSuccess) {
-      AbortAndFail(std::string(what) + ": ncclCommGetAsyncError failed: " +
-                   ncclGetErrorString(rc));
+      AbortAndFail(std::string(what) + ": ncclCommGetAsyncError failed: " + ncclGetErrorString(rc));
     }
     if (async != ncclSuccess && async != ncclInProgress) {
       AbortAndFail(std::string(what) + ": asynchronous NCCL error: " + ncclGetErrorString(async));
     }
     if (Clock::now() - start > timeout) {
-      AbortAndFail(std::string(what) + ": not complete after " +
-                   std::to_string(timeout_seconds_) +
+      AbortAndFail(std::string(what) + ": not complete after " + std::to_string(timeout_seconds_) +
                    " s (a peer rank may have died, or ranks called collectives in different "
                    "orders; NcclCommunicatorOptions::timeout_seconds sets the limit)");
     }
@@ -159,8 +157,7 @@ void NcclCommunicator::Wait(const char* what) {
   }
 }
 
-void NcclCommunicator::AllReduceRaw(void* buffer, size_t count, ncclDataType_t dtype,
-                                    ReduceOp op) {
+void NcclCommunicator::AllReduceRaw(void* buffer, size_t count, ncclDataType_t dtype, ReduceOp op) {
   TORCH_CHECK(buffer != nullptr || count == 0, "NcclCommunicator::AllReduce: null buffer");
   TORCH_CHECK(op != ReduceOp::kAvg || IsFloating(dtype),
               "NcclCommunicator::AllReduce: kAvg needs a floating dtype");

@@ -1,7 +1,5 @@
 // MpiCommunicator under mpirun (2 and 3 ranks). Values depend on the rank and are small
 // integers, so every reduction is exact and results are compared bit for bit.
-#include "dist/mpi_communicator.h"
-
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
@@ -14,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "dist/mpi_communicator.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::dist {
@@ -38,9 +37,12 @@ at::Tensor Expected(ReduceOp op, int size, at::ScalarType dtype) {
   at::Tensor out = RankTensor(0, size, at::kDouble);
   for (int r = 1; r < size; ++r) {
     const at::Tensor v = RankTensor(r, size, at::kDouble);
-    if (op == ReduceOp::kMin) out = at::minimum(out, v);
-    else if (op == ReduceOp::kMax) out = at::maximum(out, v);
-    else out = out + v;
+    if (op == ReduceOp::kMin)
+      out = at::minimum(out, v);
+    else if (op == ReduceOp::kMax)
+      out = at::maximum(out, v);
+    else
+      out = out + v;
   }
   out = out.to(dtype);
   // kAvg divides in the tensor's own dtype, like the communicator (one correctly rounded
@@ -93,8 +95,8 @@ TEST_F(MpiCommunicatorTest, AllReduceKeepsTheShape) {
 
 TEST_F(MpiCommunicatorTest, BroadcastFromTheLastRankCopiesAnyDtype) {
   const int root = comm_.size() - 1;
-  for (at::ScalarType dtype : {at::kFloat, at::kDouble, at::kInt, at::kLong, at::kByte,
-                               at::kBool, at::kHalf}) {
+  for (at::ScalarType dtype :
+       {at::kFloat, at::kDouble, at::kInt, at::kLong, at::kByte, at::kBool, at::kHalf}) {
     at::Tensor t = Pattern(comm_.rank(), dtype);
     comm_.Broadcast(t, root);
     const at::Tensor expected = Pattern(root, dtype);

@@ -2,13 +2,12 @@
 // gradient of a small two-layer network on its shard of a fixed batch; after AllReduceGradients
 // each rank's gradients must equal the average of the per-shard gradients, which every rank can
 // also compute alone as the reference.
-#include "dist/grad_sync.h"
-
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <vector>
 
+#include "dist/grad_sync.h"
 #include "dist/mpi_communicator.h"
 #include "dist/partition.h"
 #include "tests/testing/tensor_near.h"
@@ -31,9 +30,9 @@ enum { kW1, kB1, kW2, kB2, kUnused, kExtra, kNumParams };
 
 std::vector<at::Tensor> InitialParameters(uint64_t seed) {
   at::manual_seed(seed);
-  std::vector<at::Tensor> p = {at::randn({kHidden, kIn}), at::randn({kHidden}),
-                               at::randn({kOut, kHidden}), at::randn({kOut}, at::kDouble),
-                               at::randn({3}), at::randn({kOut})};
+  std::vector<at::Tensor> p = {
+      at::randn({kHidden, kIn}),      at::randn({kHidden}), at::randn({kOut, kHidden}),
+      at::randn({kOut}, at::kDouble), at::randn({3}),       at::randn({kOut})};
   for (at::Tensor& t : p) t.requires_grad_(true);
   return p;
 }
@@ -47,7 +46,7 @@ std::vector<at::Tensor> Fresh(const std::vector<at::Tensor>& params) {
 // Mean squared error of the network on x [B, D] against y [B, K] (float64).
 at::Tensor Loss(const std::vector<at::Tensor>& p, const at::Tensor& x, const at::Tensor& y,
                 bool use_extra) {
-  const at::Tensor h = at::relu(x.matmul(p[kW1].t()) + p[kB1]);  // [B, H]
+  const at::Tensor h = at::relu(x.matmul(p[kW1].t()) + p[kB1]);    // [B, H]
   at::Tensor out = h.matmul(p[kW2].t()).to(at::kDouble) + p[kB2];  // [B, K]
   if (use_extra) out = out + p[kExtra].to(at::kDouble);
   return (out - y).pow(2).mean();
@@ -113,8 +112,7 @@ TEST_F(GradSyncMpiTest, AveragedGradientsEqualTheMeanOfPerShardGradients) {
     EXPECT_GE(stats.seconds, stats.comm_seconds);
     for (int i = 0; i < kNumParams; ++i) {
       ASSERT_TRUE(params[i].grad().defined()) << "parameter " << i;
-      EXPECT_TRUE(::psaq::testing::TensorsNearRel(params[i].grad(), reference[i],
-                                                  kGradAverageRel,
+      EXPECT_TRUE(::psaq::testing::TensorsNearRel(params[i].grad(), reference[i], kGradAverageRel,
                                                   "grad of parameter " + std::to_string(i)));
     }
     EXPECT_TENSOR_IDENTICAL(params[kUnused].grad(), at::zeros({3}));

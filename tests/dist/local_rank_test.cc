@@ -55,8 +55,7 @@ TEST(LocalRankTest, FallsBackToSlurmThenToNothing) {
 
 TEST(LocalRankTest, MalformedValuesThrowNamingTheVariable) {
   for (const char* bad : {"abc", "-1", "1x", "99999999999"}) {
-    const std::string message =
-        ErrorOf([&] { LocalRankFromEnv(EnvOf({{"SLURM_LOCALID", bad}})); });
+    const std::string message = ErrorOf([&] { LocalRankFromEnv(EnvOf({{"SLURM_LOCALID", bad}})); });
     EXPECT_NE(message.find("SLURM_LOCALID"), std::string::npos) << bad << ": " << message;
     EXPECT_NE(message.find(bad), std::string::npos) << message;
   }
@@ -87,8 +86,9 @@ TEST(CheckSlurmWorldSizeTest, PassesWithoutSlurmOrWhenSlurmAgrees) {
 
 TEST(CheckSlurmWorldSizeTest, PlainSrunWithoutMpiPluginIsExplained) {
   // `srun -n 4 ./prog` without --mpi=pmix: every task is an MPI singleton.
-  const std::string message = ErrorOf(
-      [] { CheckSlurmWorldSize(1, 0, EnvOf({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "2"}})); });
+  const std::string message = ErrorOf([] {
+    CheckSlurmWorldSize(1, 0, EnvOf({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "2"}}));
+  });
   EXPECT_NE(message.find("SLURM_NTASKS=4"), std::string::npos) << message;
   EXPECT_NE(message.find("1 rank"), std::string::npos) << message;
   EXPECT_NE(message.find("srun --mpi=pmix"), std::string::npos) << message;
@@ -97,8 +97,9 @@ TEST(CheckSlurmWorldSizeTest, PlainSrunWithoutMpiPluginIsExplained) {
 }
 
 TEST(CheckSlurmWorldSizeTest, RankMismatchIsAnErrorToo) {
-  const std::string message = ErrorOf(
-      [] { CheckSlurmWorldSize(4, 0, EnvOf({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "3"}})); });
+  const std::string message = ErrorOf([] {
+    CheckSlurmWorldSize(4, 0, EnvOf({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "3"}}));
+  });
   EXPECT_NE(message.find("SLURM_PROCID=3"), std::string::npos) << message;
   EXPECT_NE(message.find("srun --mpi=pmix"), std::string::npos) << message;
 }
@@ -107,8 +108,7 @@ TEST(CheckSlurmWorldSizeTest, MpirunInsideAnAllocationIsAccepted) {
   // sbatch -n 8, then `mpirun -np 2` in the script: the ranks inherit SLURM_NTASKS=8 and
   // SLURM_PROCID=0, and mpirun's world (OMPI_COMM_WORLD_SIZE) is the one that counts.
   EXPECT_NO_THROW(CheckSlurmWorldSize(
-      2, 1,
-      EnvOf({{"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"}})));
+      2, 1, EnvOf({{"SLURM_NTASKS", "8"}, {"SLURM_PROCID", "0"}, {"OMPI_COMM_WORLD_SIZE", "2"}})));
 }
 
 TEST(CheckSlurmWorldSizeTest, MalformedSlurmValueThrows) {

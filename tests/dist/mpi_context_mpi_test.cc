@@ -1,10 +1,10 @@
 // MpiContext under mpirun, where the test main has already initialised MPI: the context adopts
 // MPI, reports the world, and leaves finalisation to its owner.
-#include "dist/mpi_context.h"
-
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
+
+#include "dist/mpi_context.h"
 
 namespace psaq::dist {
 namespace {

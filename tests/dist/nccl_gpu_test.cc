@@ -1,11 +1,11 @@
 // NcclCommunicator on a real GPU. Runs as one process (an MPI singleton, world size 1) under
 // ctest's "gpu" label, and is also valid under mpirun with one GPU per rank (values depend on the
 // rank). Skips itself when psaq was built without NCCL or no CUDA device is usable.
-#include "dist/nccl_communicator.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "dist/nccl_communicator.h"
 
 #ifdef PSAQ_WITH_NCCL
 #include <ATen/ATen.h>

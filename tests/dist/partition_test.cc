@@ -94,7 +94,8 @@ TEST(DeriveSeedTest, NoCollisionsOverStreamsAndIndices) {
   std::unordered_set<uint64_t> seen;
   constexpr int kStreams = 8, kIndices = 20000;
   for (uint64_t stream = 0; stream < kStreams; ++stream) {
-    for (uint64_t index = 0; index < kIndices; ++index) seen.insert(DeriveSeed(2024, stream, index));
+    for (uint64_t index = 0; index < kIndices; ++index)
+      seen.insert(DeriveSeed(2024, stream, index));
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kStreams * kIndices));
 }
