@@ -10,15 +10,16 @@ namespace psaq::model {
 AttentionImpl::AttentionImpl(const AttentionOptions& options, const TapScope& scope,
                              const std::string& av_mean_name)
     : options_(options), taps_(scope.taps()) {
-  TORCH_CHECK(options.num_heads() > 0 && options.dim() > 0 &&
-                  options.dim() % options.num_heads() == 0,
-              "Attention: dim ", options.dim(), " is not a positive multiple of num_heads ",
-              options.num_heads());
+  TORCH_CHECK(
+      options.num_heads() > 0 && options.dim() > 0 && options.dim() % options.num_heads() == 0,
+      "Attention: dim ", options.dim(), " is not a positive multiple of num_heads ",
+      options.num_heads());
   const int head_dim = options.dim() / options.num_heads();
   scale_ = std::pow(static_cast<double>(head_dim), -0.5);  // as timm: head_dim ** -0.5
   qkv_ = register_module(
-      "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 3 * options.dim())
-                                   .bias(options.qkv_bias())));
+      "qkv",
+      torch::nn::Linear(
+          torch::nn::LinearOptions(options.dim(), 3 * options.dim()).bias(options.qkv_bias())));
   proj_ = register_module("proj", torch::nn::Linear(options.dim(), options.dim()));
   InitLinearTimm(qkv_);
   InitLinearTimm(proj_);
@@ -46,7 +47,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
 
   at::Tensor logits = taps_->Apply(logits_tap_, at::matmul(q, k.transpose(-2, -1)));  // [B,H,N,N]
   at::Tensor attn = at::softmax(logits, -1);
-  at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));  // [B, H, N, d]
+  at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));                   // [B, H, N, d]
   if (taps_->Wants(TapKind::kFeature)) taps_->Apply(av_mean_tap_, av.mean(1));  // [B, N, d]
 
   at::Tensor y = av.transpose(1, 2).reshape({B, N, C});

@@ -7,12 +7,12 @@ namespace psaq::model {
 
 MlpImpl::MlpImpl(const MlpOptions& options, const TapScope& scope) : taps_(scope.taps()) {
   TORCH_CHECK(options.in_features() > 0 && options.hidden_features() > 0,
-              "Mlp: in_features and hidden_features must be positive, got ",
-              options.in_features(), " and ", options.hidden_features());
-  fc1_ = register_module(
-      "fc1", torch::nn::Linear(options.in_features(), options.hidden_features()));
-  fc2_ = register_module(
-      "fc2", torch::nn::Linear(options.hidden_features(), options.in_features()));
+              "Mlp: in_features and hidden_features must be positive, got ", options.in_features(),
+              " and ", options.hidden_features());
+  fc1_ =
+      register_module("fc1", torch::nn::Linear(options.in_features(), options.hidden_features()));
+  fc2_ =
+      register_module("fc2", torch::nn::Linear(options.hidden_features(), options.in_features()));
   InitLinearTimm(fc1_);
   InitLinearTimm(fc2_);
   fc1_weight_tap_ = scope.Register("fc1.weight", TapKind::kWeight);

@@ -21,10 +21,10 @@ namespace psaq::model {
 struct PatchEmbedOptions {
   PatchEmbedOptions(int img_size, int patch_size, int in_chans, int embed_dim)
       : img_size_(img_size), patch_size_(patch_size), in_chans_(in_chans), embed_dim_(embed_dim) {}
-  TORCH_ARG(int, img_size);     // square input side; a multiple of patch_size
-  TORCH_ARG(int, patch_size);   // P
+  TORCH_ARG(int, img_size);    // square input side; a multiple of patch_size
+  TORCH_ARG(int, patch_size);  // P
   TORCH_ARG(int, in_chans);
-  TORCH_ARG(int, embed_dim);    // C
+  TORCH_ARG(int, embed_dim);  // C
   // true: output [B, N, C] (ViT, N = (img/P)², row-major); false: NHWC [B, H', W', C] (Swin).
   TORCH_ARG(bool, flatten) = true;
   // LayerNorm after the layout change (Swin: true; ViT: false).

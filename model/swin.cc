@@ -49,14 +49,13 @@ SwinTransformer::SwinTransformer(const ModelConfig& config)
   const TapScope root(shared_taps(), "");
 
   input_tap_ = root.Register("input", TapKind::kActivation);
-  patch_embed_ = register_module(
-      "patch_embed",
-      PatchEmbed(PatchEmbedOptions(swin_.img_size, swin_.patch_size, swin_.in_chans,
-                                   swin_.embed_dim)
-                     .flatten(false)
-                     .norm(true)
-                     .norm_eps(swin_.norm_eps),
-                 root.Child("patch_embed")));
+  patch_embed_ =
+      register_module("patch_embed", PatchEmbed(PatchEmbedOptions(swin_.img_size, swin_.patch_size,
+                                                                  swin_.in_chans, swin_.embed_dim)
+                                                    .flatten(false)
+                                                    .norm(true)
+                                                    .norm_eps(swin_.norm_eps),
+                                                root.Child("patch_embed")));
 
   layers_ = register_module("layers", torch::nn::ModuleList());
   int resolution = patch_embed_->grid_size();

@@ -29,8 +29,8 @@ class SwinStageImpl : public torch::nn::Module {
  public:
   // in_dim: channels entering the stage (out_dim/2 when downsampling, else out_dim);
   // resolution: side of the map the blocks see (after downsampling).
-  SwinStageImpl(int in_dim, int out_dim, int resolution, int depth, int num_heads,
-                bool downsample, const SwinConfig& config, const TapScope& scope);
+  SwinStageImpl(int in_dim, int out_dim, int resolution, int depth, int num_heads, bool downsample,
+                const SwinConfig& config, const TapScope& scope);
 
   // x: [B, R_in, R_in, in_dim] -> [B, R, R, out_dim].
   at::Tensor forward(const at::Tensor& x);
@@ -68,7 +68,7 @@ class SwinTransformer : public VisionModel {
   torch::nn::ModuleList layers_{nullptr};  // registered as "layers"
   std::vector<SwinStage> stage_list_;      // the same stages, typed
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear head_fc_{nullptr};     // "head.fc"
+  torch::nn::Linear head_fc_{nullptr};  // "head.fc"
   int input_tap_ = -1;
   int norm_out_tap_ = -1;
   int pool_out_tap_ = -1;

@@ -33,9 +33,9 @@ at::Tensor ShiftedWindowMask(int resolution, int window_size, int shift_size) {
   at::Tensor r = at::arange(R, at::kLong);
   at::Tensor band = (r >= R - window_size).to(at::kLong) + (r >= R - shift_size).to(at::kLong);
   at::Tensor label = (band.unsqueeze(1) * 3 + band.unsqueeze(0)).to(at::kFloat);  // [R, R]
-  at::Tensor windows = WindowPartition(label.view({1, R, R, 1}), window_size)
-                           .squeeze(-1);  // [nW, N]
-  at::Tensor diff = windows.unsqueeze(1) - windows.unsqueeze(2);  // [nW, N, N]
+  at::Tensor windows =
+      WindowPartition(label.view({1, R, R, 1}), window_size).squeeze(-1);  // [nW, N]
+  at::Tensor diff = windows.unsqueeze(1) - windows.unsqueeze(2);           // [nW, N, N]
   return at::zeros_like(diff).masked_fill(diff != 0, -100.0);
 }
 
@@ -65,10 +65,10 @@ SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options, const TapScope& sc
   norm1_ = register_module("norm1", ln());
   norm1_out_tap_ = scope.Register("norm1.out", TapKind::kActivation);
   attn_ = register_module(
-      "attn", WindowAttention(WindowAttentionOptions(options.dim(), options.num_heads(),
-                                                     window_size_)
-                                  .qkv_bias(options.qkv_bias()),
-                              scope.Child("attn"), scope.Name("av_mean")));
+      "attn",
+      WindowAttention(WindowAttentionOptions(options.dim(), options.num_heads(), window_size_)
+                          .qkv_bias(options.qkv_bias()),
+                      scope.Child("attn"), scope.Name("av_mean")));
   add1_tap_ = scope.Register("add1", TapKind::kActivation);
   norm2_ = register_module("norm2", ln());
   norm2_out_tap_ = scope.Register("norm2.out", TapKind::kActivation);

@@ -29,8 +29,7 @@ namespace psaq::model {
 // row-major over the grid, tokens row-major in a window. REQUIRES: H, W' multiples of Ws.
 at::Tensor WindowPartition(const at::Tensor& x, int window_size);
 // The inverse of WindowPartition: [B·nW, Ws·Ws, C] -> [B, H, W', C].
-at::Tensor WindowReverse(const at::Tensor& windows, int window_size, int64_t height,
-                         int64_t width);
+at::Tensor WindowReverse(const at::Tensor& windows, int window_size, int64_t height, int64_t width);
 // timm's shifted-window mask for a resolution x resolution map: float32 [nW, N, N], 0 where two
 // tokens of a window come from the same region of the rolled map, -100 otherwise.
 at::Tensor ShiftedWindowMask(int resolution, int window_size, int shift_size);
@@ -38,10 +37,10 @@ at::Tensor ShiftedWindowMask(int resolution, int window_size, int shift_size);
 struct SwinBlockOptions {
   SwinBlockOptions(int dim, int num_heads, int resolution, int window_size)
       : dim_(dim), num_heads_(num_heads), resolution_(resolution), window_size_(window_size) {}
-  TORCH_ARG(int, dim);          // C
-  TORCH_ARG(int, num_heads);    // H
-  TORCH_ARG(int, resolution);   // side of the (square) input map
-  TORCH_ARG(int, window_size);  // requested window; clipped to resolution as timm does
+  TORCH_ARG(int, dim);             // C
+  TORCH_ARG(int, num_heads);       // H
+  TORCH_ARG(int, resolution);      // side of the (square) input map
+  TORCH_ARG(int, window_size);     // requested window; clipped to resolution as timm does
   TORCH_ARG(int, shift_size) = 0;  // requested shift (window/2 on odd blocks); 0 when clipped
   TORCH_ARG(double, mlp_ratio) = 4.0;
   TORCH_ARG(bool, qkv_bias) = true;
@@ -60,7 +59,7 @@ class SwinBlockImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   int window_size() const { return window_size_; }  // after clipping
-  int shift_size() const { return shift_size_; }     // after clipping
+  int shift_size() const { return shift_size_; }    // after clipping
 
  private:
   int resolution_;

@@ -22,11 +22,10 @@ VisionTransformer::VisionTransformer(const ModelConfig& config)
 
   input_tap_ = root.Register("input", TapKind::kActivation);
   patch_embed_ = register_module(
-      "patch_embed",
-      PatchEmbed(PatchEmbedOptions(vit_.img_size, vit_.patch_size, vit_.in_chans, C),
-                 root.Child("patch_embed")));
-  const int64_t num_tokens = static_cast<int64_t>(patch_embed_->grid_size()) *
-                                 patch_embed_->grid_size() + 1;
+      "patch_embed", PatchEmbed(PatchEmbedOptions(vit_.img_size, vit_.patch_size, vit_.in_chans, C),
+                                root.Child("patch_embed")));
+  const int64_t num_tokens =
+      static_cast<int64_t>(patch_embed_->grid_size()) * patch_embed_->grid_size() + 1;
   cls_token_ = register_parameter("cls_token", at::zeros({1, 1, C}));
   pos_embed_ = register_parameter("pos_embed", at::zeros({1, num_tokens, C}));
   {

@@ -15,8 +15,8 @@
 
 #include "model/config.h"
 #include "model/patch_embed.h"
-#include "model/vit_block.h"
 #include "model/vision_model.h"
+#include "model/vit_block.h"
 
 namespace psaq::model {
 
@@ -41,10 +41,10 @@ class VisionTransformer : public VisionModel {
  private:
   ViTConfig vit_;
   PatchEmbed patch_embed_{nullptr};
-  at::Tensor cls_token_;  // [1, 1, C]
-  at::Tensor pos_embed_;  // [1, N+1, C]
+  at::Tensor cls_token_;                   // [1, 1, C]
+  at::Tensor pos_embed_;                   // [1, N+1, C]
   torch::nn::ModuleList blocks_{nullptr};  // registered as "blocks"
-  std::vector<ViTBlock> block_list_;        // the same blocks, typed
+  std::vector<ViTBlock> block_list_;       // the same blocks, typed
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};
   int input_tap_ = -1;

@@ -14,9 +14,9 @@ ViTBlockImpl::ViTBlockImpl(const ViTBlockOptions& options, const TapScope& scope
   norm1_ = register_module("norm1", ln());
   norm1_out_tap_ = scope.Register("norm1.out", TapKind::kActivation);
   attn_ = register_module(
-      "attn", Attention(AttentionOptions(options.dim(), options.num_heads())
-                            .qkv_bias(options.qkv_bias()),
-                        scope.Child("attn"), scope.Name("av_mean")));
+      "attn",
+      Attention(AttentionOptions(options.dim(), options.num_heads()).qkv_bias(options.qkv_bias()),
+                scope.Child("attn"), scope.Name("av_mean")));
   add1_tap_ = scope.Register("add1", TapKind::kActivation);
   norm2_ = register_module("norm2", ln());
   norm2_out_tap_ = scope.Register("norm2.out", TapKind::kActivation);

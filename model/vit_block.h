@@ -21,8 +21,8 @@ namespace psaq::model {
 
 struct ViTBlockOptions {
   ViTBlockOptions(int dim, int num_heads) : dim_(dim), num_heads_(num_heads) {}
-  TORCH_ARG(int, dim);              // C
-  TORCH_ARG(int, num_heads);        // H
+  TORCH_ARG(int, dim);                 // C
+  TORCH_ARG(int, num_heads);           // H
   TORCH_ARG(double, mlp_ratio) = 4.0;  // MLP hidden = int(C * mlp_ratio)
   TORCH_ARG(bool, qkv_bias) = true;
   TORCH_ARG(double, norm_eps) = 1e-6;  // timm's ViT LayerNorm eps

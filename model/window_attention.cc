@@ -12,8 +12,8 @@ at::Tensor RelativePositionIndex(int window_size) {
   const int64_t W = window_size;
   at::Tensor r = at::arange(W, at::kLong);
   // Token t = y·W + x (row-major in the window): its coordinates.
-  at::Tensor ys = r.repeat_interleave(W);  // [W²]
-  at::Tensor xs = r.repeat({W});           // [W²]
+  at::Tensor ys = r.repeat_interleave(W);                       // [W²]
+  at::Tensor xs = r.repeat({W});                                // [W²]
   at::Tensor dy = ys.unsqueeze(1) - ys.unsqueeze(0) + (W - 1);  // [W², W²], in [0, 2W-2]
   at::Tensor dx = xs.unsqueeze(1) - xs.unsqueeze(0) + (W - 1);
   return dy * (2 * W - 1) + dx;
@@ -22,20 +22,22 @@ at::Tensor RelativePositionIndex(int window_size) {
 WindowAttentionImpl::WindowAttentionImpl(const WindowAttentionOptions& options,
                                          const TapScope& scope, const std::string& av_mean_name)
     : options_(options), taps_(scope.taps()) {
-  TORCH_CHECK(options.num_heads() > 0 && options.dim() > 0 &&
-                  options.dim() % options.num_heads() == 0,
-              "WindowAttention: dim ", options.dim(), " is not a positive multiple of num_heads ",
-              options.num_heads());
+  TORCH_CHECK(
+      options.num_heads() > 0 && options.dim() > 0 && options.dim() % options.num_heads() == 0,
+      "WindowAttention: dim ", options.dim(), " is not a positive multiple of num_heads ",
+      options.num_heads());
   const int head_dim = options.dim() / options.num_heads();
   scale_ = std::pow(static_cast<double>(head_dim), -0.5);  // as timm: head_dim ** -0.5
   const int64_t W = options.window_size();
   relative_position_bias_table_ = register_parameter(
       "relative_position_bias_table", at::zeros({(2 * W - 1) * (2 * W - 1), options.num_heads()}));
   TruncNormal_(relative_position_bias_table_, 0.02);
-  relative_position_index_ = ConstantCache(RelativePositionIndex(options.window_size()).reshape({-1}));
+  relative_position_index_ =
+      ConstantCache(RelativePositionIndex(options.window_size()).reshape({-1}));
   qkv_ = register_module(
-      "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 3 * options.dim())
-                                   .bias(options.qkv_bias())));
+      "qkv",
+      torch::nn::Linear(
+          torch::nn::LinearOptions(options.dim(), 3 * options.dim()).bias(options.qkv_bias())));
   proj_ = register_module("proj", torch::nn::Linear(options.dim(), options.dim()));
   InitLinearTimm(qkv_);
   InitLinearTimm(proj_);
@@ -67,7 +69,8 @@ at::Tensor WindowAttentionImpl::forward(const at::Tensor& x, const at::Tensor& m
 
   at::Tensor logits = taps_->Apply(logits_tap_, at::matmul(q, k.transpose(-2, -1)));  // [B',H,N,N]
   const at::Tensor& index = relative_position_index_.Get(x.device(), at::kLong);
-  at::Tensor bias = relative_position_bias_table_.index_select(0, index)  // [N·N, H]
+  at::Tensor bias = relative_position_bias_table_
+                        .index_select(0, index)  // [N·N, H]
                         .view({N, N, H})
                         .permute({2, 0, 1})
                         .contiguous();  // [H, N, N]
@@ -79,7 +82,7 @@ at::Tensor WindowAttentionImpl::forward(const at::Tensor& x, const at::Tensor& m
                  .reshape({Bw, H, N, N});
   }
   at::Tensor attn = at::softmax(logits, -1);
-  at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));  // [B', H, N, d]
+  at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));                   // [B', H, N, d]
   if (taps_->Wants(TapKind::kFeature)) taps_->Apply(av_mean_tap_, av.mean(1));  // [B', N, d]
 
   at::Tensor y = av.transpose(1, 2).reshape({Bw, N, C});

@@ -56,7 +56,7 @@ class WindowAttentionImpl : public torch::nn::Module {
   double scale_;
   std::shared_ptr<TapSet> taps_;
   at::Tensor relative_position_bias_table_;  // [(2W-1)², H]
-  ConstantCache relative_position_index_;   // int64 [W²·W²] (flattened)
+  ConstantCache relative_position_index_;    // int64 [W²·W²] (flattened)
   torch::nn::Linear qkv_{nullptr};
   torch::nn::Linear proj_{nullptr};
   int qkv_weight_tap_ = -1;

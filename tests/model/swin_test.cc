@@ -23,10 +23,10 @@
 namespace psaq::model {
 namespace {
 
-using testing::RecordingObserver;
-using testing::ReplacingObserver;
 using at::indexing::None;
 using at::indexing::Slice;
+using testing::RecordingObserver;
+using testing::ReplacingObserver;
 
 constexpr TapKind kA = TapKind::kActivation;
 constexpr TapKind kW = TapKind::kWeight;
@@ -63,8 +63,9 @@ at::Tensor TinyInput() {
 TEST(WindowPartitionTest, WindowsAreBatchMajorAndRowMajor) {
   const at::Tensor x = at::arange(16, at::kFloat).view({1, 4, 4, 1});
   const at::Tensor windows = WindowPartition(x, 2);  // [4, 4, 1]
-  const at::Tensor expected = at::tensor({0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15},
-                                         at::kFloat).view({4, 4, 1});
+  const at::Tensor expected =
+      at::tensor({0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15}, at::kFloat)
+          .view({4, 4, 1});
   EXPECT_TENSOR_IDENTICAL(windows, expected);
   EXPECT_TENSOR_IDENTICAL(WindowReverse(windows, 2, 4, 4), x);
 }
@@ -86,8 +87,8 @@ TEST(ShiftedWindowMaskTest, MatchesHandComputedRegions) {
   //   {0,0,0,0}, {1,2,1,2}, {3,3,6,6}, {4,5,7,8}.
   const at::Tensor mask = ShiftedWindowMask(4, 2, 1);
   ASSERT_EQ(mask.sizes(), (at::IntArrayRef{4, 4, 4}));
-  const std::vector<std::vector<int>> labels = {{0, 0, 0, 0}, {1, 2, 1, 2}, {3, 3, 6, 6},
-                                                {4, 5, 7, 8}};
+  const std::vector<std::vector<int>> labels = {
+      {0, 0, 0, 0}, {1, 2, 1, 2}, {3, 3, 6, 6}, {4, 5, 7, 8}};
   at::Tensor expected = at::zeros({4, 4, 4});
   for (int w = 0; w < 4; ++w) {
     for (int i = 0; i < 4; ++i) {
@@ -143,15 +144,24 @@ TEST(SwinBlockTest, WindowIsClippedToTheResolutionAndShiftDropped) {
 
 // The 18 taps of one Swin block at `p`, in forward order.
 std::vector<std::pair<std::string, TapKind>> BlockTaps(const std::string& p) {
-  return {{p + ".norm1.out", kA},         {p + ".attn.qkv.weight", kW},
-          {p + ".attn.qkv.out", kA},      {p + ".attn.logits", kA},
-          {p + ".attn.rel_pos_bias", kA}, {p + ".attn.logits_bias", kA},
-          {p + ".attn.av", kA},           {p + ".av_mean", kF},
-          {p + ".attn.proj.weight", kW},  {p + ".attn.proj.out", kA},
-          {p + ".add1", kA},              {p + ".norm2.out", kA},
-          {p + ".mlp.fc1.weight", kW},    {p + ".mlp.act", kA},
-          {p + ".mlp.fc2.weight", kW},    {p + ".mlp.fc2.out", kA},
-          {p + ".add2", kA},              {p + ".out", kF}};
+  return {{p + ".norm1.out", kA},
+          {p + ".attn.qkv.weight", kW},
+          {p + ".attn.qkv.out", kA},
+          {p + ".attn.logits", kA},
+          {p + ".attn.rel_pos_bias", kA},
+          {p + ".attn.logits_bias", kA},
+          {p + ".attn.av", kA},
+          {p + ".av_mean", kF},
+          {p + ".attn.proj.weight", kW},
+          {p + ".attn.proj.out", kA},
+          {p + ".add1", kA},
+          {p + ".norm2.out", kA},
+          {p + ".mlp.fc1.weight", kW},
+          {p + ".mlp.act", kA},
+          {p + ".mlp.fc2.weight", kW},
+          {p + ".mlp.fc2.out", kA},
+          {p + ".add2", kA},
+          {p + ".out", kF}};
 }
 
 TEST(SwinTest, TapNamesKindsAndOrderMatchTheContract) {
@@ -177,8 +187,9 @@ TEST(SwinTest, TapNamesKindsAndOrderMatchTheContract) {
     EXPECT_EQ(taps[i].name, expected[i].first) << "tap " << i;
     EXPECT_EQ(taps[i].kind, expected[i].second) << "tap " << taps[i].name;
   }
-  EXPECT_EQ(model->block_paths(), (std::vector<std::string>{
-                                      "layers.0.blocks.0", "layers.0.blocks.1", "layers.1.blocks.0"}));
+  EXPECT_EQ(
+      model->block_paths(),
+      (std::vector<std::string>{"layers.0.blocks.0", "layers.0.blocks.1", "layers.1.blocks.0"}));
 }
 
 TEST(SwinTest, ForwardVisitsEveryTapOnceInRegistrationOrderWithDocumentedShapes) {
@@ -195,7 +206,7 @@ TEST(SwinTest, ForwardVisitsEveryTapOnceInRegistrationOrderWithDocumentedShapes)
   const std::vector<std::pair<std::string, Shape>> shapes = {
       {"patch_embed.proj.out", {2, 8, 8, 8}},
       {"patch_embed.norm.out", {2, 8, 8, 8}},
-      {"layers.0.blocks.1.attn.qkv.out", {8, 16, 24}},      // 2 images x 4 windows of 16
+      {"layers.0.blocks.1.attn.qkv.out", {8, 16, 24}},  // 2 images x 4 windows of 16
       {"layers.0.blocks.1.attn.logits", {8, 1, 16, 16}},
       {"layers.0.blocks.1.attn.rel_pos_bias", {1, 16, 16}},
       {"layers.0.blocks.1.attn.av", {8, 1, 16, 8}},
@@ -220,11 +231,17 @@ TEST(SwinTest, ParametersHaveTimmNamesAndNoBuffers) {
   ModelPtr model = TinySwin();
   std::set<std::string> names;
   for (const auto& item : model->named_parameters()) names.insert(item.key());
-  std::set<std::string> expected = {
-      "patch_embed.proj.weight", "patch_embed.proj.bias", "patch_embed.norm.weight",
-      "patch_embed.norm.bias", "layers.1.downsample.norm.weight", "layers.1.downsample.norm.bias",
-      "layers.1.downsample.reduction.weight", "norm.weight", "norm.bias", "head.fc.weight",
-      "head.fc.bias"};
+  std::set<std::string> expected = {"patch_embed.proj.weight",
+                                    "patch_embed.proj.bias",
+                                    "patch_embed.norm.weight",
+                                    "patch_embed.norm.bias",
+                                    "layers.1.downsample.norm.weight",
+                                    "layers.1.downsample.norm.bias",
+                                    "layers.1.downsample.reduction.weight",
+                                    "norm.weight",
+                                    "norm.bias",
+                                    "head.fc.weight",
+                                    "head.fc.bias"};
   for (const std::string p : {"layers.0.blocks.0", "layers.0.blocks.1", "layers.1.blocks.0"}) {
     for (const char* leaf :
          {"norm1.weight", "norm1.bias", "attn.relative_position_bias_table", "attn.qkv.weight",

@@ -100,13 +100,20 @@ TEST(ViTTest, ForwardVisitsEveryTapOnceInRegistrationOrderWithDocumentedShapes) 
 
   using Shape = std::vector<int64_t>;
   const std::vector<std::pair<std::string, Shape>> shapes = {
-      {"input", {2, 3, 8, 8}},           {"patch_embed.out", {2, 4, 8}},
-      {"embed.cat", {2, 5, 8}},          {"pos_embed", {1, 5, 8}},
-      {"embed.out", {2, 5, 8}},          {"blocks.1.attn.qkv.out", {2, 5, 24}},
-      {"blocks.1.attn.logits", {2, 2, 5, 5}}, {"blocks.1.attn.av", {2, 2, 5, 4}},
-      {"blocks.1.av_mean", {2, 5, 4}},   {"blocks.1.mlp.act", {2, 5, 16}},
-      {"blocks.1.out", {2, 5, 8}},       {"pool.out", {2, 8}},
-      {"head.weight", {5, 8}},           {"head.out", {2, 5}},
+      {"input", {2, 3, 8, 8}},
+      {"patch_embed.out", {2, 4, 8}},
+      {"embed.cat", {2, 5, 8}},
+      {"pos_embed", {1, 5, 8}},
+      {"embed.out", {2, 5, 8}},
+      {"blocks.1.attn.qkv.out", {2, 5, 24}},
+      {"blocks.1.attn.logits", {2, 2, 5, 5}},
+      {"blocks.1.attn.av", {2, 2, 5, 4}},
+      {"blocks.1.av_mean", {2, 5, 4}},
+      {"blocks.1.mlp.act", {2, 5, 16}},
+      {"blocks.1.out", {2, 5, 8}},
+      {"pool.out", {2, 8}},
+      {"head.weight", {5, 8}},
+      {"head.out", {2, 5}},
   };
   for (const auto& [name, shape] : shapes) {
     const RecordingObserver::Call* call = rec.Find(name);
@@ -120,13 +127,26 @@ TEST(ViTTest, ParametersHaveTimmNamesAndNoBuffers) {
   ModelPtr model = TinyViT(1);
   std::set<std::string> names;
   for (const auto& item : model->named_parameters()) names.insert(item.key());
-  const std::set<std::string> expected = {
-      "cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
-      "blocks.0.norm1.weight", "blocks.0.norm1.bias", "blocks.0.attn.qkv.weight",
-      "blocks.0.attn.qkv.bias", "blocks.0.attn.proj.weight", "blocks.0.attn.proj.bias",
-      "blocks.0.norm2.weight", "blocks.0.norm2.bias", "blocks.0.mlp.fc1.weight",
-      "blocks.0.mlp.fc1.bias", "blocks.0.mlp.fc2.weight", "blocks.0.mlp.fc2.bias",
-      "norm.weight", "norm.bias", "head.weight", "head.bias"};
+  const std::set<std::string> expected = {"cls_token",
+                                          "pos_embed",
+                                          "patch_embed.proj.weight",
+                                          "patch_embed.proj.bias",
+                                          "blocks.0.norm1.weight",
+                                          "blocks.0.norm1.bias",
+                                          "blocks.0.attn.qkv.weight",
+                                          "blocks.0.attn.qkv.bias",
+                                          "blocks.0.attn.proj.weight",
+                                          "blocks.0.attn.proj.bias",
+                                          "blocks.0.norm2.weight",
+                                          "blocks.0.norm2.bias",
+                                          "blocks.0.mlp.fc1.weight",
+                                          "blocks.0.mlp.fc1.bias",
+                                          "blocks.0.mlp.fc2.weight",
+                                          "blocks.0.mlp.fc2.bias",
+                                          "norm.weight",
+                                          "norm.bias",
+                                          "head.weight",
+                                          "head.bias"};
   EXPECT_EQ(names, expected);
   EXPECT_TRUE(model->named_buffers().is_empty());
   EXPECT_EQ(model->named_parameters()["pos_embed"].sizes(), (at::IntArrayRef{1, 5, 8}));
@@ -136,7 +156,8 @@ TEST(ViTTest, ReplacingAdd2WithZerosChangesTheOutput) {
   ModelPtr model = TinyViT(1);
   const at::Tensor x = TinyInput();
   const at::Tensor plain = model->forward(x);
-  ReplacingObserver zeros({{"blocks.0.add2", [](const at::Tensor& t) { return at::zeros_like(t); }}});
+  ReplacingObserver zeros(
+      {{"blocks.0.add2", [](const at::Tensor& t) { return at::zeros_like(t); }}});
   at::Tensor replaced;
   {
     ScopedTapObserver scoped(model->taps(), &zeros);
@@ -144,7 +165,8 @@ TEST(ViTTest, ReplacingAdd2WithZerosChangesTheOutput) {
   }
   // LayerNorm of zeros is its bias (zeros at init), so the logits collapse to the head bias.
   EXPECT_GT((plain - replaced).abs().max().item<double>(), 1e-3);
-  EXPECT_TENSOR_IDENTICAL(replaced, model->named_parameters()["head.bias"].expand({2, 5}).contiguous());
+  EXPECT_TENSOR_IDENTICAL(replaced,
+                          model->named_parameters()["head.bias"].expand({2, 5}).contiguous());
   EXPECT_EQ(model->taps().observer(), nullptr);  // the scope restored "no observer"
 }
 
