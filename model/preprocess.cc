@@ -7,19 +7,10 @@
 namespace psaq::model {
 namespace {
 
-// The config accessors, read off the arch's struct directly so that preprocessing depends on the
-// header only.
-int ImgSize(const ModelConfig& c) {
-  return c.arch == Arch::kViT ? c.vit.img_size : c.swin.img_size;
-}
-int InChans(const ModelConfig& c) {
-  return c.arch == Arch::kViT ? c.vit.in_chans : c.swin.in_chans;
-}
-
 void CheckPreprocessConfig(const ModelConfig& config) {
   const PreprocessConfig& p = config.preprocess;
-  const int chans = InChans(config);
-  TORCH_CHECK(ImgSize(config) > 0, "img_size must be positive, got ", ImgSize(config));
+  const int chans = config.in_chans();
+  TORCH_CHECK(config.img_size() > 0, "img_size must be positive, got ", config.img_size());
   TORCH_CHECK(chans == 1 || chans == 3, "preprocessing supports in_chans 1 or 3, got ", chans);
   TORCH_CHECK(static_cast<int>(p.mean.size()) == chans && static_cast<int>(p.std.size()) == chans,
               "preprocess mean/std must have in_chans=", chans, " entries, got ", p.mean.size(),
@@ -94,10 +85,10 @@ at::Tensor PreprocessImage(const at::Tensor& image_hwc_u8, const ModelConfig& co
               img.size(2));
   TORCH_CHECK(img.size(0) > 0 && img.size(1) > 0, "PreprocessImage got an empty image ",
               img.sizes());
-  const int64_t side = ImgSize(config);
+  const int64_t side = config.img_size();
   const PreprocessConfig& p = config.preprocess;
 
-  at::Tensor x = MatchChannels(img, InChans(config))  // [H, W, C]
+  at::Tensor x = MatchChannels(img, config.in_chans())  // [H, W, C]
                      .permute({2, 0, 1})
                      .unsqueeze(0)
                      .to(at::kFloat)
@@ -122,7 +113,7 @@ at::Tensor PreprocessBatch(const std::vector<at::Tensor>& images_hwc_u8,
                            const ModelConfig& config) {
   if (images_hwc_u8.empty()) {
     CheckPreprocessConfig(config);
-    return at::empty({0, InChans(config), ImgSize(config), ImgSize(config)}, at::kFloat);
+    return at::empty({0, config.in_chans(), config.img_size(), config.img_size()}, at::kFloat);
   }
   std::vector<at::Tensor> out;
   out.reserve(images_hwc_u8.size());
@@ -132,7 +123,7 @@ at::Tensor PreprocessBatch(const std::vector<at::Tensor>& images_hwc_u8,
 
 std::pair<at::Tensor, at::Tensor> NormalisedPixelRange(const ModelConfig& config) {
   CheckPreprocessConfig(config);
-  const int64_t c = InChans(config);
+  const int64_t c = config.in_chans();
   // Pixel values 0 and 255 through the same float32 ops: [C, 1, 2].
   at::Tensor ends = at::tensor({0.0f, 255.0f}).view({1, 1, 2}).expand({c, 1, 2});
   at::Tensor norm = Normalise(ends, config.preprocess);
