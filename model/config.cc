@@ -56,10 +56,10 @@ ModelConfig SwinPreset(const std::string& name, int embed_dim, std::vector<int> 
 
 // Architectures as timm's registered model functions (deit.py, vision_transformer.py,
 // swin_transformer.py); everything else is the class defaults. Preprocessing: timm's pretrained
-// cfgs, except DeiT's crop_pct, which is the 0.875 of the DeiT and PSAQ-ViT evaluation code
-// (timm's deit cfgs say 0.9).
+// cfgs (DeiT's crop_pct is timm's 0.9; the DeiT and PSAQ-ViT evaluation code used 0.875, which a
+// weights file can request through its "preprocess" metadata).
 std::vector<ModelConfig> AllPresets() {
-  const PreprocessConfig deit = MakePreprocess(kImageNetMean, kImageNetStd, 0.875);
+  const PreprocessConfig deit = MakePreprocess(kImageNetMean, kImageNetStd, 0.9);
   const PreprocessConfig augreg = MakePreprocess(kHalf3, kHalf3, 0.9);
   return {
       ViTPreset("deit_tiny_patch16_224", 192, 3, deit),
@@ -154,8 +154,9 @@ void ValidateSwin(const SwinConfig& c) {
       Invalid("stage ", s, " dim ", dim, " (embed_dim*2^stage) is not divisible by num_heads[", s,
               "] = ", c.num_heads[s]);
     }
-    if (static_cast<int64_t>(dim * c.mlp_ratio) < 1)
-      Invalid("mlp_ratio ", c.mlp_ratio, " gives an empty MLP");
+    if (static_cast<int64_t>(dim * c.mlp_ratio) < 1) {
+      Invalid("mlp_ratio ", c.mlp_ratio, " gives an empty MLP at stage ", s);
+    }
   }
 }
 

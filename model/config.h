@@ -89,8 +89,9 @@ struct ModelConfig {
 
 // Names of the built-in presets: deit_{tiny,small,base}_patch16_224, vit_{small,base}_patch16_224,
 // swin_{tiny,small,base}_patch4_window7_224. Architectures are timm's; preprocessing is timm's
-// pretrained cfg (vit_*: mean/std 0.5, crop 0.9; swin_*: ImageNet, 0.9; all bicubic) except DeiT's
-// crop_pct, 0.875 as in the DeiT and PSAQ-ViT evaluation code (timm's deit cfgs say 0.9).
+// pretrained cfg (deit_*: ImageNet mean/std, crop 0.9; vit_*: mean/std 0.5, crop 0.9; swin_*:
+// ImageNet, 0.9; all bicubic). The DeiT and PSAQ-ViT evaluation code used crop 0.875 for DeiT;
+// a weights file selects that with "preprocess": {"crop_pct": 0.875}.
 std::vector<std::string> PresetNames();
 bool IsPreset(const std::string& name);
 // The preset's config. Throws std::invalid_argument listing the presets when unknown.

@@ -288,8 +288,9 @@ ModelConfig ConfigFromMetadata(const std::map<std::string, std::string>& metadat
                              "', expected \"vit\" or \"swin\"");
   }
   if (auto name = metadata.find("name"); name != metadata.end()) c.name = name->second;
-  if (metadata.count("config") == 0)
+  if (metadata.count("config") == 0) {
     throw std::runtime_error(source + ": metadata has no \"config\"");
+  }
 
   const Json config = ParseObject(metadata, "config", source);
   const Reader config_reader(source, "config");

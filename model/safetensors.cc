@@ -48,7 +48,6 @@ struct Entry {
 struct Header {
   std::vector<Entry> entries;  // sorted by data offset
   std::map<std::string, std::string> metadata;
-  uint64_t data_start = 0;  // file offset of the data buffer
 };
 
 // Closes a FILE* on scope exit.
@@ -83,8 +82,9 @@ void ReadExactly(std::FILE* f, void* dst, size_t bytes, const std::string& path,
 
 uint64_t ReadU64(const nlohmann::json& v, const std::string& path, const std::string& what) {
   if (!v.is_number_integer()) Fail(path, what + " is not an integer: " + v.dump());
-  if (!v.is_number_unsigned() && v.get<int64_t>() < 0)
+  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) {
     Fail(path, what + " is negative: " + v.dump());
+  }
   return v.get<uint64_t>();
 }
 
@@ -106,8 +106,9 @@ Entry ParseEntry(const std::string& name, const nlohmann::json& v, const std::st
   uint64_t numel = 1;
   bool overflow = false;
   for (const auto& d : shape) {
-    if (!d.is_number_integer())
+    if (!d.is_number_integer()) {
       Fail(path, where + ": shape dimension is not an integer: " + d.dump());
+    }
     if (!d.is_number_unsigned() && d.get<int64_t>() < 0) {
       Fail(path, where + ": negative shape dimension " + d.dump());
     }
@@ -243,9 +244,7 @@ Header ReadHeader(std::FILE* f, const std::string& path) {
   }
   std::string text(header_len, '\0');
   ReadExactly(f, text.data(), header_len, path, "header");
-  Header header = ParseHeader(text, file_size - 8 - header_len, path);
-  header.data_start = 8 + header_len;
-  return header;
+  return ParseHeader(text, file_size - 8 - header_len, path);
 }
 
 }  // namespace

@@ -139,7 +139,7 @@ TEST(ConfigTest, PresetPreprocessing) {
     const PreprocessConfig p = PresetConfig(name).preprocess;
     EXPECT_EQ(p.mean, imagenet_mean) << name;
     EXPECT_EQ(p.std, imagenet_std) << name;
-    EXPECT_EQ(p.crop_pct, 0.875) << name;
+    EXPECT_EQ(p.crop_pct, 0.9) << name;
   }
   for (const char* name : {"vit_small_patch16_224", "vit_base_patch16_224"}) {
     const PreprocessConfig p = PresetConfig(name).preprocess;
@@ -249,12 +249,13 @@ TEST(ConfigTest, MetadataRoundTripsEveryPresetAndCustomConfigs) {
 }
 
 TEST(ConfigTest, PresetNameSelectsThePresetsPreprocessing) {
+  // vit_* presets use mean/std 0.5, unlike the ImageNet default a nameless config gets.
   const ModelConfig c = ConfigFromMetadata({{"arch", "vit"},
-                                            {"name", "deit_small_patch16_224"},
+                                            {"name", "vit_small_patch16_224"},
                                             {"config", R"({"embed_dim": 384, "num_heads": 6})"}},
                                            "src");
-  EXPECT_EQ(c.name, "deit_small_patch16_224");
-  EXPECT_EQ(c.preprocess.crop_pct, 0.875);
+  EXPECT_EQ(c.name, "vit_small_patch16_224");
+  EXPECT_EQ(c.preprocess.mean, std::vector<double>({0.5, 0.5, 0.5}));
 }
 
 TEST(ConfigTest, DefaultValuedAndTrainingOnlyKwargsAreAccepted) {
