@@ -41,9 +41,10 @@ class TapScope {
 at::Tensor TappedLinear(const TapSet& taps, int weight_tap, const torch::nn::Linear& linear,
                         const at::Tensor& x);
 
-// timm's trunc_normal_(tensor, mean=0, std, a=-2, b=2): inverse-CDF sampling of N(0, std²)
-// truncated to the absolute interval [a, b]; uses the caller's global torch RNG. In place,
-// without recording autograd history.
+// timm's trunc_normal_(tensor, mean=0, std, a=-2, b=2): N(0, std²) truncated to the absolute
+// interval [a, b] (inverse-CDF sampling; a clamped plain normal draw when both bounds are at least
+// 6 std away, where truncation removes < 1e-8 of the mass). Uses the caller's global torch RNG.
+// In place, without recording autograd history. REQUIRES: std > 0, a < 0 < b.
 void TruncNormal_(const at::Tensor& tensor, double std, double a = -2.0, double b = 2.0);
 
 // timm's init_weights_vit_timm for a Linear: weight trunc_normal(std .02), bias zeros.

@@ -295,14 +295,5 @@ TEST(SwinTest, RunsInFloat64WithCachedConstantsAndInputGradient) {
   EXPECT_TENSOR_IDENTICAL(model->forward(x).detach(), y32);
 }
 
-TEST(ConstantCacheTest, CopiesOncePerDeviceAndDtype) {
-  ConstantCache cache(at::arange(4, at::kFloat));
-  const at::Tensor& a = cache.Get(at::kCPU, at::kDouble);
-  EXPECT_EQ(a.scalar_type(), at::kDouble);
-  const void* data = a.data_ptr();
-  EXPECT_EQ(cache.Get(at::kCPU, at::kDouble).data_ptr(), data);
-  EXPECT_EQ(cache.Get(at::kCPU, at::kFloat).scalar_type(), at::kFloat);
-}
-
 }  // namespace
 }  // namespace psaq::model
