@@ -97,6 +97,11 @@ ModelPtr CloneModel(const VisionModel& model) {
   std::map<std::string, at::Tensor> state;
   for (const auto& [name, tensor] : StateDict(model)) state.emplace(name, tensor.detach());
   LoadStateDict(*clone, state, "clone of '" + model.config().name + "'");
+  // Frozen parameters stay frozen in the copy.
+  auto clone_params = clone->named_parameters();
+  for (const auto& item : model.named_parameters()) {
+    clone_params[item.key()].set_requires_grad(item.value().requires_grad());
+  }
   clone->train(model.is_training());
   return clone;
 }

@@ -25,7 +25,7 @@ ModelPtr CreateModel(const ModelConfig& config);
 ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_preset = "");
 
 // Same weights and config in a new, independent model (used for the student copy of a teacher):
-// same device, dtype and train/eval mode; its own TapSet with no observer attached. Draws from
+// same device, dtype, train/eval mode and requires_grad flags; its own TapSet with no observer attached. Draws from
 // the torch RNG (the new model is initialised before the copy).
 ModelPtr CloneModel(const VisionModel& model);
 

@@ -130,7 +130,10 @@ TEST(RegistryTest, CloneModelGivesIdenticalOutputsAndIndependentParameters) {
   ModelPtr model = LoadModel(Fixture("swin_p4_w7_d16"));
   model->to(at::kDouble);
   model->eval();
+  model->named_parameters()["head.fc.bias"].set_requires_grad(false);
   ModelPtr clone = CloneModel(*model);
+  EXPECT_FALSE(clone->named_parameters()["head.fc.bias"].requires_grad());
+  EXPECT_TRUE(clone->named_parameters()["head.fc.weight"].requires_grad());
   EXPECT_EQ(clone->config().name, model->config().name);
   EXPECT_FALSE(clone->is_training());
   EXPECT_EQ(clone->parameters().front().scalar_type(), at::kDouble);
