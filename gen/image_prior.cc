@@ -10,8 +10,7 @@ at::Tensor TotalVariation(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && at::isFloatingType(x.scalar_type()),
               "TotalVariation: expected floating-point images [B, C, H, W], got ", x.sizes(), " ",
               x.scalar_type());
-  TORCH_CHECK(x.size(2) >= 2 && x.size(3) >= 2, "TotalVariation: need H, W >= 2, got ",
-              x.sizes());
+  TORCH_CHECK(x.size(2) >= 2 && x.size(3) >= 2, "TotalVariation: need H, W >= 2, got ", x.sizes());
   const int64_t h = x.size(2);
   const int64_t w = x.size(3);
   // rows(a, b) / cols(a, b): x restricted to rows [a, b) / columns [a, b).

@@ -40,9 +40,9 @@ int64_t ScaleJitterLimit(int64_t limit_at_224, int64_t image_size) {
   TORCH_CHECK(limit_at_224 >= 0, "ScaleJitterLimit: limit must be >= 0, got ", limit_at_224);
   TORCH_CHECK(image_size >= 1, "ScaleJitterLimit: image_size must be >= 1, got ", image_size);
   if (limit_at_224 == 0) return 0;
-  const double scaled = std::round(static_cast<double>(limit_at_224) *
-                                   static_cast<double>(image_size) /
-                                   static_cast<double>(kJitterReferenceSize));
+  const double scaled =
+      std::round(static_cast<double>(limit_at_224) * static_cast<double>(image_size) /
+                 static_cast<double>(kJitterReferenceSize));
   return std::max<int64_t>(1, static_cast<int64_t>(scaled));
 }
 

@@ -16,8 +16,7 @@ void CheckOptions(const KdeOptions& o) {
   TORCH_CHECK(o.bandwidth > 0 && std::isfinite(o.bandwidth),
               "KdeOptions.bandwidth must be finite and > 0, got ", o.bandwidth);
   TORCH_CHECK(o.grid_points >= 2, "KdeOptions.grid_points must be >= 2, got ", o.grid_points);
-  TORCH_CHECK(o.density_floor > 0, "KdeOptions.density_floor must be > 0, got ",
-              o.density_floor);
+  TORCH_CHECK(o.density_floor > 0, "KdeOptions.density_floor must be > 0, got ", o.density_floor);
   TORCH_CHECK(o.chunk_size >= 0, "KdeOptions.chunk_size must be >= 0, got ", o.chunk_size);
 }
 
@@ -42,8 +41,8 @@ double KernelCoefficient(double bandwidth, at::ScalarType dtype) {
 at::Tensor KdeGrid(const at::Tensor& similarities, const KdeOptions& options) {
   CheckOptions(options);
   TORCH_CHECK(similarities.numel() > 0 && at::isFloatingType(similarities.scalar_type()),
-              "KdeGrid: expected non-empty floating-point similarities, got ",
-              similarities.sizes(), " ", similarities.scalar_type());
+              "KdeGrid: expected non-empty floating-point similarities, got ", similarities.sizes(),
+              " ", similarities.scalar_type());
   at::Tensor s = similarities.detach();
   const double lo = s.min().item<double>();
   const double hi = s.max().item<double>();
@@ -63,10 +62,10 @@ at::Tensor KdeDensity(const at::Tensor& similarities, const at::Tensor& grid,
               similarities.sizes());
   TORCH_CHECK(grid.dim() == 1 && grid.numel() >= 1, "KdeDensity: expected grid [G], got ",
               grid.sizes());
-  TORCH_CHECK(at::isFloatingType(similarities.scalar_type()) &&
-                  at::isFloatingType(grid.scalar_type()),
-              "KdeDensity: expected floating point, got ", similarities.scalar_type(), " and ",
-              grid.scalar_type());
+  TORCH_CHECK(
+      at::isFloatingType(similarities.scalar_type()) && at::isFloatingType(grid.scalar_type()),
+      "KdeDensity: expected floating point, got ", similarities.scalar_type(), " and ",
+      grid.scalar_type());
   TORCH_CHECK(similarities.device() == grid.device(), "KdeDensity: similarities on ",
               similarities.device(), " but grid on ", grid.device());
   at::Tensor s = similarities;
@@ -96,24 +95,23 @@ at::Tensor KdeDensity(const at::Tensor& similarities, const at::Tensor& grid,
 
 at::Tensor DifferentialEntropy(const at::Tensor& density, const at::Tensor& grid,
                                double density_floor) {
-  TORCH_CHECK(density.dim() == 2 && grid.dim() == 1 && density.size(1) == grid.size(0) &&
-                  grid.size(0) >= 2,
-              "DifferentialEntropy: expected density [B, G] and grid [G] with G >= 2, got ",
-              density.sizes(), " and ", grid.sizes());
+  TORCH_CHECK(
+      density.dim() == 2 && grid.dim() == 1 && density.size(1) == grid.size(0) && grid.size(0) >= 2,
+      "DifferentialEntropy: expected density [B, G] and grid [G] with G >= 2, got ",
+      density.sizes(), " and ", grid.sizes());
   TORCH_CHECK(density_floor > 0, "DifferentialEntropy: density_floor must be > 0, got ",
               density_floor);
   at::Tensor p = density + density_floor;
   at::Tensor f = -1 * p * at::log(p);  // [B, G]
   const int64_t g = grid.size(0);
   // torch.trapz(f, x): dx in the grid's own dtype, then ((f_right + f_left) * dx).sum() / 2.
-  at::Tensor dx = grid.slice(0, 1, g) - grid.slice(0, 0, g - 1);  // [G-1]
+  at::Tensor dx = grid.slice(0, 1, g) - grid.slice(0, 0, g - 1);         // [G-1]
   return ((f.slice(1, 1, g) + f.slice(1, 0, g - 1)) * dx).sum(-1) / 2.;  // [B]
 }
 
 at::Tensor KdeEntropyOnGrid(const at::Tensor& similarities, const at::Tensor& grid,
                             const KdeOptions& options) {
-  return DifferentialEntropy(KdeDensity(similarities, grid, options), grid,
-                             options.density_floor);
+  return DifferentialEntropy(KdeDensity(similarities, grid, options), grid, options.density_floor);
 }
 
 at::Tensor KdeEntropyPerImage(const at::Tensor& similarities, const KdeOptions& options) {
@@ -130,8 +128,8 @@ at::Tensor PatchSimilarityEntropy(const at::Tensor& av_mean, int64_t batch_size,
   return PatchSimilarityEntropyPerImage(av_mean, batch_size, options).mean();
 }
 
-at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means,
-                                      int64_t batch_size, const KdeOptions& options) {
+at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means, int64_t batch_size,
+                                      const KdeOptions& options) {
   TORCH_CHECK(!av_means.empty(), "PatchSimilarityEntropyLoss: no block features given");
   at::Tensor loss;
   for (const at::Tensor& f : av_means) {

@@ -85,7 +85,7 @@ at::Tensor PatchSimilarityEntropy(const at::Tensor& av_mean, int64_t batch_size,
 
 // V1's entropy loss over blocks: L_ent = -sum_i PatchSimilarityEntropy(av_means[i]) (scalar).
 // REQUIRES (TORCH_CHECK): av_means non-empty.
-at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means,
-                                      int64_t batch_size, const KdeOptions& options = {});
+at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means, int64_t batch_size,
+                                      const KdeOptions& options = {});
 
 }  // namespace psaq::gen

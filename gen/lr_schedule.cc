@@ -12,8 +12,7 @@ constexpr double kPi = 3.14159265358979323846;
 void CheckOptions(const WarmupCosineOptions& o) {
   TORCH_CHECK(o.base_lr >= 0 && std::isfinite(o.base_lr),
               "WarmupCosineOptions.base_lr must be finite and >= 0, got ", o.base_lr);
-  TORCH_CHECK(o.iterations >= 1, "WarmupCosineOptions.iterations must be >= 1, got ",
-              o.iterations);
+  TORCH_CHECK(o.iterations >= 1, "WarmupCosineOptions.iterations must be >= 1, got ", o.iterations);
   TORCH_CHECK(o.warmup >= 0 && o.warmup <= o.iterations,
               "WarmupCosineOptions.warmup must be in [0, iterations=", o.iterations, "], got ",
               o.warmup);

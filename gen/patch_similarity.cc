@@ -21,17 +21,17 @@ at::Tensor PatchCosineSimilarity(const at::Tensor& features) {
   // in place under no_grad): value max(n, eps), derivative that of n.
   at::Tensor norm = at::linalg_vector_norm(f, 2, {-1}, /*keepdim=*/true);  // [B', N', 1]
   at::Tensor clamped = norm + (norm.clamp_min(kCosineEps) - norm).detach();
-  at::Tensor unit = f / clamped;                   // [B', N', d]
+  at::Tensor unit = f / clamped;                  // [B', N', d]
   return at::matmul(unit, unit.transpose(1, 2));  // [B', N', N']
 }
 
 at::Tensor PatchSimilarityPerImage(const at::Tensor& features, int64_t batch_size) {
   TORCH_CHECK(batch_size >= 1, "PatchSimilarityPerImage: batch_size must be >= 1, got ",
               batch_size);
-  TORCH_CHECK(features.dim() == 3 && features.size(0) >= batch_size &&
-                  features.size(0) % batch_size == 0,
-              "PatchSimilarityPerImage: features ", features.sizes(),
-              " do not split into batch_size=", batch_size, " images (B' % B != 0)");
+  TORCH_CHECK(
+      features.dim() == 3 && features.size(0) >= batch_size && features.size(0) % batch_size == 0,
+      "PatchSimilarityPerImage: features ", features.sizes(),
+      " do not split into batch_size=", batch_size, " images (B' % B != 0)");
   return PatchCosineSimilarity(features).reshape({batch_size, -1});  // [B, M]
 }
 

@@ -85,8 +85,8 @@ TEST(ImagePriorTest, SampledTargetIsInRangeAndReproducible) {
 }
 
 TEST(ImagePriorTest, L2PriorIsMeanPerImageNorm) {
-  const at::Tensor x = at::tensor({3.0, 4.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0}, at::kDouble)
-                           .view({2, 1, 2, 2});
+  const at::Tensor x =
+      at::tensor({3.0, 4.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0}, at::kDouble).view({2, 1, 2, 2});
   EXPECT_DOUBLE_EQ(ImageL2Prior(x).item<double>(), (5.0 + 1.0) / 2);
 }
 

@@ -84,8 +84,8 @@ TEST(KdeEntropyTest, FeaturesWithKnownAnglesGiveHandComputedEntropy) {
   const std::vector<std::vector<double>> s = {{1, 0, r, 0, 1, r, r, r, 1},
                                               {1, 0.5, c, 0.5, 1, c, c, c, 1}};
   const std::vector<double> expected = LoopEntropy(s, 0.01, 10, 1e-4);
-  EXPECT_TENSOR_NEAR_REL(PatchSimilarityEntropyPerImage(f, 2),
-                         at::tensor(expected, at::kDouble), kRoundoffRel);
+  EXPECT_TENSOR_NEAR_REL(PatchSimilarityEntropyPerImage(f, 2), at::tensor(expected, at::kDouble),
+                         kRoundoffRel);
   EXPECT_NEAR(PatchSimilarityEntropy(f, 2).item<double>(), 0.5 * (expected[0] + expected[1]),
               kRoundoffRel * std::abs(expected[0]));
 }
@@ -98,9 +98,8 @@ TEST(KdeEntropyTest, GridIsLinspaceOfBatchMinMaxAndDetached) {
   ASSERT_EQ(grid.numel(), 10);
   EXPECT_EQ(grid[0].item<double>(), s.min().item<double>());
   EXPECT_EQ(grid[9].item<double>(), s.max().item<double>());
-  EXPECT_TENSOR_NEAR_REL(grid, at::linspace(s.min().item<double>(), s.max().item<double>(), 10,
-                                            at::kDouble),
-                         0.0);
+  EXPECT_TENSOR_NEAR_REL(
+      grid, at::linspace(s.min().item<double>(), s.max().item<double>(), 10, at::kDouble), 0.0);
   EXPECT_EQ(KdeGrid(s.to(at::kFloat)).scalar_type(), at::kFloat);
 }
 
@@ -175,8 +174,7 @@ TEST(KdeEntropyTest, Float32FollowsFloat64) {
   const at::Tensor f = at::randn({2, 17, 8}, at::kDouble);
   const at::Tensor h32 = PatchSimilarityEntropyPerImage(f.to(at::kFloat), 2);
   EXPECT_EQ(h32.scalar_type(), at::kFloat);
-  EXPECT_TENSOR_NEAR_REL(h32, PatchSimilarityEntropyPerImage(f, 2),
-                         testing::kFloat32ParityRel);
+  EXPECT_TENSOR_NEAR_REL(h32, PatchSimilarityEntropyPerImage(f, 2), testing::kFloat32ParityRel);
 }
 
 TEST(KdeEntropyTest, ConstantSimilaritiesGiveZeroEntropy) {

@@ -14,8 +14,8 @@ TEST(LrScheduleTest, OfficialV1ValuesAtTheKeySteps) {
   const WarmupCosineOptions o{0.25, 100, 500};
   EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 0), 0.25 / 100);
   EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 49), 0.25 * 50 / 100);
-  EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 99), 0.25);   // warmup - 1: the peak
-  EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 100), 0.25);  // warmup: cos(0)
+  EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 99), 0.25);    // warmup - 1: the peak
+  EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 100), 0.25);   // warmup: cos(0)
   EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 300), 0.125);  // halfway through the cosine
   // Last step: (it - warmup) / (iterations - warmup) = 399/400, not 1.
   EXPECT_DOUBLE_EQ(WarmupCosineLr(o, 499), 0.25 * 0.5 * (1 + std::cos(kPi * 399 / 400)));

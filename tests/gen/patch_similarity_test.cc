@@ -34,8 +34,8 @@ at::Tensor LoopCosine(const at::Tensor& f) {
           ni += fa[b][i + 1][k] * fa[b][i + 1][k];
           nj += fa[b][j + 1][k] * fa[b][j + 1][k];
         }
-        oa[b][i][j] = dot / (std::max(std::sqrt(ni), kCosineEps) *
-                             std::max(std::sqrt(nj), kCosineEps));
+        oa[b][i][j] =
+            dot / (std::max(std::sqrt(ni), kCosineEps) * std::max(std::sqrt(nj), kCosineEps));
       }
     }
   }
@@ -51,8 +51,8 @@ TEST(PatchSimilarityTest, MatchesExplicitCosineLoopsWithoutTokenZero) {
 
 TEST(PatchSimilarityTest, HandComputedAngles) {
   // Token 0 is junk; tokens 1..3 are (1,0), (0,2), (1,1): cosines 0 and 1/sqrt(2).
-  const at::Tensor f = at::tensor({99.0, -7.0, 1.0, 0.0, 0.0, 2.0, 1.0, 1.0}, at::kDouble)
-                           .view({1, 4, 2});
+  const at::Tensor f =
+      at::tensor({99.0, -7.0, 1.0, 0.0, 0.0, 2.0, 1.0, 1.0}, at::kDouble).view({1, 4, 2});
   const double r = 1 / std::sqrt(2.0);
   const at::Tensor expected =
       at::tensor({1.0, 0.0, r, 0.0, 1.0, r, r, r, 1.0}, at::kDouble).view({1, 3, 3});
