@@ -52,6 +52,7 @@ int64_t CpuRowsPerTask(const FusedKdeProblem& p, const KdeOptions& options) {
   return FusedKdeRowsPerTask(p, options.chunk_size, at::get_num_threads());
 }
 
+// CUDA launches. CUDA tensors reach them only in CUDA builds (CheckUnit rejects them otherwise).
 #ifdef PSAQ_WITH_CUDA
 // Plans the kernels; the planner's std::invalid_argument becomes a c10::Error with context.
 FusedKdePlan CudaPlan(const FusedKdeProblem& p, const char* what) {
@@ -72,7 +73,56 @@ cudaStream_t CurrentStream(const at::Tensor& t) {
 at::Tensor Workspace(const FusedKdePlan& plan, const at::Tensor& like) {
   return at::empty({plan.workspace_bytes}, like.options().dtype(at::kByte));
 }
-#endif
+
+template <typename T>
+void MinMaxCuda(const at::Tensor& unit, const FusedKdeProblem& p, double* lo, double* hi) {
+  const c10::cuda::CUDAGuard guard(unit.device());
+  const FusedKdePlan plan = CudaPlan(p, "FusedSimilarityRange");
+  at::Tensor workspace = Workspace(plan, unit);
+  at::Tensor min_max = at::empty({2}, unit.options().dtype(at::kDouble));
+  C10_CUDA_CHECK(LaunchFusedSimilarityMinMax<T>(unit.data_ptr<T>(), plan, workspace.data_ptr(),
+                                                min_max.data_ptr<double>(), CurrentStream(unit)));
+  const at::Tensor host = min_max.cpu();  // on the current stream: waits for the kernels
+  *lo = host.data_ptr<double>()[0];
+  *hi = host.data_ptr<double>()[1];
+}
+
+template <typename T>
+void SumsCuda(const at::Tensor& unit, const at::Tensor& grid, T two_var, const FusedKdeProblem& p,
+              at::Tensor& sums) {
+  const c10::cuda::CUDAGuard guard(unit.device());
+  const FusedKdePlan plan = CudaPlan(p, "FusedKdeDensity");
+  at::Tensor workspace = Workspace(plan, unit);
+  C10_CUDA_CHECK(LaunchFusedKdeSums<T>(unit.data_ptr<T>(), grid.data_ptr<T>(), two_var, plan,
+                                       workspace.data_ptr(), sums.data_ptr<double>(),
+                                       CurrentStream(unit)));
+}
+
+template <typename T>
+void BackwardCuda(const at::Tensor& unit, const at::Tensor& grid, const at::Tensor& weights,
+                  T two_var, const FusedKdeProblem& p, at::Tensor& grad) {
+  const c10::cuda::CUDAGuard guard(unit.device());
+  const FusedKdePlan plan = CudaPlan(p, "FusedKdeDensity backward");
+  C10_CUDA_CHECK(LaunchFusedKdeBackward<T>(unit.data_ptr<T>(), grid.data_ptr<T>(),
+                                           weights.data_ptr<double>(), two_var, plan,
+                                           grad.data_ptr<T>(), CurrentStream(unit)));
+}
+#else
+constexpr const char* kNoCuda = "CUDA tensor in a build without CUDA kernels";
+template <typename T>
+void MinMaxCuda(const at::Tensor&, const FusedKdeProblem&, double*, double*) {
+  TORCH_INTERNAL_ASSERT(false, kNoCuda);
+}
+template <typename T>
+void SumsCuda(const at::Tensor&, const at::Tensor&, T, const FusedKdeProblem&, at::Tensor&) {
+  TORCH_INTERNAL_ASSERT(false, kNoCuda);
+}
+template <typename T>
+void BackwardCuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, T,
+                  const FusedKdeProblem&, at::Tensor&) {
+  TORCH_INTERNAL_ASSERT(false, kNoCuda);
+}
+#endif  // PSAQ_WITH_CUDA
 
 // sums [B, G] (double) of exp(-(x_k - s)^2 / 2h^2) over each image's similarities.
 at::Tensor KernelSums(const at::Tensor& unit, const at::Tensor& grid, const FusedKdeProblem& p,
@@ -82,14 +132,7 @@ at::Tensor KernelSums(const at::Tensor& unit, const at::Tensor& grid, const Fuse
   AT_DISPATCH_FLOATING_TYPES(unit.scalar_type(), "FusedKdeDensity", [&] {
     const scalar_t tv = static_cast<scalar_t>(two_var);
     if (unit.is_cuda()) {
-#ifdef PSAQ_WITH_CUDA
-      const c10::cuda::CUDAGuard guard(unit.device());
-      const FusedKdePlan plan = CudaPlan(p, "FusedKdeDensity");
-      at::Tensor workspace = Workspace(plan, unit);
-      C10_CUDA_CHECK(LaunchFusedKdeSums<scalar_t>(
-          unit.data_ptr<scalar_t>(), grid.data_ptr<scalar_t>(), tv, plan, workspace.data_ptr(),
-          sums.data_ptr<double>(), CurrentStream(unit)));
-#endif
+      SumsCuda<scalar_t>(unit, grid, tv, p, sums);
     } else {
       FusedKdeSumsCpu<scalar_t>(unit.data_ptr<scalar_t>(), grid.data_ptr<scalar_t>(), tv, p,
                                 CpuRowsPerTask(p, options), sums.data_ptr<double>());
@@ -106,13 +149,7 @@ at::Tensor KernelBackward(const at::Tensor& unit, const at::Tensor& grid, const 
   AT_DISPATCH_FLOATING_TYPES(unit.scalar_type(), "FusedKdeDensityBackward", [&] {
     const scalar_t tv = static_cast<scalar_t>(two_var);
     if (unit.is_cuda()) {
-#ifdef PSAQ_WITH_CUDA
-      const c10::cuda::CUDAGuard guard(unit.device());
-      const FusedKdePlan plan = CudaPlan(p, "FusedKdeDensity backward");
-      C10_CUDA_CHECK(LaunchFusedKdeBackward<scalar_t>(
-          unit.data_ptr<scalar_t>(), grid.data_ptr<scalar_t>(), weights.data_ptr<double>(), tv,
-          plan, grad.data_ptr<scalar_t>(), CurrentStream(unit)));
-#endif
+      BackwardCuda<scalar_t>(unit, grid, weights, tv, p, grad);
     } else {
       FusedKdeBackwardCpu<scalar_t>(unit.data_ptr<scalar_t>(), grid.data_ptr<scalar_t>(),
                                     weights.data_ptr<double>(), tv, p, CpuRowsPerTask(p, options),
@@ -180,18 +217,7 @@ std::pair<double, double> FusedSimilarityRange(const at::Tensor& unit_in,
   double lo = 0, hi = 0;
   AT_DISPATCH_FLOATING_TYPES(unit.scalar_type(), "FusedSimilarityRange", [&] {
     if (unit.is_cuda()) {
-#ifdef PSAQ_WITH_CUDA
-      const c10::cuda::CUDAGuard guard(unit.device());
-      const FusedKdePlan plan = CudaPlan(p, "FusedSimilarityRange");
-      at::Tensor workspace = Workspace(plan, unit);
-      at::Tensor min_max = at::empty({2}, unit.options().dtype(at::kDouble));
-      C10_CUDA_CHECK(LaunchFusedSimilarityMinMax<scalar_t>(
-          unit.data_ptr<scalar_t>(), plan, workspace.data_ptr(), min_max.data_ptr<double>(),
-          CurrentStream(unit)));
-      const at::Tensor host = min_max.cpu();  // on the current stream: waits for the kernels
-      lo = host.data_ptr<double>()[0];
-      hi = host.data_ptr<double>()[1];
-#endif
+      MinMaxCuda<scalar_t>(unit, p, &lo, &hi);
     } else {
       FusedSimilarityMinMaxCpu<scalar_t>(unit.data_ptr<scalar_t>(), p, CpuRowsPerTask(p, options),
                                          &lo, &hi);
