@@ -42,7 +42,7 @@ endif()
 #   (the autograd functions dispatch CUDA tensors to them), so PSAQ_CUDA_ENABLED forces them on.
 #   CMAKE_CUDA_ARCHITECTURES defaults to 90 (H100/H200): CMake would otherwise take nvcc's
 #   default (sm_75 for CUDA 13), and "native" needs a GPU at configure time.
-#   Tested with CMake 3.25 + CUDA 13.0 + GCC 12 (CPU machines) and CMake 4 + GCC 13 (GPU machine).
+#   Checked with CMake 3.25.1 + nvcc 13.0 + GCC 12.2 (the CPU dev machines): no workaround needed.
 set(PSAQ_CUDA_KERNELS_ENABLED OFF)
 if(PSAQ_CUDA_ENABLED OR NOT PSAQ_BUILD_CUDA_KERNELS STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
