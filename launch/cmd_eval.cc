@@ -33,9 +33,9 @@ void PrintSummary(const LoadedModel& model, const model::ImageDataset& dataset,
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"model", model.description()},
       {"dataset", dataset.Describe()},
-      {"images", quant::FormatCount(r.images) + " (" + quant::FormatCount(r.skipped) +
-                     " skipped)"},
-      {"top-1", Percent(r.top1_correct, r.images) + " (" + quant::FormatCount(r.top1_correct) + ")"},
+      {"images", quant::FormatCount(r.images) + " (" + quant::FormatCount(r.skipped) + " skipped)"},
+      {"top-1",
+       Percent(r.top1_correct, r.images) + " (" + quant::FormatCount(r.top1_correct) + ")"},
       {"top-" + std::to_string(r.topk),
        Percent(r.top5_correct, r.images) + " (" + quant::FormatCount(r.top5_correct) + ")"},
       {"time", quant::FormatSeconds(r.seconds) + " (" +
@@ -49,13 +49,20 @@ void PrintSummary(const LoadedModel& model, const model::ImageDataset& dataset,
 std::string ResultJson(const LoadedModel& model, const model::ImageDataset& dataset,
                        const quant::EvalResult& r, int ranks) {
   const nlohmann::json json = {
-      {"top1", r.top1()},       {"top5", r.top5()},
-      {"images", r.images},     {"top1_correct", r.top1_correct},
-      {"top5_correct", r.top5_correct}, {"topk", r.topk},
-      {"skipped", r.skipped},   {"seconds", r.seconds},
-      {"ranks", ranks},         {"model", FLAGS_model},
-      {"model_description", model.description()}, {"dataset", dataset.Describe()},
-      {"batch_size", FLAGS_batch_size}, {"max_images", FLAGS_max_images},
+      {"top1", r.top1()},
+      {"top5", r.top5()},
+      {"images", r.images},
+      {"top1_correct", r.top1_correct},
+      {"top5_correct", r.top5_correct},
+      {"topk", r.topk},
+      {"skipped", r.skipped},
+      {"seconds", r.seconds},
+      {"ranks", ranks},
+      {"model", FLAGS_model},
+      {"model_description", model.description()},
+      {"dataset", dataset.Describe()},
+      {"batch_size", FLAGS_batch_size},
+      {"max_images", FLAGS_max_images},
       {"psaq_version", PSAQ_VERSION},
   };
   return json.dump(2) + "\n";
@@ -95,8 +102,8 @@ int RunEval(ProcessContext& process) {
   options.max_images = FLAGS_max_images;
   options.on_bad_image = quant::ParseBadImagePolicy(FLAGS_on_bad_image);
   options.device = process.device();
-  const quant::EvalResult result = quant::Evaluate(process.device_comm(), model.forward(),
-                                                   *dataset, model.config(), options);
+  const quant::EvalResult result =
+      quant::Evaluate(process.device_comm(), model.forward(), *dataset, model.config(), options);
 
   if (process.is_root()) {
     PrintSummary(model, *dataset, result, process.size());

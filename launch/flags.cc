@@ -22,7 +22,8 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 
 bool BelongsTo(const gflags::CommandLineFlagInfo& info, const Subcommand& sub) {
   const std::string base = BaseName(info.filename);
-  return base == sub.flags_file || (base == kSharedFlagsFile && Contains(sub.shared_flags, info.name));
+  return base == sub.flags_file ||
+         (base == kSharedFlagsFile && Contains(sub.shared_flags, info.name));
 }
 
 // State of one ParseFlagsOrExit call, read by the exit handler when gflags exits on an error.
@@ -74,7 +75,8 @@ void ExitDuringParse() {
   state.parsing = false;
   const std::string captured = EndCapture();
   if (state.print_errors) {
-    std::fprintf(stderr, "%s\n", FormatUsageError(state.subcommand, ParseErrorLine(captured)).c_str());
+    std::fprintf(stderr, "%s\n",
+                 FormatUsageError(state.subcommand, ParseErrorLine(captured)).c_str());
     std::fflush(stderr);
   }
   _exit(kUsageExitCode);
@@ -146,12 +148,12 @@ std::vector<std::string> OwnersOf(const gflags::CommandLineFlagInfo& info) {
 }
 
 std::string ProgramHelp() {
-  std::string text =
-      "psaq " PSAQ_VERSION
-      ": data-free quantization of vision transformers (PSAQ-ViT)\n\n"
-      "Usage: psaq <subcommand> [--flag=value ...]\n"
-      "       mpirun -np N psaq <subcommand> ...   (N ranks; under Slurm: srun --mpi=pmix psaq ...)\n\n"
-      "Subcommands:\n";
+  std::string text = "psaq " PSAQ_VERSION
+                     ": data-free quantization of vision transformers (PSAQ-ViT)\n\n"
+                     "Usage: psaq <subcommand> [--flag=value ...]\n"
+                     "       mpirun -np N psaq <subcommand> ...   (N ranks; under Slurm: srun "
+                     "--mpi=pmix psaq ...)\n\n"
+                     "Subcommands:\n";
   size_t width = 0;
   for (const Subcommand& sub : Subcommands()) width = std::max(width, sub.name.size());
   for (const Subcommand& sub : Subcommands()) {
@@ -245,10 +247,10 @@ void ParseFlagsOrExit(const Subcommand& sub, int* argc, char*** argv, bool print
   if (print_errors && !captured.empty()) std::fputs(captured.c_str(), stderr);
 
   if (*argc > 1) {
-    FailUsage(sub,
-              "unexpected argument '" + std::string((*argv)[1]) +
-                  "' (flags take the form --name=value)",
-              print_errors);
+    FailUsage(
+        sub,
+        "unexpected argument '" + std::string((*argv)[1]) + "' (flags take the form --name=value)",
+        print_errors);
   }
   const std::string foreign = CheckNoForeignFlagsSet(sub);
   if (!foreign.empty()) FailUsage(sub, foreign, print_errors);
@@ -257,7 +259,8 @@ void ParseFlagsOrExit(const Subcommand& sub, int* argc, char*** argv, bool print
 std::string EffectiveFlags(const Subcommand& sub) {
   std::string text;
   for (const auto& info : FlagsOf(sub)) {
-    text += "  --" + info.name + "=" + info.current_value + (info.is_default ? "" : "  (set)") + "\n";
+    text +=
+        "  --" + info.name + "=" + info.current_value + (info.is_default ? "" : "  (set)") + "\n";
   }
   return text;
 }

@@ -6,8 +6,8 @@
 
 namespace psaq::launch {
 
-std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset,
-                                                 const std::string& dir, const std::string& split) {
+std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset, const std::string& dir,
+                                                 const std::string& split) {
   if (dataset == "fashion_mnist") return std::make_unique<model::FashionMnist>(dir, split);
   return std::make_unique<model::ImageFolder>(dataset);
 }

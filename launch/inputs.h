@@ -16,8 +16,8 @@ namespace psaq::launch {
 
 // "fashion_mnist" (split `split` of the IDX files in `dir`) or the root of an ImageFolder.
 // Throws model::DatasetError naming the path for a missing or unusable dataset.
-std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset,
-                                                 const std::string& dir, const std::string& split);
+std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset, const std::string& dir,
+                                                 const std::string& split);
 
 // A model ready for inference on one device, whichever form it was stored in.
 class LoadedModel {

@@ -62,9 +62,9 @@ c10::Device SelectComputeDevice(const std::string& requested, int local_rank) {
     if (requested == "auto") return c10::Device(c10::kCPU);
     const char* visible = Getenv("CUDA_VISIBLE_DEVICES");
     throw std::runtime_error(std::string("--device=cuda: no CUDA device is visible") +
-                             (visible != nullptr ? std::string(" (CUDA_VISIBLE_DEVICES=") +
-                                                       visible + ")"
-                                                 : std::string()));
+                             (visible != nullptr
+                                  ? std::string(" (CUDA_VISIBLE_DEVICES=") + visible + ")"
+                                  : std::string()));
   }
   const int index = dist::SelectDevice(local_rank, count);
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));

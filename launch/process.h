@@ -1,7 +1,8 @@
 // Process setup shared by every subcommand, and the top-level runner.
 //
 //   int main(int argc, char** argv) -> ... -> RunSubcommand(sub, options, &argc, &argv)
-//     1. glog, then MPI (dist::MpiContext), then ProcessContext: MPI (a singleton world when not started by mpirun/srun), glog, the
+//     1. glog, then MPI (dist::MpiContext), then ProcessContext: MPI (a singleton world when not
+//     started by mpirun/srun), glog, the
 //        abort-on-fatal policy, the launcher checks, the local rank and device, the intra-op thread
 //        count, the MPI communicator; rank 0 logs the effective configuration once;
 //     2. sub.run(process);

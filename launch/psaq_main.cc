@@ -65,9 +65,9 @@ int main(int argc, char** argv) {
   const Subcommand* sub = FindSubcommand(first);
   if (sub == nullptr) {
     return ReportUsage(root, "psaq: error: " +
-                                (first[0] == '-' ? "expected a subcommand before '" + first + "'"
-                                                 : "unknown subcommand '" + first + "'") +
-                                " (see 'psaq --help')");
+                                 (first[0] == '-' ? "expected a subcommand before '" + first + "'"
+                                                  : "unknown subcommand '" + first + "'") +
+                                 " (see 'psaq --help')");
   }
 
   // The subcommand's own command line: argv[0] then its arguments.

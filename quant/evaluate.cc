@@ -36,12 +36,12 @@ class ProgressLog {
     if (std::chrono::duration<double>(now - last_).count() < interval_) return;
     last_ = now;
     const double elapsed = SecondsSince(start_);
-    const double eta = elapsed / static_cast<double>(batches_done) *
-                       static_cast<double>(total_ - batches_done);
+    const double eta =
+        elapsed / static_cast<double>(batches_done) * static_cast<double>(total_ - batches_done);
     LOG(INFO) << "eval: batch " << batches_done << "/" << total_ << " on rank 0, "
               << FormatCount(images_done) << " images, "
-              << FormatFixed(static_cast<double>(images_done) / elapsed, 1)
-              << " images/s, ETA " << FormatSeconds(eta);
+              << FormatFixed(static_cast<double>(images_done) / elapsed, 1) << " images/s, ETA "
+              << FormatSeconds(eta);
   }
 
  private:
@@ -115,8 +115,8 @@ EvalResult Evaluate(dist::Communicator& comm, const ForwardFn& forward,
   const auto start = Clock::now();
   at::NoGradGuard no_grad;
 
-  const int64_t n = options.max_images > 0 ? std::min(options.max_images, dataset.size())
-                                           : dataset.size();
+  const int64_t n =
+      options.max_images > 0 ? std::min(options.max_images, dataset.size()) : dataset.size();
   const int64_t num_batches = (n + options.batch_size - 1) / options.batch_size;
   const dist::Range mine = dist::ShardRange(num_batches, comm.size(), comm.rank());
 
@@ -164,7 +164,8 @@ EvalResult Evaluate(dist::Communicator& comm, const ForwardFn& forward,
   }
 
   // One all-reduce of the counts: integers, so the sums are exact and order-independent.
-  const c10::Device comm_device = comm.backend() == "nccl" ? options.device : c10::Device(c10::kCPU);
+  const c10::Device comm_device =
+      comm.backend() == "nccl" ? options.device : c10::Device(c10::kCPU);
   at::Tensor counts = at::tensor(std::vector<int64_t>{top1, top5, images, skipped},
                                  at::TensorOptions().dtype(at::kLong))
                           .to(comm_device);

@@ -100,13 +100,13 @@ void AddTensorFields(const model::SafetensorsFile& header, Fields* fields) {
     dtypes += (dtypes.empty() ? "" : ", ") + dtype + " " + FormatCount(count.first) + " (" +
               FormatBytes(count.second) + ")";
   }
-  fields->emplace_back("tensors", FormatCount(static_cast<int64_t>(header.tensors.size())) +
-                                      ", " + FormatBytes(bytes) + ": " + dtypes);
-  fields->emplace_back("parameters",
-                       FormatCount(params) +
-                           (derived > 0 ? " (not counting " + std::to_string(derived) +
-                                              " derived index/mask buffers)"
-                                        : ""));
+  fields->emplace_back("tensors", FormatCount(static_cast<int64_t>(header.tensors.size())) + ", " +
+                                      FormatBytes(bytes) + ": " + dtypes);
+  fields->emplace_back(
+      "parameters",
+      FormatCount(params) + (derived > 0 ? " (not counting " + std::to_string(derived) +
+                                               " derived index/mask buffers)"
+                                         : ""));
 }
 
 std::string TensorTable(const model::SafetensorsFile& header) {
@@ -132,9 +132,9 @@ InspectedKind KindOfFile(const std::string& path) {
 std::string InspectFile(const std::string& path, const InspectOptions& options) {
   const model::SafetensorsFile header = model::ReadSafetensorsHeader(path);
   Fields fields;
-  fields.emplace_back("file", path + " (" +
-                                  FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) +
-                                  ")");
+  fields.emplace_back(
+      "file",
+      path + " (" + FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) + ")");
   fields.emplace_back("kind", "float weights (safetensors)");
   AddModelFields(header, &fields);
   AddTensorFields(header, &fields);

@@ -15,8 +15,8 @@ TextTable::TextTable(std::vector<std::string> headers)
 }
 
 void TextTable::SetAlign(int column, Align align) {
-  TORCH_CHECK(column >= 0 && column < static_cast<int>(align_.size()), "TextTable: column ",
-              column, " out of range [0, ", align_.size(), ")");
+  TORCH_CHECK(column >= 0 && column < static_cast<int>(align_.size()), "TextTable: column ", column,
+              " out of range [0, ", align_.size(), ")");
   align_[column] = align;
 }
 
@@ -78,8 +78,8 @@ std::string FormatFixed(double value, int decimals) {
 }
 
 std::string FormatCount(int64_t value) {
-  const std::string digits = std::to_string(value < 0 ? -static_cast<uint64_t>(value)
-                                                      : static_cast<uint64_t>(value));
+  const std::string digits =
+      std::to_string(value < 0 ? -static_cast<uint64_t>(value) : static_cast<uint64_t>(value));
   std::string out;
   for (size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
