@@ -1,0 +1,64 @@
+# Shared by launch/test.sh and launch/demo.sh (sourced, not run): installs the missing Debian
+# packages and builds psaq in Release. Safe to run any number of times.
+#
+# Environment:
+#   PSAQ_BUILD_DIR   build directory (default: <repo>/build)
+#   PSAQ_WERROR      ON to turn warnings in psaq's code into errors (CI sets it)
+#   PSAQ_SKIP_APT    1 to never call apt-get (for machines managed otherwise, e.g. clusters)
+#   CMAKE_PREFIX_PATH, PSAQ_CMAKE_ARGS  passed to CMake (e.g. an official LibTorch archive)
+
+PSAQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PSAQ_BUILD_DIR="${PSAQ_BUILD_DIR:-$PSAQ_ROOT/build}"
+
+# Debian packages psaq needs to build, test and run its demo. OpenBLAS is not optional: without
+# it Debian's libtorch falls back to the reference BLAS (about 10x slower matmuls).
+PSAQ_PACKAGES=(
+  build-essential cmake ccache
+  libtorch-dev libopenblas0-openmp
+  libopenmpi-dev openmpi-bin
+  libgflags-dev libgoogle-glog-dev libgtest-dev
+  nlohmann-json3-dev zlib1g-dev libstb-dev
+  dataset-fashion-mnist
+)
+
+psaq_log() { printf '[psaq setup] %s\n' "$*" >&2; }
+
+# psaq_install_packages PKG...: installs those not installed yet (needs root or sudo).
+psaq_install_packages() {
+  local missing=() p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  if [ "${PSAQ_SKIP_APT:-0}" = "1" ]; then
+    psaq_log "missing packages (PSAQ_SKIP_APT=1, not installing): ${missing[*]}"
+    return 1
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else
+      psaq_log "need root to install: ${missing[*]}"; return 1
+    fi
+  fi
+  psaq_log "installing: ${missing[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# psaq_build: configure (once) and build everything in Release with all cores.
+psaq_build() {
+  local args=(-S "$PSAQ_ROOT" -B "$PSAQ_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release)
+  if [ "${PSAQ_WERROR:-OFF}" = "ON" ]; then args+=(-DPSAQ_WERROR=ON); fi
+  # shellcheck disable=SC2206
+  args+=(${PSAQ_CMAKE_ARGS:-})
+  psaq_log "configuring in $PSAQ_BUILD_DIR"
+  cmake "${args[@]}" >"$PSAQ_BUILD_DIR.configure.log" 2>&1 || {
+    cat "$PSAQ_BUILD_DIR.configure.log" >&2; return 1; }
+  grep -E "^-- psaq " "$PSAQ_BUILD_DIR.configure.log" >&2 || true
+  psaq_log "building with -j$(nproc)"
+  cmake --build "$PSAQ_BUILD_DIR" -j"$(nproc)"
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every psaq test: installs the missing Debian packages, builds in Release, then runs the
+# unit, MPI and GPU tests (GPU tests skip themselves without a GPU) and the Slurm tests.
+#   launch/test.sh                 everything
+#   launch/test.sh -L unit         only a CTest label (unit | mpi | gpu | slurm | cli)
+# Extra arguments go to ctest. Exit status is non-zero when any test fails.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev
+psaq_build
+
+psaq_log "running tests"
+cd "$PSAQ_BUILD_DIR"
+ctest --output-on-failure --timeout 1200 "$@"
