@@ -37,8 +37,7 @@ UniformGrid ActivationQuantizer::Grid(at::ScalarType dtype) const {
   TORCH_CHECK(at::isFloatingType(dtype), "activation grid: floating dtype expected, got ", dtype);
   at::NoGradGuard no_grad;
   const auto options = at::TensorOptions().dtype(dtype);
-  return AsymmetricGrid(at::scalar_tensor(min_, options), at::scalar_tensor(max_, options),
-                        bits());
+  return AsymmetricGrid(at::scalar_tensor(min_, options), at::scalar_tensor(max_, options), bits());
 }
 
 UniformGrid ActivationQuantizer::Grid(const at::Tensor& x) const {

@@ -40,15 +40,14 @@ CalibrationResult ObserveMergeApply(QuantizedModel& model, const std::vector<at:
 
   result.global_samples = result.local_samples;
   if (comm != nullptr && comm->size() > 1) {
-    at::Tensor count = at::full({1}, result.local_samples, at::kLong)
-                           .to(CollectiveDevice(model, *comm));
+    at::Tensor count =
+        at::full({1}, result.local_samples, at::kLong).to(CollectiveDevice(model, *comm));
     comm->AllReduce(count, dist::ReduceOp::kSum);
     result.global_samples = count.cpu().item<int64_t>();
   }
   TORCH_CHECK(result.global_samples > 0, "calibration: no rank passed any sample");
   model.ApplyObservedRanges();
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

@@ -4,12 +4,12 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -63,8 +63,8 @@ std::pair<at::Tensor, at::Tensor> WeightCodes(const Quantizer& quantizer, const 
 }
 
 json WeightPoint(const std::string& name, int bits, const at::Tensor& w, const at::Tensor& scale) {
-  json point = {{"name", name}, {"kind", fmt::kWeightKind}, {"bits", bits},
-                {"shape", w.sizes().vec()}};
+  json point = {
+      {"name", name}, {"kind", fmt::kWeightKind}, {"bits", bits}, {"shape", w.sizes().vec()}};
   if (scale.defined()) {
     point["channels"] = scale.numel();
     point["scale_min"] = scale.min().item<double>();
@@ -133,11 +133,11 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
       continue;
     }
     const ActivationQuantizer& q = model.activation_quantizer(id);
-    quant_points.push_back({{"name", info.name}, {"kind", fmt::kActivationKind},
-                            {"bits", q.bits()}});
+    quant_points.push_back(
+        {{"name", info.name}, {"kind", fmt::kActivationKind}, {"bits", q.bits()}});
     json point = {{"name", info.name}, {"kind", fmt::kActivationKind}, {"bits", q.bits()}};
-    TORCH_CHECK(!q.enabled() || q.has_range(), "ExportQuantizedModel: activation tap '",
-                info.name, "' has no range (calibrate first)");
+    TORCH_CHECK(!q.enabled() || q.has_range(), "ExportQuantizedModel: activation tap '", info.name,
+                "' has no range (calibrate first)");
     if (q.has_range()) {
       auto [min, max] = q.range();
       at::Tensor range = at::empty({2}, at::kFloat);

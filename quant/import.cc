@@ -2,9 +2,9 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/accumulate.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -71,14 +71,13 @@ class Reader {
     if (!points.is_array()) Fail("metadata 'quant_points' is not a JSON array");
     std::vector<Point> out;
     for (const json& p : points) {
-      if (!p.is_object() || !p.contains("name") || !p["name"].is_string() ||
-          !p.contains("kind") || !p["kind"].is_string() || !p.contains("bits") ||
-          !p["bits"].is_number_integer()) {
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("kind") ||
+          !p["kind"].is_string() || !p.contains("bits") || !p["bits"].is_number_integer()) {
         Fail("metadata 'quant_points' entry " + p.dump() + " needs string name, kind, int bits");
       }
       Point point{p["name"].get<std::string>(), p["kind"].get<std::string>(), 0};
-      point.bits = Bits(std::to_string(p["bits"].get<int64_t>()),
-                        "quant point '" + point.name + "' bits");
+      point.bits =
+          Bits(std::to_string(p["bits"].get<int64_t>()), "quant point '" + point.name + "' bits");
       out.push_back(std::move(point));
     }
     return out;
@@ -128,8 +127,8 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
            "')");
   }
   if (r.Meta("format_version") != fmt::kFormatVersion) {
-    r.Fail("unsupported format_version '" + r.Meta("format_version") + "' (this reader: " +
-           fmt::kFormatVersion + ")");
+    r.Fail("unsupported format_version '" + r.Meta("format_version") +
+           "' (this reader: " + fmt::kFormatVersion + ")");
   }
   if (r.Meta("weight_storage") != fmt::kWeightStorage) {
     r.Fail("unsupported weight_storage '" + r.Meta("weight_storage") + "'");

@@ -30,8 +30,7 @@ class ActivationRecorder : public model::TapObserver {
 }  // namespace
 
 double Sqnr(const at::Tensor& reference, const at::Tensor& test) {
-  TORCH_CHECK(reference.numel() == test.numel(), "Sqnr: ", reference.sizes(), " vs ",
-              test.sizes());
+  TORCH_CHECK(reference.numel() == test.numel(), "Sqnr: ", reference.sizes(), " vs ", test.sizes());
   const at::Tensor ref = reference.detach().to(at::kDouble).reshape({-1});
   const at::Tensor tst = test.detach().to(at::kDouble).reshape({-1}).to(ref.device());
   const double signal = ref.square().sum().item<double>();

@@ -165,8 +165,8 @@ at::Tensor QuantizedModel::OnTap(int id, const model::TapInfo& info, const at::T
         try {
           observers_[i]->Observe(x);
         } catch (const c10::Error& e) {
-          TORCH_CHECK(false, "calibration at activation tap '", info.name, "': ",
-                      e.what_without_backtrace());
+          TORCH_CHECK(false, "calibration at activation tap '", info.name,
+                      "': ", e.what_without_backtrace());
         }
         return x;
       }

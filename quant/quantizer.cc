@@ -9,8 +9,8 @@ namespace psaq::quant {
 bool IsValidBits(int bits) { return (bits >= kMinBits && bits <= kMaxBits) || bits == kBitsOff; }
 
 Quantizer::Quantizer(int bits) : bits_(bits) {
-  TORCH_CHECK(IsValidBits(bits), "quantizer bit width must be ", kMinBits, "..", kMaxBits,
-              " or ", kBitsOff, " (off), got ", bits);
+  TORCH_CHECK(IsValidBits(bits), "quantizer bit width must be ", kMinBits, "..", kMaxBits, " or ",
+              kBitsOff, " (off), got ", bits);
 }
 
 at::Tensor Quantizer::FakeQuantize(const at::Tensor& x) const {

@@ -34,8 +34,8 @@ struct UniformGrid {
 
 // Which gradient FakeQuantize passes back (the forward value never depends on this).
 enum class SteGradient {
-  kIdentity,      // dL/dx = dL/dx̂ everywhere (weights)
-  kInsideRange,   // dL/dx̂ where round(x / s + z) lies in [qmin, qmax], 0 where it was clamped
+  kIdentity,     // dL/dx = dL/dx̂ everywhere (weights)
+  kInsideRange,  // dL/dx̂ where round(x / s + z) lies in [qmin, qmax], 0 where it was clamped
 };
 
 class Quantizer {

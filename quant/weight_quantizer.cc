@@ -28,9 +28,9 @@ UniformGrid MinMaxWeightQuantizer::Grid(const at::Tensor& x) const {
 FrozenWeightQuantizer::FrozenWeightQuantizer(int bits, at::Tensor codes, at::Tensor scale)
     : Quantizer(bits), codes_(std::move(codes)), scale_(std::move(scale)) {
   TORCH_CHECK(enabled(), "FrozenWeightQuantizer needs 2..8 bits, got ", bits);
-  TORCH_CHECK(!codes_.is_floating_point() && !codes_.is_complex() &&
-                  codes_.scalar_type() != at::kBool,
-              "frozen weight codes must be integers, got ", codes_.scalar_type());
+  TORCH_CHECK(
+      !codes_.is_floating_point() && !codes_.is_complex() && codes_.scalar_type() != at::kBool,
+      "frozen weight codes must be integers, got ", codes_.scalar_type());
   TORCH_CHECK(scale_.is_floating_point(), "frozen weight scale must be floating, got ",
               scale_.scalar_type());
   TORCH_CHECK(scale_.dim() == codes_.dim(), "frozen weight scale ", scale_.sizes(),

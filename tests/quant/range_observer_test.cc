@@ -77,8 +77,7 @@ TEST(MinMaxObserverTest, StateRoundTripsAndIsValidated) {
 TEST(MinMaxObserverTest, NonFiniteValuesThrow) {
   MinMaxObserver o;
   EXPECT_THROW(o.Observe(at::tensor({1.0f, std::numeric_limits<float>::infinity()})), c10::Error);
-  EXPECT_THROW(o.Observe(at::tensor({1.0f, std::numeric_limits<float>::quiet_NaN()})),
-               c10::Error);
+  EXPECT_THROW(o.Observe(at::tensor({1.0f, std::numeric_limits<float>::quiet_NaN()})), c10::Error);
   EXPECT_THROW(o.Observe(at::tensor({1, 2})), c10::Error);  // integers are not activations
 }
 

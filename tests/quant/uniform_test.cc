@@ -54,12 +54,12 @@ TEST(UniformWeightTest, EightBitEdgesAndHalfToEvenTies) {
   EXPECT_FALSE(grid.zero_point.defined());
   // 127.5 -> 128 -> clamp 127; -127.5 -> -128; 2.5 -> 2; 3.5 -> 4; -2.5 -> -2; 63.7 -> 64.
   // Row 1 / 2: 127.5 -> 127, -1.5 -> -2, 2.5 -> 2, 3.5 -> 4, 0.5 -> 0, -127.5 -> -128.
-  EXPECT_TENSOR_IDENTICAL(QuantizeToGrid(w, grid), Rows({{127, -128, 2, 4, -2, 64},
-                                                         {127, -2, 2, 4, 0, -128},
-                                                         {0, 0, 0, 0, 0, 0}}));
-  EXPECT_TENSOR_IDENTICAL(q.FakeQuantize(w), Rows({{127, -128, 2, 4, -2, 64},
-                                                   {254, -4, 4, 8, 0, -256},
-                                                   {0, 0, 0, 0, 0, 0}}));
+  EXPECT_TENSOR_IDENTICAL(
+      QuantizeToGrid(w, grid),
+      Rows({{127, -128, 2, 4, -2, 64}, {127, -2, 2, 4, 0, -128}, {0, 0, 0, 0, 0, 0}}));
+  EXPECT_TENSOR_IDENTICAL(
+      q.FakeQuantize(w),
+      Rows({{127, -128, 2, 4, -2, 64}, {254, -4, 4, 8, 0, -256}, {0, 0, 0, 0, 0, 0}}));
 }
 
 TEST(UniformWeightTest, FourBitEdgesAndOneSidedRows) {
@@ -67,9 +67,8 @@ TEST(UniformWeightTest, FourBitEdgesAndOneSidedRows) {
   const at::Tensor w = Rows({{7.5f, -7.5f, 0.5f, 1.5f, -6.4f},
                              {15.f, 3.f, 1.f, 5.f, 15.f},
                              {-15.f, -5.f, -1.f, -3.f, -9.f}});
-  EXPECT_TENSOR_IDENTICAL(FakeWeight(w, 4), Rows({{7, -8, 0, 2, -6},
-                                                  {14, 4, 0, 4, 14},
-                                                  {-16, -4, -0.f, -4, -8}}));
+  EXPECT_TENSOR_IDENTICAL(FakeWeight(w, 4),
+                          Rows({{7, -8, 0, 2, -6}, {14, 4, 0, 4, 14}, {-16, -4, -0.f, -4, -8}}));
 }
 
 TEST(UniformWeightTest, TwoBit) {
@@ -80,8 +79,8 @@ TEST(UniformWeightTest, TwoBit) {
 
 TEST(UniformWeightTest, ConvWeightsArePerOutputChannel) {
   // [2, 1, 2, 2]: filter 0 has a = 7.5 (s = 1), filter 1 a = 30 (s = 4) at 4 bits.
-  const at::Tensor w = Rows({{7.5f, 1.4f, -2.5f, 0.f}, {30.f, -30.f, 6.f, 10.f}}).reshape(
-      {2, 1, 2, 2});
+  const at::Tensor w =
+      Rows({{7.5f, 1.4f, -2.5f, 0.f}, {30.f, -30.f, 6.f, 10.f}}).reshape({2, 1, 2, 2});
   const at::Tensor expected =
       Rows({{7.f, 1.f, -2.f, 0.f}, {28.f, -32.f, 8.f, 8.f}}).reshape({2, 1, 2, 2});
   EXPECT_TENSOR_IDENTICAL(FakeWeight(w, 4), expected);
