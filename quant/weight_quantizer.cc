@@ -67,8 +67,13 @@ at::Tensor FrozenWeightQuantizer::FakeQuantize(const at::Tensor& x) const {
   at::Tensor value;
   {
     at::NoGradGuard no_grad;
-    // The live path computes q * s with q the float codes; do the same on the same devices.
-    value = DequantizeFromGrid(codes_.to(x.device()).to(x.scalar_type()), Grid(x));
+    if (!device_codes_.defined() || device_codes_.device() != x.device()) {
+      device_codes_ = codes_.to(x.device()).to(x.scalar_type());
+      device_grid_ = Grid(x);
+    }
+    // The live path computes q * s with q the float codes; this is the same op on the same
+    // values. A fresh tensor each call: StraightThrough attaches autograd history to it.
+    value = DequantizeFromGrid(device_codes_, device_grid_);
   }
   return StraightThrough(x, value);
 }

@@ -57,6 +57,10 @@ class FrozenWeightQuantizer : public Quantizer {
  private:
   at::Tensor codes_;  // int8, weight shape
   at::Tensor scale_;  // floating, broadcastable
+  // Codes (as floats of the scale's dtype) and scale on the device of the last call, so a model
+  // on a GPU does not copy them at every forward.
+  mutable at::Tensor device_codes_;
+  mutable UniformGrid device_grid_;
 };
 
 }  // namespace psaq::quant

@@ -32,13 +32,13 @@ void ExpectDistributedEqualsLocal(const std::string& arch, int num_batches) {
   std::vector<at::Tensor> batches = testing::Batches(config, num_batches, 3, 77);
   for (size_t i = 0; i < batches.size(); ++i) batches[i].mul_(0.5 + 0.4 * static_cast<double>(i));
 
-  QuantizedModel distributed(testing::TinyModel(arch), QuantConfig{4, 8});
+  QuantizedModel distributed(testing::TinyModel(arch), testing::Bits(4, 8));
   const std::vector<at::Tensor> shard = Shard(batches, comm.rank(), comm.size());
   const CalibrationResult result = Calibrate(distributed, shard, &comm);
   EXPECT_EQ(result.local_samples, 3 * static_cast<int64_t>(shard.size()));
   EXPECT_EQ(result.global_samples, 3 * num_batches);
 
-  QuantizedModel local(testing::TinyModel(arch), QuantConfig{4, 8});
+  QuantizedModel local(testing::TinyModel(arch), testing::Bits(4, 8));
   Calibrate(local, batches, nullptr);
 
   ASSERT_EQ(distributed.activation_taps(), local.activation_taps());
@@ -52,7 +52,7 @@ void ExpectDistributedEqualsLocal(const std::string& arch, int num_batches) {
   EXPECT_TENSOR_IDENTICAL(distributed.Forward(x), local.Forward(x));
   // The sharded ranges really needed the merge: some tap's local-only range differs.
   if (comm.size() > 1) {
-    QuantizedModel alone(testing::TinyModel(arch), QuantConfig{4, 8});
+    QuantizedModel alone(testing::TinyModel(arch), testing::Bits(4, 8));
     if (!shard.empty()) {
       Calibrate(alone, shard, nullptr);
       bool any_differs = false;

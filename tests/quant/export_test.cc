@@ -30,7 +30,8 @@ std::string TempPath(const std::string& stem) {
 }
 
 std::unique_ptr<QuantizedModel> Calibrated(const std::string& arch, int w_bits, int a_bits) {
-  auto q = std::make_unique<QuantizedModel>(testing::TinyModel(arch), QuantConfig{w_bits, a_bits});
+  auto q =
+      std::make_unique<QuantizedModel>(testing::TinyModel(arch), testing::Bits(w_bits, a_bits));
   Calibrate(*q, testing::Batches(testing::TinyConfig(arch), 2, 8, 303), nullptr);
   return q;
 }
@@ -58,7 +59,9 @@ TEST_P(ExportRoundTripTest, ImportedModelIsBitIdentical) {
   at::NoGradGuard no_grad;
   EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q->Forward(x));
   for (int id : imported.model->weight_taps()) {
-    EXPECT_TRUE(imported.model->weight_frozen(id)) << imported.model->tap(id).name;
+    // Quantized weights use the stored codes; 32-bit weights stay live float parameters.
+    EXPECT_EQ(imported.model->weight_frozen(id), w_bits != kBitsOff)
+        << imported.model->tap(id).name;
   }
   // Exporting the imported model again gives the same codes, scales and ranges.
   const std::string again = TempPath("rt2_" + arch);
@@ -81,11 +84,16 @@ TEST_P(ExportRoundTripTest, ImportedModelIsBitIdentical) {
   EXPECT_EQ(meta.at("arch"), arch);
   EXPECT_EQ(meta.count("config"), 1u);
   EXPECT_EQ(meta.at("created").size(), 20u);  // 2026-01-01T00:00:00Z
-  // Integer weights are int8 codes with per-channel float32 scales.
+  // Integer weights are int8 codes with per-channel float32 scales; 32-bit weights stay float.
   const auto tensors = model::ReadSafetensors(path);
   const std::string first_weight = q->tap(q->weight_taps().front()).name;
-  EXPECT_EQ(tensors.Get(first_weight).scalar_type(), at::kChar);
-  EXPECT_EQ(tensors.Get(first_weight + ".scale").dim(), 1);
+  if (w_bits == kBitsOff) {
+    EXPECT_EQ(tensors.Get(first_weight).scalar_type(), at::kFloat);
+    EXPECT_FALSE(tensors.Has(first_weight + ".scale"));
+  } else {
+    EXPECT_EQ(tensors.Get(first_weight).scalar_type(), at::kChar);
+    EXPECT_EQ(tensors.Get(first_weight + ".scale").dim(), 1);
+  }
 
   // The manifest lists every quantization point in forward order.
   std::ifstream in(ManifestPath(path));
@@ -105,7 +113,10 @@ TEST_P(ExportRoundTripTest, ImportedModelIsBitIdentical) {
                   points[i].contains("min") && points[i].contains("max"));
     } else {
       EXPECT_EQ(points[i].at("bits"), w_bits);
-      EXPECT_GT(points[i].at("scale_max").get<double>(), 0.0);
+      EXPECT_EQ(points[i].contains("scale_max"), w_bits != kBitsOff);
+      if (w_bits != kBitsOff) {
+        EXPECT_GT(points[i].at("scale_max").get<double>(), 0.0);
+      }
     }
   }
   EXPECT_EQ(manifest.at("method"), "noise");
@@ -118,8 +129,8 @@ INSTANTIATE_TEST_SUITE_P(
     Bits, ExportRoundTripTest,
     ::testing::Values(std::make_tuple("vit", 8, 8), std::make_tuple("vit", 4, 8),
                       std::make_tuple("vit", 3, 8), std::make_tuple("vit", 2, 4),
-                      std::make_tuple("swin", 8, 8), std::make_tuple("swin", 4, 8),
-                      std::make_tuple("swin", 3, 6)),
+                      std::make_tuple("vit", 32, 8), std::make_tuple("swin", 8, 8),
+                      std::make_tuple("swin", 4, 8), std::make_tuple("swin", 3, 6)),
     [](const auto& info) {
       return std::get<0>(info.param) + "_W" + std::to_string(std::get<1>(info.param)) + "A" +
              std::to_string(std::get<2>(info.param));
@@ -128,6 +139,31 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ExportTest, ManifestPathReplacesTheExtension) {
   EXPECT_EQ(ManifestPath("/a/b/model_w4a8.safetensors"), "/a/b/model_w4a8.manifest.json");
   EXPECT_EQ(ManifestPath("/a/b/model"), "/a/b/model.manifest.json");
+}
+
+TEST(ExportTest, PerTapBitWidthsRoundTrip) {
+  // W4/A8 with an 8-bit head, a 32-bit (float) first weight and a 6-bit input.
+  QuantConfig config = testing::Bits(4, 8);
+  config.bits_overrides = {{"head.weight", 8}, {"patch_embed.proj.weight", 32}, {"input", 6}};
+  QuantizedModel q(testing::TinyModel("vit"), config);
+  Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 2, 8, 303), nullptr);
+  const std::string path = TempPath("overrides");
+  ExportQuantizedModel(q, path);
+  ImportedModel imported = ImportQuantizedModel(path);
+  const QuantizedModel& r = *imported.model;
+  EXPECT_EQ(r.config().bits_overrides, config.bits_overrides);
+  EXPECT_EQ(r.weight_quantizer(r.TapId("head.weight")).bits(), 8);
+  EXPECT_EQ(r.weight_quantizer(r.TapId("patch_embed.proj.weight")).bits(), kBitsOff);
+  EXPECT_FALSE(r.weight_frozen(r.TapId("patch_embed.proj.weight")));
+  EXPECT_EQ(r.activation_quantizer(r.TapId("input")).bits(), 6);
+  const auto file = model::ReadSafetensors(path);
+  EXPECT_EQ(file.Get("patch_embed.proj.weight").scalar_type(), at::kFloat);
+  EXPECT_FALSE(file.Has("patch_embed.proj.weight.scale"));
+  const at::Tensor x = Input("vit");
+  at::NoGradGuard no_grad;
+  EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
+  std::remove(path.c_str());
+  std::remove(ManifestPath(path).c_str());
 }
 
 TEST(ExportTest, RefusesAnUncalibratedModel) {

@@ -38,7 +38,7 @@ TEST(MetricsTest, CosineHandComputed) {
 
 TEST(MetricsTest, PerLayerErrorCoversEveryActivationTapThenTheOutput) {
   const model::ModelConfig config = testing::TinyViTConfig();
-  QuantizedModel q(testing::TinyModel("vit"), QuantConfig{8, 8});
+  QuantizedModel q(testing::TinyModel("vit"), testing::Bits(8, 8));
   EXPECT_THROW(PerLayerError(q, testing::Batches(config, 1, 2, 5)[0]), c10::Error);
   Calibrate(q, testing::Batches(config, 2, 8, 6), nullptr);
   q.SetMode(QuantizedModel::Mode::kFloat);

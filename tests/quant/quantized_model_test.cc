@@ -18,14 +18,18 @@ namespace {
 using testing::Batches;
 using testing::TinyModel;
 
-// Bounds on the logits' SQNR after calibrating on 4 x 8 random images and evaluating 8 others
-// (measured: see the report in quant/README or the commit message; ViT and Swin both).
-// Uniform b-bit quantization of one tensor gives about 6.02 b + 1.76 dB minus the crest-factor
-// loss of a min/max range (10-15 dB for Gaussian-like activations); stacked over ~30 points it
-// drops further. A quantizer with a wrong scale (x2), a wrong zero point or a swapped rounding
-// falls far below these bounds; W8/A8 must stay above it with a margin.
-constexpr double kMinLogitSqnrW8A8Db = 25.0;
-constexpr double kMinLogitSqnrW4A4Db = 3.0;
+// Lower bounds on the logits' SQNR (dB) after calibrating on 4 x 8 random images and evaluating
+// 8 others. Measured (LibTorch 1.13 CPU): ViT W8A8 36.8, W7A7 32.5, W4A4 17.9; Swin W8A8 27.5,
+// W7A7 21.5, W4A4 9.5. Each W8A8 bound lies between the measured W8A8 and W7A7 values, so a
+// quantizer that wastes one bit (a scale or range twice too large) fails it, and anything grosser
+// (a wrong zero point, clamping, no rounding) fails by far. The W4A4 bounds leave ~5 dB of margin.
+struct SqnrBounds {
+  double w8a8_db;
+  double w4a4_db;
+};
+SqnrBounds BoundsFor(const std::string& arch) {
+  return arch == "vit" ? SqnrBounds{34.0, 12.0} : SqnrBounds{24.0, 5.0};
+}
 
 class QuantizedModelTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -89,7 +93,7 @@ TEST_P(QuantizedModelTest, LogitSqnrIsHighAtW8A8AndLowerAtW4A4) {
   int i = 0;
   for (int bits : {8, 4}) {
     model::ModelPtr m = Model();
-    QuantizedModel q(m, QuantConfig{bits, bits});
+    QuantizedModel q(m, testing::Bits(bits, bits));
     Calibrate(q, Calibration(), nullptr);
     const at::Tensor reference = m->forward(x);
     const at::Tensor quantized = q.Forward(x);
@@ -98,14 +102,14 @@ TEST_P(QuantizedModelTest, LogitSqnrIsHighAtW8A8AndLowerAtW4A4) {
     RecordProperty("logit_sqnr_w" + std::to_string(bits) + "a" + std::to_string(bits),
                    std::to_string(sqnr[i - 1]));
   }
-  EXPECT_GT(sqnr[0], kMinLogitSqnrW8A8Db) << GetParam() << " W8A8";
-  EXPECT_GT(sqnr[1], kMinLogitSqnrW4A4Db) << GetParam() << " W4A4";
+  EXPECT_GT(sqnr[0], BoundsFor(GetParam()).w8a8_db) << GetParam() << " W8A8";
+  EXPECT_GT(sqnr[1], BoundsFor(GetParam()).w4a4_db) << GetParam() << " W4A4";
   EXPECT_GT(sqnr[0], sqnr[1] + 10.0) << "4 fewer bits should cost well over 10 dB";
 }
 
 TEST_P(QuantizedModelTest, ThirtyTwoBitsEverywhereIsTheFloatModel) {
   model::ModelPtr m = Model();
-  QuantizedModel q(m, QuantConfig{kBitsOff, kBitsOff});
+  QuantizedModel q(m, testing::Bits(kBitsOff, kBitsOff));
   Calibrate(q, Calibration(), nullptr);
   const at::Tensor x = Eval();
   EXPECT_TENSOR_IDENTICAL(q.Forward(x), m->forward(x));
@@ -114,7 +118,7 @@ TEST_P(QuantizedModelTest, ThirtyTwoBitsEverywhereIsTheFloatModel) {
 TEST_P(QuantizedModelTest, WeightOnlyQuantizationUsesTheQuantizedWeights) {
   // W4/A32: the output equals the float model run on fake-quantized copies of its weights.
   model::ModelPtr m = Model();
-  QuantizedModel q(m, QuantConfig{4, kBitsOff});
+  QuantizedModel q(m, testing::Bits(4, kBitsOff));
   q.SetMode(QuantizedModel::Mode::kQuantized);  // no activation needs a range at 32 bits
   const at::Tensor x = Eval();
   const at::Tensor quantized = q.Forward(x);
@@ -131,7 +135,7 @@ TEST_P(QuantizedModelTest, WeightOnlyQuantizationUsesTheQuantizedWeights) {
 
 TEST_P(QuantizedModelTest, GradientsReachWeightsAndInputsThroughTheQuantizers) {
   model::ModelPtr m = Model();
-  QuantizedModel q(m, QuantConfig{4, 8});
+  QuantizedModel q(m, testing::Bits(4, 8));
   Calibrate(q, Calibration(), nullptr);
   const at::Tensor x = Eval().requires_grad_(true);
   q.Forward(x).square().sum().backward();
@@ -150,7 +154,7 @@ TEST_P(QuantizedModelTest, BitOverridesApplyPerTap) {
       m->taps()
           .taps()[static_cast<size_t>(m->taps().IdsOfKind(model::TapKind::kWeight).back())]
           .name;
-  QuantConfig config{4, 8};
+  QuantConfig config = testing::Bits(4, 8);
   config.bits_overrides = {{head, 8}, {"input", 6}};
   QuantizedModel q(m, config);
   EXPECT_EQ(q.weight_quantizer(q.TapId(head)).bits(), 8);

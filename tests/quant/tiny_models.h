@@ -2,12 +2,15 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
 
 #include <string>
 #include <vector>
 
 #include "model/config.h"
 #include "model/registry.h"
+#include "quant/quant_config.h"
 
 namespace psaq::quant::testing {
 
@@ -50,9 +53,25 @@ inline model::ModelConfig TinyConfig(const std::string& arch) {
 }
 
 // The same weights every call (the seed is fixed before construction).
+// timm's init draws the ViT class token from N(0, 1e-6): any per-tensor quantizer maps it to 0
+// and the class-token path carries nothing. Trained models have a class token on the scale of
+// the patch tokens, so the ViT gets a N(0, 1) class token here.
 inline model::ModelPtr TinyModel(const std::string& arch, uint64_t seed = 17) {
   at::manual_seed(seed);
-  return model::CreateModel(TinyConfig(arch));
+  model::ModelPtr m = model::CreateModel(TinyConfig(arch));
+  if (arch == "vit") {
+    at::NoGradGuard no_grad;
+    m->named_parameters()["cls_token"].normal_();
+  }
+  return m;
+}
+
+// A config with these bit widths and every other field at its default.
+inline QuantConfig Bits(int weight_bits, int act_bits) {
+  QuantConfig config;
+  config.weight_bits = weight_bits;
+  config.act_bits = act_bits;
+  return config;
 }
 
 // `count` batches of `batch` normalised images, deterministic in `seed`.
