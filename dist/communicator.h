@@ -34,11 +34,12 @@ class Communicator {
   // floating only). kAvg divides the sum by size().
   virtual void AllReduce(at::Tensor& t, ReduceOp op) = 0;
 
-  // Collective. In place: every rank's `t` becomes rank `root`'s. REQUIRES: contiguous.
+  // Collective. In place: every rank's `t` becomes rank `root`'s. REQUIRES: contiguous, on this
+  // backend's device, 0 <= root < size(); any dtype (bytes are copied).
   virtual void Broadcast(at::Tensor& t, int root) = 0;
 
-  // Collective. Returns [size() * t.numel()] with rank r's elements at [r * n, (r + 1) * n).
-  // REQUIRES: contiguous.
+  // Collective. Returns [size() * t.numel()] (t's dtype and device) with rank r's elements at
+  // [r * n, (r + 1) * n). REQUIRES: contiguous, on this backend's device; any dtype.
   virtual at::Tensor AllGather(const at::Tensor& t) = 0;
 
   // Collective. Returns when every rank has called it.

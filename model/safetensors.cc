@@ -48,7 +48,6 @@ struct Entry {
 struct Header {
   std::vector<Entry> entries;  // sorted by data offset
   std::map<std::string, std::string> metadata;
-  uint64_t data_start = 0;     // file offset of the data buffer
 };
 
 // Closes a FILE* on scope exit.
@@ -75,14 +74,17 @@ void ReadExactly(std::FILE* f, void* dst, size_t bytes, const std::string& path,
                  const std::string& what) {
   if (bytes == 0) return;
   if (std::fread(dst, 1, bytes, f) != bytes) {
-    Fail(path, "short read of " + what + (std::ferror(f) ? std::string(": ") + std::strerror(errno)
-                                                         : std::string(" (file truncated?)")));
+    Fail(path, "short read of " + what +
+                   (std::ferror(f) ? std::string(": ") + std::strerror(errno)
+                                   : std::string(" (file truncated?)")));
   }
 }
 
 uint64_t ReadU64(const nlohmann::json& v, const std::string& path, const std::string& what) {
   if (!v.is_number_integer()) Fail(path, what + " is not an integer: " + v.dump());
-  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) Fail(path, what + " is negative: " + v.dump());
+  if (!v.is_number_unsigned() && v.get<int64_t>() < 0) {
+    Fail(path, what + " is negative: " + v.dump());
+  }
   return v.get<uint64_t>();
 }
 
@@ -104,7 +106,9 @@ Entry ParseEntry(const std::string& name, const nlohmann::json& v, const std::st
   uint64_t numel = 1;
   bool overflow = false;
   for (const auto& d : shape) {
-    if (!d.is_number_integer()) Fail(path, where + ": shape dimension is not an integer: " + d.dump());
+    if (!d.is_number_integer()) {
+      Fail(path, where + ": shape dimension is not an integer: " + d.dump());
+    }
     if (!d.is_number_unsigned() && d.get<int64_t>() < 0) {
       Fail(path, where + ": negative shape dimension " + d.dump());
     }
@@ -125,8 +129,8 @@ Entry ParseEntry(const std::string& name, const nlohmann::json& v, const std::st
   e.begin = ReadU64(offsets[0], path, where + ": data_offsets[0]");
   e.end = ReadU64(offsets[1], path, where + ": data_offsets[1]");
   if (e.begin > e.end) {
-    Fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " +
-                   std::to_string(e.end) + "] has begin > end");
+    Fail(path, where + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                   "] has begin > end");
   }
   if (overflow || e.end - e.begin != bytes) {
     Fail(path, where + ": byte size " + std::to_string(e.end - e.begin) + " does not match " +
@@ -205,7 +209,8 @@ Header ParseHeader(const std::string& text, uint64_t data_size, const std::strin
                      " is past the data buffer (" + std::to_string(data_size) + " bytes)");
     }
     if (e.begin < covered) {
-      Fail(path, "tensors '" + previous->name + "' and '" + e.name + "' overlap in the data buffer");
+      Fail(path,
+           "tensors '" + previous->name + "' and '" + e.name + "' overlap in the data buffer");
     }
     if (e.begin > covered) {
       Fail(path, "hole in the data buffer: bytes [" + std::to_string(covered) + ", " +
@@ -225,7 +230,8 @@ Header ParseHeader(const std::string& text, uint64_t data_size, const std::strin
 Header ReadHeader(std::FILE* f, const std::string& path) {
   const uint64_t file_size = FileSize(f, path);
   if (file_size < 8) {
-    Fail(path, "file too short (" + std::to_string(file_size) + " bytes) for the 8-byte header length");
+    Fail(path,
+         "file too short (" + std::to_string(file_size) + " bytes) for the 8-byte header length");
   }
   uint64_t header_len = 0;
   ReadExactly(f, &header_len, 8, path, "header length");
@@ -238,9 +244,7 @@ Header ReadHeader(std::FILE* f, const std::string& path) {
   }
   std::string text(header_len, '\0');
   ReadExactly(f, text.data(), header_len, path, "header");
-  Header header = ParseHeader(text, file_size - 8 - header_len, path);
-  header.data_start = 8 + header_len;
-  return header;
+  return ParseHeader(text, file_size - 8 - header_len, path);
 }
 
 }  // namespace
@@ -253,7 +257,8 @@ const at::Tensor& SafetensorsFile::Get(const std::string& name) const {
 }
 
 bool SafetensorsFile::Has(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+  return std::any_of(tensors.begin(), tensors.end(),
+                     [&](const auto& p) { return p.first == name; });
 }
 
 std::map<std::string, at::Tensor> SafetensorsFile::ToMap() const {

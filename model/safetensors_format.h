@@ -17,15 +17,15 @@
 namespace psaq::model::safetensors_internal {
 
 struct DtypeInfo {
-  const char* name;    // the safetensors spelling, e.g. "BF16"
+  const char* name;  // the safetensors spelling, e.g. "BF16"
   c10::ScalarType type;
-  uint64_t itemsize;   // bytes per element
+  uint64_t itemsize;  // bytes per element
 };
 
 inline constexpr DtypeInfo kDtypes[] = {
-    {"F64", c10::kDouble, 8}, {"F32", c10::kFloat, 4}, {"F16", c10::kHalf, 2},
-    {"BF16", c10::kBFloat16, 2}, {"I64", c10::kLong, 8}, {"I32", c10::kInt, 4},
-    {"I16", c10::kShort, 2}, {"I8", c10::kChar, 1}, {"U8", c10::kByte, 1},
+    {"F64", c10::kDouble, 8},    {"F32", c10::kFloat, 4}, {"F16", c10::kHalf, 2},
+    {"BF16", c10::kBFloat16, 2}, {"I64", c10::kLong, 8},  {"I32", c10::kInt, 4},
+    {"I16", c10::kShort, 2},     {"I8", c10::kChar, 1},   {"U8", c10::kByte, 1},
     {"BOOL", c10::kBool, 1},
 };
 

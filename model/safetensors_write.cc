@@ -1,6 +1,4 @@
 // Writing safetensors files; the format and the guarantees are in model/safetensors.h.
-#include "model/safetensors.h"
-
 #include <ATen/ATen.h>
 #include <unistd.h>
 
@@ -12,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "model/safetensors.h"
 #include "model/safetensors_format.h"
 
 namespace psaq::model {

@@ -118,7 +118,8 @@ TEST_F(SafetensorsTest, ScalarsEmptyAndNonContiguousTensorsRoundTrip) {
 }
 
 TEST_F(SafetensorsTest, DataBufferStartsEightByteAligned) {
-  for (const std::string name : {"a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh"}) {
+  for (const std::string name :
+       {"a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh"}) {
     const std::string path = Path(name + ".safetensors");
     WriteSafetensors(path, {{name, at::ones({1}, at::kByte)}});
     std::ifstream in(path, std::ios::binary);
@@ -297,19 +298,21 @@ TEST_F(SafetensorsTest, EntryFieldOfWrongTypeIsRejected) {
 }
 
 TEST_F(SafetensorsTest, NegativeShapeDimensionIsRejected) {
-  ExpectRejected(WriteRaw(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "abcd"),
-                 "tensor 'w': negative shape dimension -1");
+  ExpectRejected(
+      WriteRaw(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "abcd"),
+      "tensor 'w': negative shape dimension -1");
 }
 
 TEST_F(SafetensorsTest, UnknownDtypeIsRejected) {
-  ExpectRejected(WriteRaw(R"({"w": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})",
-                          "abcdefgh"),
-                 "tensor 'w': unknown dtype 'C64'");
+  ExpectRejected(
+      WriteRaw(R"({"w": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}})", "abcdefgh"),
+      "tensor 'w': unknown dtype 'C64'");
 }
 
 TEST_F(SafetensorsTest, DataOffsetsNotAPairIsRejected) {
-  ExpectRejected(WriteRaw(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}})", "a"),
-                 "tensor 'w': \"data_offsets\" is not [begin, end]");
+  ExpectRejected(
+      WriteRaw(R"({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}})", "a"),
+      "tensor 'w': \"data_offsets\" is not [begin, end]");
 }
 
 TEST_F(SafetensorsTest, NegativeDataOffsetIsRejected) {
@@ -323,20 +326,22 @@ TEST_F(SafetensorsTest, BeginAfterEndIsRejected) {
 }
 
 TEST_F(SafetensorsTest, EndPastDataBufferIsRejected) {
-  ExpectRejected(WriteRaw(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", "abcd"),
-                 "tensor 'w': data_offsets end 8 is past the data buffer (4 bytes)");
+  ExpectRejected(
+      WriteRaw(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", "abcd"),
+      "tensor 'w': data_offsets end 8 is past the data buffer (4 bytes)");
 }
 
 TEST_F(SafetensorsTest, ByteSizeNotMatchingShapeIsRejected) {
-  ExpectRejected(WriteRaw(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})",
-                          "abcdefgh"),
-                 "tensor 'w': byte size 8 does not match F32 [3] (12 bytes)");
+  ExpectRejected(
+      WriteRaw(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", "abcdefgh"),
+      "tensor 'w': byte size 8 does not match F32 [3] (12 bytes)");
 }
 
 TEST_F(SafetensorsTest, ShapeWhoseSizeOverflowsIsRejected) {
   ExpectRejected(
-      WriteRaw(R"({"w": {"dtype": "F64", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})",
-               "abcdefgh"),
+      WriteRaw(
+          R"({"w": {"dtype": "F64", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})",
+          "abcdefgh"),
       "size overflows");
 }
 
@@ -355,8 +360,9 @@ TEST_F(SafetensorsTest, HoleBetweenTensorsIsRejected) {
 }
 
 TEST_F(SafetensorsTest, TrailingBytesAfterLastTensorAreRejected) {
-  ExpectRejected(WriteRaw(R"({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}})", "abcd"),
-                 "2 trailing bytes after the last tensor");
+  ExpectRejected(
+      WriteRaw(R"({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}})", "abcd"),
+      "2 trailing bytes after the last tensor");
 }
 
 TEST_F(SafetensorsTest, DuplicateTensorNameIsRejected) {
@@ -369,19 +375,22 @@ TEST_F(SafetensorsTest, DuplicateTensorNameIsRejected) {
 
 TEST_F(SafetensorsTest, DuplicateKeyInsideEntryIsRejected) {
   ExpectRejected(
-      WriteRaw(R"({"a": {"dtype": "U8", "dtype": "I8", "shape": [2], "data_offsets": [0, 2]}})", "ab"),
+      WriteRaw(R"({"a": {"dtype": "U8", "dtype": "I8", "shape": [2], "data_offsets": [0, 2]}})",
+               "ab"),
       "duplicate key 'dtype'");
 }
 
 TEST_F(SafetensorsTest, MetadataNotAStringMapIsRejected) {
-  ExpectRejected(WriteRaw(R"({"__metadata__": ["x"]})"), "__metadata__ is not an object of strings");
+  ExpectRejected(WriteRaw(R"({"__metadata__": ["x"]})"),
+                 "__metadata__ is not an object of strings");
   ExpectRejected(WriteRaw(R"({"__metadata__": {"arch": "vit", "depth": 12}})"),
                  "__metadata__ value of 'depth' is not a string: 12");
 }
 
 TEST_F(SafetensorsTest, BoolByteOtherThanZeroOrOneIsRejected) {
   const std::string path =
-      WriteRaw(R"({"b": {"dtype": "BOOL", "shape": [3], "data_offsets": [0, 3]}})", std::string("\x01\x00\x02", 3));
+      WriteRaw(R"({"b": {"dtype": "BOOL", "shape": [3], "data_offsets": [0, 3]}})",
+               std::string("\x01\x00\x02", 3));
   EXPECT_NO_THROW(ReadSafetensorsHeader(path));  // the header is fine; the data is not
   try {
     ReadSafetensors(path);
@@ -393,10 +402,10 @@ TEST_F(SafetensorsTest, BoolByteOtherThanZeroOrOneIsRejected) {
 
 TEST_F(SafetensorsTest, HandBuiltValidFileWithNullMetadataAndEmptyTensorIsAccepted) {
   const float value = 1.5f;
-  const std::string path =
-      WriteRaw(R"({"__metadata__": null, "e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]},
+  const std::string path = WriteRaw(
+      R"({"__metadata__": null, "e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]},
                   "v": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}})",
-               std::string(reinterpret_cast<const char*>(&value), 4));
+      std::string(reinterpret_cast<const char*>(&value), 4));
   const SafetensorsFile file = ReadSafetensors(path);
   EXPECT_TRUE(file.metadata.empty());
   ASSERT_EQ(file.tensors.size(), 2u);

@@ -1,0 +1,35 @@
+#include "model/patch_merging.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+namespace psaq::model {
+
+PatchMergingImpl::PatchMergingImpl(const PatchMergingOptions& options, const TapScope& scope)
+    : options_(options), taps_(scope.taps()) {
+  TORCH_CHECK(options.dim() > 0, "PatchMerging: dim must be positive");
+  const int C = options.dim();
+  norm_ = register_module(
+      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({4 * C}).eps(options.norm_eps())));
+  reduction_ = register_module(
+      "reduction", torch::nn::Linear(torch::nn::LinearOptions(4 * C, 2 * C).bias(false)));
+  InitLinearTimm(reduction_);
+  norm_out_tap_ = scope.Register("norm.out", TapKind::kActivation);
+  reduction_weight_tap_ = scope.Register("reduction.weight", TapKind::kWeight);
+  reduction_out_tap_ = scope.Register("reduction.out", TapKind::kActivation);
+}
+
+at::Tensor PatchMergingImpl::forward(const at::Tensor& x) {
+  const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = x.size(3);
+  TORCH_CHECK(x.dim() == 4 && H % 2 == 0 && W % 2 == 0 && C == options_.dim(),
+              "PatchMerging: expected [B, H, W, ", options_.dim(), "] with H, W even, got ",
+              x.sizes());
+  at::Tensor y = x.reshape({B, H / 2, 2, W / 2, 2, C})
+                     .permute({0, 1, 3, 4, 2, 5})
+                     .reshape({B, H / 2, W / 2, 4 * C});
+  y = taps_->Apply(norm_out_tap_, norm_->forward(y));
+  y = TappedLinear(*taps_, reduction_weight_tap_, reduction_, y);
+  return taps_->Apply(reduction_out_tap_, y);
+}
+
+}  // namespace psaq::model
