@@ -286,6 +286,14 @@ TEST_F(CorruptExportTest, MissingOrForeignMetadata) {
          std::swap(points[1], points[2]);
          m["quant_points"] = points.dump();
        }});
+  ExpectImportFails(
+      {"config", "metadata has no \"config\"", [](Tensors&, Metadata& m) { m.erase("config"); }});
+  ExpectImportFails({"config_shape", "has shape",  // the config no longer matches the tensors
+                     [](Tensors&, Metadata& m) {
+                       json config = json::parse(m["config"]);
+                       config["embed_dim"] = 64;
+                       m["config"] = config.dump();
+                     }});
   ExpectImportFails({"granularity", "unknown weight granularity",
                      [](Tensors&, Metadata& m) { m["weight_granularity"] = "per_row"; }});
 }

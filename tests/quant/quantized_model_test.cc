@@ -19,16 +19,24 @@ using testing::Batches;
 using testing::TinyModel;
 
 // Lower bounds on the logits' SQNR (dB) after calibrating on 4 x 8 random images and evaluating
-// 8 others. Measured (LibTorch 1.13 CPU): ViT W8A8 36.8, W7A7 32.5, W4A4 17.9; Swin W8A8 27.5,
-// W7A7 21.5, W4A4 9.5. Each W8A8 bound lies between the measured W8A8 and W7A7 values, so a
-// quantizer that wastes one bit (a scale or range twice too large) fails it, and anything grosser
-// (a wrong zero point, clamping, no rounding) fails by far. The W4A4 bounds leave ~5 dB of margin.
+// 8 others, for the seeded tiny models (the numbers move with the models' random init).
+// Measured with LibTorch 1.13 CPU:
+//                          ViT W8A8  W4A4   Swin W8A8  W4A4
+//   this quantizer            37.0   14.2        21.3   7.1
+//   over seeds 17..24      35-41  14-19       18-28   5-10
+//   mutants of uniform.cc:
+//     zero point sign flipped  0.9    0.8        -6.1  -5.9
+//     weight scale a/(2^b-1)  10.1    8.8         6.4   5.5
+//     trunc instead of round  36.1    7.0        16.3  -5.9
+//     activation scale x2     35.9    8.5        20.9   3.2
+// So the W8A8 bounds catch gross errors and the W4A4 bounds (where every error is larger) also
+// catch the subtle ones; the exact formulas are pinned by uniform_test.cc.
 struct SqnrBounds {
   double w8a8_db;
   double w4a4_db;
 };
 SqnrBounds BoundsFor(const std::string& arch) {
-  return arch == "vit" ? SqnrBounds{34.0, 12.0} : SqnrBounds{24.0, 5.0};
+  return arch == "vit" ? SqnrBounds{30.0, 10.0} : SqnrBounds{16.0, 4.0};
 }
 
 class QuantizedModelTest : public ::testing::TestWithParam<std::string> {
