@@ -1,9 +1,10 @@
 // psaq eval: top-1 / top-5 accuracy of a float or quantized model on a labelled dataset, split
 // over the ranks (quant/evaluate.h).
 #include <cstdio>
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "dist/logging.h"
+#include "launch/eval_report.h"
 #include "launch/flags.h"
 #include "launch/inputs.h"
 #include "launch/output_file.h"
@@ -17,56 +18,20 @@ DEFINE_int64(max_images, 0,
 DEFINE_string(json_out, "",
               "Write the results to this JSON file (atomically, by rank 0): top1 and top5 as "
               "fractions in [0, 1], the counts, images, skipped, seconds and the run's settings.");
+DEFINE_int32(sqnr_batches, 1,
+             "For a quantized export: compare its activations with its float model's, layer by "
+             "layer, on the first N batches of --batch_size images (as one batch), and print the "
+             "per-layer SQNR table, worst layers first (0 = skip; memory grows with N).");
 DEFINE_validator(max_images, &psaq::launch::AtLeast64<0>);
+DEFINE_validator(sqnr_batches, &psaq::launch::AtLeast<0>);
 
 namespace psaq::launch {
 namespace {
 
 bool IsSet(const char* flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag).is_default; }
 
-std::string Percent(int64_t count, int64_t total) {
-  return quant::FormatFixed(total > 0 ? 100.0 * count / total : 0.0, 2) + "%";
-}
-
-void PrintSummary(const LoadedModel& model, const model::ImageDataset& dataset,
-                  const quant::EvalResult& r, int ranks) {
-  const std::vector<std::pair<std::string, std::string>> fields = {
-      {"model", model.description()},
-      {"dataset", dataset.Describe()},
-      {"images", quant::FormatCount(r.images) + " (" + quant::FormatCount(r.skipped) + " skipped)"},
-      {"top-1",
-       Percent(r.top1_correct, r.images) + " (" + quant::FormatCount(r.top1_correct) + ")"},
-      {"top-" + std::to_string(r.topk),
-       Percent(r.top5_correct, r.images) + " (" + quant::FormatCount(r.top5_correct) + ")"},
-      {"time", quant::FormatSeconds(r.seconds) + " (" +
-                   quant::FormatFixed(r.seconds > 0 ? r.images / r.seconds : 0.0, 1) +
-                   " images/s on " + std::to_string(ranks) + " rank" + (ranks == 1 ? ")" : "s)")},
-  };
-  std::fputs(quant::RenderFields(fields).c_str(), stdout);
-  std::fflush(stdout);
-}
-
-std::string ResultJson(const LoadedModel& model, const model::ImageDataset& dataset,
-                       const quant::EvalResult& r, int ranks) {
-  const nlohmann::json json = {
-      {"top1", r.top1()},
-      {"top5", r.top5()},
-      {"images", r.images},
-      {"top1_correct", r.top1_correct},
-      {"top5_correct", r.top5_correct},
-      {"topk", r.topk},
-      {"skipped", r.skipped},
-      {"seconds", r.seconds},
-      {"ranks", ranks},
-      {"model", FLAGS_model},
-      {"model_description", model.description()},
-      {"dataset", dataset.Describe()},
-      {"batch_size", FLAGS_batch_size},
-      {"max_images", FLAGS_max_images},
-      {"psaq_version", PSAQ_VERSION},
-  };
-  return json.dump(2) + "\n";
-}
+// Worst layers shown on the console; --json_out has them all.
+constexpr int kLayerRows = 20;
 
 }  // namespace
 
@@ -105,12 +70,34 @@ int RunEval(ProcessContext& process) {
   const quant::EvalResult result =
       quant::Evaluate(process.device_comm(), model.forward(), *dataset, model.config(), options);
 
-  if (process.is_root()) {
-    PrintSummary(model, *dataset, result, process.size());
-    if (!FLAGS_json_out.empty()) {
-      WriteFileAtomically(FLAGS_json_out, ResultJson(model, *dataset, result, process.size()));
-      LOG(INFO) << "wrote " << FLAGS_json_out;
+  if (!process.is_root()) return 0;
+  EvalReport report;
+  report.model = FLAGS_model;
+  report.model_description = model.description();
+  report.dataset_description = dataset->Describe();
+  report.ranks = process.size();
+  report.batch_size = FLAGS_batch_size;
+  report.max_images = FLAGS_max_images;
+  report.result = result;
+  std::fputs(FormatEvalSummary(report).c_str(), stdout);
+  if (model.quantized() != nullptr) {
+    for (const char* key : {"w_bits", "a_bits", "method", "num_samples"}) {
+      if (model.metadata().count(key)) report.quantization[key] = model.metadata().at(key);
     }
+    if (FLAGS_sqnr_batches > 0) {
+      report.layers = quant::LayerErrors(*model.quantized(), *dataset, options, FLAGS_sqnr_batches);
+      std::printf(
+          "\nper-layer SQNR of the quantized activations vs the float model's on the first "
+          "%d batch(es), worst first:\n%s",
+          FLAGS_sqnr_batches, quant::FormatLayerErrors(report.layers, kLayerRows).c_str());
+    }
+  } else if (IsSet("sqnr_batches")) {
+    LOG(WARNING) << "--sqnr_batches applies to quantized exports only";
+  }
+  std::fflush(stdout);
+  if (!FLAGS_json_out.empty()) {
+    WriteFileAtomically(FLAGS_json_out, EvalReportJson(report));
+    LOG(INFO) << "wrote " << FLAGS_json_out;
   }
   return 0;
 }

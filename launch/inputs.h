@@ -4,6 +4,7 @@
 
 #include <c10/core/Device.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "model/dataset.h"
 #include "model/vision_model.h"
 #include "quant/evaluate.h"
+#include "quant/quantized_model.h"
 
 namespace psaq::launch {
 
@@ -27,16 +29,24 @@ class LoadedModel {
   // std::runtime_error naming the file and the reason.
   LoadedModel(const std::string& name_or_path, c10::Device device);
 
-  // The forward pass, [B, C, S, S] -> logits [B, K], on the device.
+  // The forward pass, [B, C, S, S] -> logits [B, K], on the device: the float model's, or the
+  // quantized model's (fake-quantized weights and activations).
   quant::ForwardFn forward();
   const model::ModelConfig& config() const { return model_->config(); }
-  // One line for logs: "float weights vit_fmnist.weights (vit, 10 classes)".
+  // One line for logs: "float weights vit_fmnist.weights (vit, 10 classes)" or "quantized export
+  // m (W4A8, psaq_v1, 1024 samples; vit, 10 classes)".
   const std::string& description() const { return description_; }
   // True when the weights are a preset's random initialisation.
   bool random_weights() const { return random_weights_; }
+  // The quantized model of an export (its model() is the float model it quantizes), else null.
+  quant::QuantizedModel* quantized() { return quantized_.get(); }
+  // An export's metadata (bits, method, samples, ...); empty for float models.
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
   model::ModelPtr model_;
+  std::unique_ptr<quant::QuantizedModel> quantized_;
+  std::map<std::string, std::string> metadata_;
   std::string description_;
   bool random_weights_ = false;
 };

@@ -43,14 +43,13 @@ int LocalSize() {
   return size;
 }
 
-// See the header: min(cores we may run on, node cores / local ranks), at least 1.
 int ChooseThreads(int local_size) {
   cpu_set_t set;
   CPU_ZERO(&set);
   const long online = sysconf(_SC_NPROCESSORS_ONLN);
   const int node_cores = online > 0 ? static_cast<int>(online) : 1;
   const int allowed = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : node_cores;
-  return std::max(1, std::min(allowed, node_cores / std::max(local_size, 1)));
+  return IntraOpThreads(allowed, node_cores, local_size);
 }
 
 c10::Device SelectComputeDevice(const std::string& requested, int local_rank) {
@@ -97,6 +96,10 @@ std::string FirstLine(const std::string& text) {
 }
 
 }  // namespace
+
+int IntraOpThreads(int allowed_cores, int node_cores, int local_size) {
+  return std::max(1, std::min(allowed_cores, node_cores / std::max(local_size, 1)));
+}
 
 bool LaunchedAsRoot() {
   for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {

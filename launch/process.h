@@ -84,6 +84,11 @@ class ProcessContext {
 // destroyed while an error unwinds could wait for peers.
 int RunSubcommand(const Subcommand& sub, const ProcessOptions& options, int* argc, char*** argv);
 
+// LibTorch intra-op threads for one rank: min(allowed_cores, node_cores / local_size), at least 1.
+// allowed_cores: CPUs this process may run on (its affinity mask: a core or a socket when the
+// launcher binds ranks, the job's CPUs under Slurm); node_cores: CPUs online on the node.
+int IntraOpThreads(int allowed_cores, int node_cores, int local_size);
+
 // Whether this process is rank 0 of its launch, from the launcher's variables (before MPI starts):
 // OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK, then SLURM_PROCID; true when none is set.
 bool LaunchedAsRoot();

@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 #include "dist/fatal.h"
@@ -184,6 +186,53 @@ EvalResult Evaluate(dist::Communicator& comm, const ForwardFn& forward,
   }
   result.seconds = SecondsSince(start);
   return result;
+}
+
+std::vector<TapError> LayerErrors(QuantizedModel& model, const model::ImageDataset& dataset,
+                                  const EvalOptions& options, int64_t num_batches) {
+  TORCH_CHECK(num_batches >= 1, "LayerErrors: num_batches must be >= 1, got ", num_batches);
+  TORCH_CHECK(options.batch_size >= 1, "LayerErrors: batch_size must be >= 1, got ",
+              options.batch_size);
+  const int64_t n =
+      options.max_images > 0 ? std::min(options.max_images, dataset.size()) : dataset.size();
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < std::min(n, num_batches * options.batch_size); ++i) indices.push_back(i);
+  const model::Batch batch = model::MakeBatch(dataset, indices, model.model().config());
+  if (!batch.failures.empty() && options.on_bad_image == BadImagePolicy::kFail) {
+    throw std::runtime_error(batch.failures.front().error +
+                             " (image cannot be decoded; --on_bad_image=skip skips it)");
+  }
+  TORCH_CHECK(batch.images.size(0) > 0, "LayerErrors: none of the first ", indices.size(),
+              " images of ", dataset.Describe(), " could be decoded");
+  std::vector<TapError> errors = PerLayerError(model, batch.images.to(options.device));
+  // NaN (a degenerate layer) sorts first: it is the one to look at.
+  std::stable_sort(errors.begin(), errors.end(), [](const TapError& a, const TapError& b) {
+    if (std::isnan(a.sqnr_db) != std::isnan(b.sqnr_db)) return std::isnan(a.sqnr_db);
+    return a.sqnr_db < b.sqnr_db;
+  });
+  return errors;
+}
+
+std::string FormatLayerErrors(const std::vector<TapError>& errors, int max_rows) {
+  TextTable table({"rank", "layer", "SQNR dB", "cosine"});
+  table.SetAlign(0, TextTable::Align::kRight);
+  table.SetAlign(2, TextTable::Align::kRight);
+  table.SetAlign(3, TextTable::Align::kRight);
+  int64_t shown = 0;
+  for (size_t i = 0; i < errors.size(); ++i) {
+    const TapError& e = errors[i];
+    const bool keep = max_rows <= 0 || static_cast<int64_t>(i) < max_rows || e.name == "output";
+    if (!keep) continue;
+    table.AddRow(
+        {std::to_string(i + 1), e.name, FormatFixed(e.sqnr_db, 2), FormatFixed(e.cosine, 6)});
+    ++shown;
+  }
+  std::string text = table.Render();
+  const int64_t left_out = static_cast<int64_t>(errors.size()) - shown;
+  if (left_out > 0) {
+    text += "(" + std::to_string(left_out) + " better layers not shown)\n";
+  }
+  return text;
 }
 
 }  // namespace psaq::quant

@@ -20,6 +20,9 @@
 // over ranks); with kFail the first one throws std::runtime_error naming the source, on the rank
 // that met it (in psaq's mains that aborts the job).
 //
+// LayerErrors adds where a quantized model loses accuracy: the per-layer SQNR of its activations
+// against its own float model on the first images of the same dataset, worst layers first.
+//
 // Progress: rank 0 LOG(INFO)s its own progress with throughput and an ETA at most every
 // progress_interval_seconds (the shards are balanced, so rank 0's progress is the job's).
 #pragma once
@@ -35,6 +38,8 @@
 #include "dist/communicator.h"
 #include "model/config.h"
 #include "model/dataset.h"
+#include "quant/metrics.h"
+#include "quant/quantized_model.h"
 
 namespace psaq::quant {
 
@@ -101,5 +106,20 @@ EvalResult Evaluate(dist::Communicator& comm, const ForwardFn& forward,
 // {top1 hits, topk hits} over the batch, k = min(topk, K). Exposed for tests.
 // REQUIRES: labels in [0, K) (TORCH_CHECK).
 std::pair<int64_t, int64_t> CountHits(const at::Tensor& logits, const at::Tensor& labels, int topk);
+
+// The per-layer error of a calibrated quantized model on the first num_batches * batch_size images
+// of `dataset` (within max_images), taken as ONE batch: quant::PerLayerError (float vs quantized
+// activation at every activation tap, then the output), sorted by SQNR, worst (lowest) first;
+// equal SQNRs keep forward order. Runs on options.device; malformed images follow
+// options.on_bad_image (skipped silently here: Evaluate reports them). Not collective: call it
+// on one rank. Memory: every activation of that batch, twice.
+// REQUIRES: num_batches >= 1, the model calibrated (TORCH_CHECK). Throws c10::Error when no image
+// of the selection decodes, std::runtime_error naming the image with kFail.
+std::vector<TapError> LayerErrors(QuantizedModel& model, const model::ImageDataset& dataset,
+                                  const EvalOptions& options, int64_t num_batches);
+
+// LayerErrors as a table: rank, layer, SQNR (dB), cosine; the `max_rows` worst rows (all when
+// max_rows <= 0), then a line saying how many were left out. The "output" row is always shown.
+std::string FormatLayerErrors(const std::vector<TapError>& errors, int max_rows);
 
 }  // namespace psaq::quant

@@ -17,18 +17,14 @@ usage_error() {
 }
 
 usage_error bad_type "illegal value 'many'" eval --model="$MODEL" --dataset=fashion_mnist --max_images=many
-usage_error bad_range "--max_images must be >= 0, got -3" eval --model="$MODEL" --dataset=fashion_mnist --max_images=-3
 usage_error bad_choice "--on_bad_image must be one of fail|skip, got 'ignore'" \
   eval --model="$MODEL" --dataset=fashion_mnist --on_bad_image=ignore
-usage_error bad_device "--device must be one of cpu|cuda|auto, got 'gpu'" \
-  eval --model="$MODEL" --dataset=fashion_mnist --device=gpu
 printf -- '--model=%s\n--dataset=fashion_mnist\n--file=x\n' "$MODEL" >"$WORK/flags.txt"
 usage_error foreign_in_flagfile "--file is not a flag of 'psaq eval'" eval --flagfile="$WORK/flags.txt"
 usage_error missing_flagfile "$WORK/none.txt" eval --flagfile="$WORK/none.txt"
 usage_error combination "--split applies to --dataset=fashion_mnist only" \
   eval --model="$MODEL" --dataset="$WORK" --split=train
 usage_error missing_required "--model is required" eval --dataset=fashion_mnist
-usage_error inspect_required "--file is required" inspect
 usage_error stray_argument "unexpected argument 'extra'" inspect --file=x extra
 usage_error log_dir "--log_dir=$WORK/none is not a directory" inspect --file=x --log_dir="$WORK/none"
 

@@ -78,6 +78,42 @@ inline at::Tensor CodedForward(const at::Tensor& x) {
   return -at::remainder(c - code.unsqueeze(1), 10).to(at::kFloat);  // [B, 10]
 }
 
+// `n` random 16x16 RGB images with random labels in [0, 10) (seeded, so equal on every rank and
+// every call); the indices in `broken` fail to decode.
+class RandomDataset : public model::ImageDataset {
+ public:
+  RandomDataset(int64_t n, std::vector<int64_t> broken) : broken_(std::move(broken)) {
+    at::manual_seed(1234);
+    images_ = at::randint(0, 256, {n, 16, 16, 3}, at::kLong).to(at::kByte);
+    labels_ = at::randint(0, 10, {n}, at::kLong);
+    for (int c = 0; c < 10; ++c) names_.push_back(std::to_string(c));
+  }
+  int64_t size() const override { return images_.size(0); }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  bool Decode(int64_t index, model::Sample* out, std::string* error) const override {
+    for (int64_t b : broken_) {
+      if (b == index) {
+        *error = SourceOf(index) + ": corrupt";
+        return false;
+      }
+    }
+    out->image = images_[index].clone();
+    out->label = labels_[index].item<int64_t>();
+    return true;
+  }
+  std::string SourceOf(int64_t index) const override {
+    return "random[" + std::to_string(index) + "]";
+  }
+  std::string Describe() const override { return "random"; }
+  uint32_t ContentChecksum() const override { return 0; }
+
+ private:
+  at::Tensor images_;
+  at::Tensor labels_;
+  std::vector<int64_t> broken_;
+  std::vector<std::string> names_;
+};
+
 // A world of one rank, for unit tests without MPI.
 class LocalCommunicator final : public dist::Communicator {
  public:

@@ -33,42 +33,6 @@ model::ModelConfig TinyConfig() {
   return c;
 }
 
-// `n` random 16x16 RGB images with random labels (seeded, so equal on every rank); the indices in
-// `broken` fail to decode.
-class RandomDataset : public model::ImageDataset {
- public:
-  RandomDataset(int64_t n, std::vector<int64_t> broken) : broken_(std::move(broken)) {
-    at::manual_seed(1234);
-    images_ = at::randint(0, 256, {n, 16, 16, 3}, at::kLong).to(at::kByte);
-    labels_ = at::randint(0, 10, {n}, at::kLong);
-    for (int c = 0; c < 10; ++c) names_.push_back(std::to_string(c));
-  }
-  int64_t size() const override { return images_.size(0); }
-  const std::vector<std::string>& class_names() const override { return names_; }
-  bool Decode(int64_t index, model::Sample* out, std::string* error) const override {
-    for (int64_t b : broken_) {
-      if (b == index) {
-        *error = SourceOf(index) + ": corrupt";
-        return false;
-      }
-    }
-    out->image = images_[index].clone();
-    out->label = labels_[index].item<int64_t>();
-    return true;
-  }
-  std::string SourceOf(int64_t index) const override {
-    return "random[" + std::to_string(index) + "]";
-  }
-  std::string Describe() const override { return "random"; }
-  uint32_t ContentChecksum() const override { return 0; }
-
- private:
-  at::Tensor images_;
-  at::Tensor labels_;
-  std::vector<int64_t> broken_;
-  std::vector<std::string> names_;
-};
-
 void ExpectSameResult(const EvalResult& world, const EvalResult& single, const std::string& what) {
   EXPECT_EQ(world.images, single.images) << what;
   EXPECT_EQ(world.top1_correct, single.top1_correct) << what;
@@ -97,7 +61,7 @@ TEST(EvaluateMpiTest, RealModelMatchesASingleRankEvaluation) {
   const model::ModelPtr m = model::CreateModel(TinyConfig());
   m->eval();
   auto forward = [&](const at::Tensor& x) { return m->forward(x); };
-  const RandomDataset data(37, {5, 22});
+  const testing::RandomDataset data(37, {5, 22});
   dist::MpiCommunicator world;
   dist::MpiCommunicator self(MPI_COMM_SELF);
   ASSERT_GE(world.size(), 2);
@@ -130,7 +94,7 @@ TEST(EvaluateMpiTest, PredictionsDoNotDependOnBatchCompositionInPractice) {
   const model::ModelPtr m = model::CreateModel(TinyConfig());
   m->eval();
   auto forward = [&](const at::Tensor& x) { return m->forward(x); };
-  const RandomDataset data(37, {});
+  const testing::RandomDataset data(37, {});
   dist::MpiCommunicator world;
   EvalOptions small, large;
   small.batch_size = 3;

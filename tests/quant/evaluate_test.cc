@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>  // implementation in libstb.so
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "model/image_folder.h"
+#include "quant/calibration.h"
+#include "quant/metrics.h"
 #include "tests/model/temp_dir.h"
 #include "tests/quant/eval_fixtures.h"
+#include "tests/quant/tiny_models.h"
 
 namespace psaq::quant {
 namespace {
@@ -181,6 +185,48 @@ TEST(EvaluateTest, ImageFolderWithACorruptFileSkipsItOrFailsNamingIt) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(dir.Sub("a/1_broken.png")), std::string::npos) << e.what();
   }
+}
+
+TEST(LayerErrorsTest, PerLayerErrorOfTheFirstBatchesWorstFirst) {
+  QuantizedModel q(testing::TinyModel("vit"), testing::Bits(4, 8));
+  Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 1, 8, 5), nullptr);
+  const testing::RandomDataset data(10, {1});
+  EvalOptions options;
+  options.batch_size = 3;
+  options.on_bad_image = BadImagePolicy::kSkip;
+  // The first 2 batches = images 0..5, of which 1 is broken.
+  const std::vector<TapError> errors = LayerErrors(q, data, options, 2);
+  const model::Batch batch = model::MakeBatch(data, {0, 2, 3, 4, 5}, q.model().config());
+  const std::vector<TapError> reference = PerLayerError(q, batch.images);
+  ASSERT_EQ(errors.size(), reference.size());
+  EXPECT_EQ(errors.size(), q.activation_taps().size() + 1);
+  for (size_t i = 1; i < errors.size(); ++i) {
+    EXPECT_LE(errors[i - 1].sqnr_db, errors[i].sqnr_db) << i;
+  }
+  for (const TapError& r : reference) {
+    const auto it = std::find_if(errors.begin(), errors.end(),
+                                 [&](const TapError& e) { return e.name == r.name; });
+    ASSERT_NE(it, errors.end()) << r.name;
+    EXPECT_EQ(it->sqnr_db, r.sqnr_db) << r.name;  // same batch, same computation
+    EXPECT_EQ(it->cosine, r.cosine) << r.name;
+  }
+
+  // The table: the 3 worst rows, the output row wherever it ranks, and a count of the others.
+  const std::string table = FormatLayerErrors(errors, 3);
+  EXPECT_NE(table.find(errors[0].name), std::string::npos) << table;
+  EXPECT_NE(table.find("output"), std::string::npos) << table;
+  const size_t output_rank =
+      static_cast<size_t>(std::find_if(errors.begin(), errors.end(),
+                                       [](const TapError& e) { return e.name == "output"; }) -
+                          errors.begin());
+  const size_t shown = 3 + (output_rank >= 3 ? 1 : 0);
+  EXPECT_NE(table.find("(" + std::to_string(errors.size() - shown) + " better layers not shown)"),
+            std::string::npos)
+      << table;
+
+  options.on_bad_image = BadImagePolicy::kFail;
+  EXPECT_THROW(LayerErrors(q, data, options, 2), std::runtime_error);
+  EXPECT_THROW(LayerErrors(q, data, options, 0), c10::Error);
 }
 
 }  // namespace

@@ -2,12 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/registry.h"
 #include "model/safetensors.h"
+#include "quant/calibration.h"
+#include "quant/export.h"
 #include "quant/text_table.h"
 #include "tests/model/temp_dir.h"
+#include "tests/quant/tiny_models.h"
 
 namespace psaq::quant {
 namespace {
@@ -72,6 +80,79 @@ TEST(InspectTest, BareCheckpointAndBadFiles) {
   model::WriteSafetensors(dir.Sub("badarch.safetensors"), {{"w", at::ones({1})}},
                           {{"arch", "resnet"}, {"config", "{}"}});
   EXPECT_THROW(InspectFile(dir.Sub("badarch.safetensors")), std::runtime_error);
+}
+
+// A W4A8 export of the tiny ViT (head kept at 8 bits), calibrated on noise.
+std::string WriteExport(const psaq::testing::TempDir& dir) {
+  QuantConfig config = testing::Bits(4, 8);
+  config.bits_overrides["head.weight"] = 8;
+  QuantizedModel q(testing::TinyModel("vit"), config);
+  Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 1, 8, 5), nullptr);
+  ExportOptions options;
+  options.method = "noise";
+  options.num_samples = 8;
+  options.tool = "inspect_test";
+  const std::string path = dir.Sub("tiny_w4a8.safetensors");
+  ExportQuantizedModel(q, path, options);
+  return path;
+}
+
+TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
+  psaq::testing::TempDir dir;
+  const std::string path = WriteExport(dir);
+  EXPECT_EQ(KindOfFile(path), InspectedKind::kQuantizedExport);
+  const std::string text = InspectFile(path);
+  EXPECT_TRUE(Contains(text, "quantized export (psaq_quantized version 1, int8 weight codes)"))
+      << text;
+  EXPECT_TRUE(Contains(text, "bits          W4A8 (weights per_channel")) << text;
+  EXPECT_TRUE(Contains(text, "calibration   noise, 8 samples")) << text;
+  EXPECT_TRUE(Contains(text, "written by    inspect_test (psaq ")) << text;
+  EXPECT_TRUE(Contains(text, "vit: 16x16x3 input, patch 4, embed_dim 32, depth 2")) << text;
+
+  // The counts, bits and scale summary agree with the manifest, read independently here.
+  std::ifstream in(ManifestPath(path));
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  int64_t weights = 0, weights4 = 0, activations = 0;
+  double scale_min = 1e30, scale_max = 0;
+  for (const auto& p : manifest["points"]) {
+    if (p["kind"] == "weight") {
+      ++weights;
+      weights4 += p["bits"] == 4;
+      scale_min = std::min(scale_min, p["scale_min"].get<double>());
+      scale_max = std::max(scale_max, p["scale_max"].get<double>());
+    } else {
+      ++activations;
+    }
+  }
+  ASSERT_GT(weights4, 0);
+  EXPECT_TRUE(Contains(text, "quant points  " + std::to_string(weights) +
+                                 " weight points (4 bits: " + std::to_string(weights4) + ", 8 bits: 1), " +
+                                 std::to_string(activations) +
+                                 " activation points (8 bits: " + std::to_string(activations) + ")"))
+      << text;
+  char expected[128];
+  std::snprintf(expected, sizeof(expected), "min %.4g, median of channel means", scale_min);
+  EXPECT_TRUE(Contains(text, expected)) << text;
+  std::snprintf(expected, sizeof(expected), ", max %.4g\n", scale_max);
+  EXPECT_TRUE(Contains(text, expected)) << text;
+  // The per-point tables: the 8-bit head and an activation point.
+  EXPECT_TRUE(Contains(text, "head.weight")) << text;
+  EXPECT_TRUE(Contains(text, "zero point")) << text;
+  // Parameters: the float model's, not the scales and activation ranges.
+  const model::ModelPtr m = testing::TinyModel("vit");
+  int64_t params = 0;
+  for (const auto& p : m->parameters()) params += p.numel();
+  EXPECT_TRUE(Contains(text, "parameters    " + FormatCount(params) + "\n")) << text;
+}
+
+TEST(InspectExportTest, MissingManifestIsANoteAndACorruptOneAnError) {
+  psaq::testing::TempDir dir;
+  const std::string path = WriteExport(dir);
+  std::filesystem::remove(ManifestPath(path));
+  const std::string text = InspectFile(path);
+  EXPECT_TRUE(Contains(text, ManifestPath(path) + " not found")) << text;
+  dir.Write("tiny_w4a8.manifest.json", "{ not json");
+  EXPECT_THROW(InspectFile(path), std::runtime_error);
 }
 
 }  // namespace
