@@ -38,4 +38,11 @@ run missing_dataset "$PSAQ" eval --model="$MODEL" --dataset="$WORK/no_such_dir"
 [ "$RC" -eq 1 ] || fail "missing dataset: exit status $RC, expected 1"
 [ "$(psaq_error_lines missing_dataset | wc -l)" -eq 1 ] || fail "missing dataset: not one error line"
 expect_in missing_dataset err "$WORK/no_such_dir"
+# --device=cuda on a CPU-only build: one line saying so (on a CUDA build the run simply works).
+if "$PSAQ" --version | grep -q "CPU only"; then
+  run cuda "$PSAQ" eval --model="$MODEL" --dataset=fashion_mnist --max_images=1 --device=cuda
+  [ "$RC" -eq 1 ] || fail "--device=cuda on a CPU-only build: exit status $RC, expected 1"
+  [ "$(psaq_error_lines cuda | wc -l)" -eq 1 ] || fail "--device=cuda: not one error line"
+  expect_in cuda err "CPU-only LibTorch"
+fi
 finish
