@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -105,6 +106,13 @@ std::string Wrap(const std::string& text, const std::string& indent, size_t widt
   }
   if (!line.empty()) out += indent + line + "\n";
   return out;
+}
+
+// "%g": 0.1, 1e-05, inf.
+std::string FormatDouble(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", value);
+  return buf;
 }
 
 std::string DescribeFlag(const gflags::CommandLineFlagInfo& info) {
@@ -269,6 +277,23 @@ bool RefuseFlag(const char* flag, const std::string& reason) {
   ParseState& state = State();
   if (state.refusal.empty()) state.refusal = "--" + std::string(flag) + " " + reason;
   return false;
+}
+
+bool CheckPositive(const char* flag, double value) {
+  return (value > 0 && std::isfinite(value)) ||
+         RefuseFlag(flag, "must be > 0, got " + FormatDouble(value));
+}
+
+bool CheckInRange(const char* flag, double value, double lo, double hi) {
+  return (value >= lo && value <= hi) ||
+         RefuseFlag(flag, "must be in [" + FormatDouble(lo) + ", " + FormatDouble(hi) + "], got " +
+                              FormatDouble(value));
+}
+
+bool CheckInHalfOpenRange(const char* flag, double value, double lo, double hi) {
+  return (value >= lo && value < hi) ||
+         RefuseFlag(flag, "must be in [" + FormatDouble(lo) + ", " + FormatDouble(hi) + "), got " +
+                              FormatDouble(value));
 }
 
 bool CheckOneOf(const char* flag, const std::string& value,

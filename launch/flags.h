@@ -77,6 +77,16 @@ bool AtLeast64(const char* flag, int64_t value) {
          RefuseFlag(flag, "must be >= " + std::to_string(kMin) + ", got " + std::to_string(value));
 }
 
+// For double flags (write a small function per flag that calls one of these):
+//   bool ValidateLr(const char* flag, double v) { return CheckPositive(flag, v); }
+//   DEFINE_validator(lr, &ValidateLr);
+// value > 0 and finite.
+bool CheckPositive(const char* flag, double value);
+// lo <= value <= hi.
+bool CheckInRange(const char* flag, double value, double lo, double hi);
+// lo <= value < hi.
+bool CheckInHalfOpenRange(const char* flag, double value, double lo, double hi);
+
 // Accepts `value` when it is one of `allowed`; otherwise records "must be one of a|b|c, got 'x'".
 bool CheckOneOf(const char* flag, const std::string& value,
                 const std::vector<std::string>& allowed);

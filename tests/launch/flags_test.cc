@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,8 +55,9 @@ TEST(SubcommandTableTest, EveryPsaqFlagBelongsToASubcommandAndIsDocumented) {
     EXPECT_FALSE(OwnersOf(info).empty())
         << "--" << info.name << " (" << info.filename << ") belongs to no subcommand";
     EXPECT_GE(info.description.size(), 20u) << "--" << info.name << " needs a description";
-    // Every numeric flag has a range, checked by a validator.
-    if (info.type != "string" && info.type != "bool") {
+    // Every int32, int64 and double flag has a range, checked by a validator (uint64 flags are
+    // seeds: every value is valid).
+    if (info.type == "int32" || info.type == "int64" || info.type == "double") {
       EXPECT_TRUE(info.has_validator_fn) << "--" << info.name << " has no validator";
     }
   }
@@ -120,6 +122,13 @@ TEST(ValidatorTest, RangesAndChoices) {
   EXPECT_FALSE(AtLeast<1>("batch_size", 0));
   EXPECT_TRUE(AtLeast64<0>("max_images", 0));
   EXPECT_FALSE(AtLeast64<0>("max_images", -5));
+  EXPECT_TRUE(CheckPositive("lr", 1e-3));
+  EXPECT_FALSE(CheckPositive("lr", 0));
+  EXPECT_FALSE(CheckPositive("lr", std::numeric_limits<double>::infinity()));
+  EXPECT_TRUE(CheckInRange("flip_prob", 1.0, 0, 1));
+  EXPECT_FALSE(CheckInRange("flip_prob", 1.5, 0, 1));
+  EXPECT_TRUE(CheckInHalfOpenRange("label_smoothing", 0.0, 0, 1));
+  EXPECT_FALSE(CheckInHalfOpenRange("label_smoothing", 1.0, 0, 1));
   EXPECT_TRUE(CheckOneOf("device", "cuda", {"cpu", "cuda"}));
   EXPECT_FALSE(CheckOneOf("device", "gpu", {"cpu", "cuda"}));
   // The registered validators refuse bad values without changing the flag.
