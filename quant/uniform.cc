@@ -1,5 +1,7 @@
 #include "quant/uniform.h"
 
+#include "quant/fused_fake_quant.h"
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
@@ -23,9 +25,12 @@ struct FakeQuantFunction : torch::autograd::Function<FakeQuantFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const UniformGrid& grid,
                             SteGradient ste) {
     at::Tensor in_range;
-    at::Tensor q = QuantizeToGrid(x, grid, ste == SteGradient::kInsideRange ? &in_range : nullptr);
+    at::Tensor* mask = ste == SteGradient::kInsideRange ? &in_range : nullptr;
+    at::Tensor out = CanFuseFakeQuantize(x, grid)
+                         ? FusedFakeQuantize(x, grid, mask)
+                         : DequantizeFromGrid(QuantizeToGrid(x, grid, mask), grid);
     if (in_range.defined()) ctx->save_for_backward({in_range});
-    return DequantizeFromGrid(q, grid);
+    return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     variable_list saved = ctx->get_saved_variables();
@@ -102,6 +107,7 @@ at::Tensor DequantizeFromGrid(const at::Tensor& q, const UniformGrid& grid) {
 
 at::Tensor FakeQuantizeNoGrad(const at::Tensor& x, const UniformGrid& grid) {
   at::NoGradGuard no_grad;
+  if (CanFuseFakeQuantize(x, grid)) return FusedFakeQuantize(x, grid);
   return DequantizeFromGrid(QuantizeToGrid(x, grid), grid);
 }
 
