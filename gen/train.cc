@@ -77,8 +77,9 @@ std::string FormatSeconds(double s) {
 void ValidateTrainOptions(const TrainOptions& o) {
   if (o.epochs < 1) Invalid("epochs", std::to_string(o.epochs), "must be >= 1");
   if (o.batch_size < 1) Invalid("batch_size", std::to_string(o.batch_size), "must be >= 1");
-  if (!(o.warmup_epochs >= 0)) {
-    Invalid("warmup_epochs", std::to_string(o.warmup_epochs), "must be >= 0");
+  if (!(o.warmup_epochs >= 0 && o.warmup_epochs < o.epochs)) {
+    Invalid("warmup_epochs", std::to_string(o.warmup_epochs),
+            "must be in [0, epochs = " + std::to_string(o.epochs) + ")");
   }
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
     Invalid("label_smoothing", std::to_string(o.label_smoothing), "must be in [0, 1)");

@@ -53,8 +53,8 @@ struct TrainOptions {
   // Learning-rate curve. Train fills in total_steps; a warm-up given in epochs (warmup_epochs
   // below) overrides lr.warmup_steps. Default: cosine from 1e-3 to 1e-5.
   TrainLrOptions lr;
-  // Linear warm-up length in epochs (kWarmupCosine only); converted to steps. Default 1. Set it
-  // to 0 and use lr.warmup_steps for a warm-up in steps.
+  // Linear warm-up length in epochs (kWarmupCosine only), in [0, epochs); converted to steps
+  // (rounded). Default 1. Set it to 0 and use lr.warmup_steps for a warm-up in steps.
   double warmup_epochs = 1.0;
   // AdamW betas, eps and weight decay (decay only on matrices; gen/train_optimizer.h).
   AdamWConfig adamw;

@@ -40,6 +40,9 @@ DEFINE_double(flip_prob, 0.5, "Probability of a horizontal flip.");
 DEFINE_uint64(seed, 0, "Seed of the initial weights, the data order and the augmentation.");
 DEFINE_int32(eval_every, 1, "Evaluate the test images every N epochs (0 = at the end only).");
 DEFINE_int32(log_every, 50, "Log progress every N steps (0 = at epoch ends only).");
+DEFINE_int64(max_steps, 0,
+             "Stop after N optimiser steps (the schedule still spans --epochs), for smoke tests; "
+             "0 = train every epoch.");
 DEFINE_string(eval_dataset, "",
               "Images for the test top-1: default the test split of --dataset=fashion_mnist; "
               "an ImageFolder root when --dataset is one.");
@@ -48,6 +51,7 @@ DEFINE_validator(global_batch_size, &psaq::launch::AtLeast<1>);
 DEFINE_validator(pad, &psaq::launch::AtLeast<0>);
 DEFINE_validator(eval_every, &psaq::launch::AtLeast<0>);
 DEFINE_validator(log_every, &psaq::launch::AtLeast<0>);
+DEFINE_validator(max_steps, &psaq::launch::AtLeast64<0>);
 
 namespace psaq::launch {
 namespace {
@@ -70,6 +74,7 @@ gen::TrainOptions TrainOptionsFromFlags() {
   o.eval_every_epochs = FLAGS_eval_every;
   o.eval_batch_size = FLAGS_batch_size;
   o.log_every_steps = FLAGS_log_every;
+  o.max_steps = FLAGS_max_steps;
   return o;
 }
 

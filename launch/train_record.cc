@@ -3,6 +3,7 @@
 #include <gflags/gflags.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -141,7 +142,9 @@ std::string TrainSummary(const model::VisionModel& model, const TrainRecord& r) 
   quant::TextTable table({"epoch", "lr", "loss", "train top-1", "test top-1", "time", "img/s"});
   for (int c = 0; c < 7; ++c) table.SetAlign(c, quant::TextTable::Align::kRight);
   for (const gen::EpochStats& e : r.result.epochs) {
-    table.AddRow({std::to_string(e.epoch), quant::FormatFixed(e.lr, 6), Fixed(e.train_loss, 4),
+    char lr[32];
+    std::snprintf(lr, sizeof(lr), "%.3e", e.lr);
+    table.AddRow({std::to_string(e.epoch), lr, Fixed(e.train_loss, 4),
                   Fixed(e.train_top1, 2) + "%", e.evaluated ? Fixed(e.test.top1(), 2) + "%" : "-",
                   quant::FormatSeconds(e.seconds), Fixed(e.images_per_second, 0)});
   }
