@@ -2,6 +2,7 @@
 // ranks (gen/train.h), evaluates it on the test images and writes the weights with a record of
 // how they were made (launch/train_record.h).
 #include <cstdio>
+#include <string>
 
 #include "dist/logging.h"
 #include "gen/train.h"
@@ -52,6 +53,40 @@ DEFINE_validator(pad, &psaq::launch::AtLeast<0>);
 DEFINE_validator(eval_every, &psaq::launch::AtLeast<0>);
 DEFINE_validator(log_every, &psaq::launch::AtLeast<0>);
 DEFINE_validator(max_steps, &psaq::launch::AtLeast64<0>);
+
+namespace {
+
+bool ValidatePositive(const char* flag, double v) { return psaq::launch::CheckPositive(flag, v); }
+bool ValidateNonNegative(const char* flag, double v) {
+  return psaq::launch::CheckInRange(flag, v, 0.0, 1e30);
+}
+bool ValidateProbability(const char* flag, double v) {
+  return psaq::launch::CheckInRange(flag, v, 0.0, 1.0);
+}
+bool ValidateSmoothing(const char* flag, double v) {
+  return psaq::launch::CheckInHalfOpenRange(flag, v, 0.0, 1.0);
+}
+bool ValidateSchedule(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"cosine", "one_cycle"});
+}
+bool ValidatePadMode(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"constant", "reflect"});
+}
+bool ValidateArch(const char* flag, const std::string& v) {
+  return v.empty() || psaq::launch::CheckOneOf(flag, v, {"vit", "swin"});
+}
+
+}  // namespace
+
+DEFINE_validator(lr, &ValidatePositive);
+DEFINE_validator(min_lr, &ValidateNonNegative);
+DEFINE_validator(warmup_epochs, &ValidateNonNegative);
+DEFINE_validator(weight_decay, &ValidateNonNegative);
+DEFINE_validator(label_smoothing, &ValidateSmoothing);
+DEFINE_validator(flip_prob, &ValidateProbability);
+DEFINE_validator(schedule, &ValidateSchedule);
+DEFINE_validator(pad_mode, &ValidatePadMode);
+DEFINE_validator(arch, &ValidateArch);
 
 namespace psaq::launch {
 namespace {
