@@ -150,151 +150,208 @@ EvalResult Evaluate(model::VisionModel& model, const model::ImageDataset& datase
   return result;
 }
 
+namespace {
+
+// Totals of one epoch so far: {loss sum, correct, images}; this rank's, or all ranks' once summed.
+using Totals = std::vector<double>;
+double Mean(const Totals& t, int i) { return t[i] / std::max(t[2], 1.0); }
+
+// The state of one Train call: the schedule, the optimiser and the per-step work.
+class Trainer {
+ public:
+  Trainer(model::VisionModel& model, const model::ImageDataset& train_set,
+          const model::ImageDataset* test_set, const TrainOptions& options,
+          dist::Communicator* comm)
+      : model_(model),
+        train_set_(train_set),
+        test_set_(test_set),
+        options_(options),
+        comm_(comm),
+        world_(comm ? comm->size() : 1),
+        rank_(comm ? comm->rank() : 0),
+        n_(train_set.size()) {
+    if (options.batch_size > n_) {
+      Invalid("batch_size", std::to_string(options.batch_size),
+              "is larger than the training set (" + std::to_string(n_) + " images)");
+    }
+    steps_per_epoch_ = options.drop_last ? n_ / options.batch_size
+                                         : (n_ + options.batch_size - 1) / options.batch_size;
+    lr_ = options.lr;
+    lr_.total_steps = steps_per_epoch_ * options.epochs;
+    if (options.warmup_epochs > 0) {
+      lr_.warmup_steps =
+          std::llround(options.warmup_epochs * static_cast<double>(steps_per_epoch_));
+    }
+    ValidateTrainLr(lr_);
+    planned_steps_ =
+        options.max_steps > 0 ? std::min(options.max_steps, lr_.total_steps) : lr_.total_steps;
+    for (const at::Tensor& p : model.parameters()) {
+      if (p.requires_grad()) params_.push_back(p);
+    }
+    TORCH_CHECK(!params_.empty(), "Train: the model has no trainable parameters");
+    param_options_ = params_.front().options();
+    sync_ = options.grad_sync;
+    sync_.reduce = dist::ReduceOp::kSum;
+  }
+
+  TrainResult Run() {
+    const auto start = Clock::now();
+    if (world_ > 1) {
+      result_.comm_seconds += BroadcastParameters(*comm_, params_, 0, sync_).comm_seconds;
+    }
+    optimizer_ = MakeAdamW(model_, options_.adamw);
+    // Constant padding fills with black: the normalised value of pixel 0, per channel.
+    fill_ = model::NormalisedPixelRange(model_.config()).first.to(param_options_);
+    if (rank_ == 0) {
+      LOG(INFO) << "training " << model_.config().name << " on " << train_set_.Describe() << ": "
+                << options_.epochs << " epochs x " << steps_per_epoch_ << " steps of "
+                << options_.batch_size << " images over " << world_ << " rank(s), "
+                << LrShapeName(lr_.shape) << " lr peak " << lr_.peak_lr << ", warm-up "
+                << lr_.warmup_steps << " steps";
+    }
+    for (int epoch = 0; epoch < options_.epochs && result_.steps < planned_steps_; ++epoch) {
+      result_.epochs.push_back(RunEpoch(epoch));
+    }
+    model_.eval();
+    result_.seconds = SecondsSince(start);
+    return result_;
+  }
+
+ private:
+  EpochStats RunEpoch(int epoch) {
+    model_.train();
+    const auto epoch_start = Clock::now();
+    const std::vector<int64_t> order = EpochOrder(n_, options_.seed, epoch);
+    EpochStats stats;
+    stats.epoch = epoch + 1;
+    Totals local = {0, 0, 0}, global = local;
+    for (int64_t s = 0; s < steps_per_epoch_ && result_.steps < planned_steps_; ++s) {
+      stats.lr = TrainLrAtStep(lr_, result_.steps);
+      Step(order, epoch, s, stats.lr, local);
+      ++result_.steps;
+      ++stats.steps;
+      const bool epoch_end = s + 1 == steps_per_epoch_ || result_.steps == planned_steps_;
+      if (!epoch_end &&
+          (options_.log_every_steps == 0 || stats.steps % options_.log_every_steps != 0)) {
+        continue;
+      }
+      global = local;
+      SumOverRanks(global, comm_, param_options_.device());
+      if (!std::isfinite(Mean(global, 0))) {
+        throw std::runtime_error("training diverged: the mean loss of epoch " +
+                                 std::to_string(epoch + 1) + " is " +
+                                 std::to_string(Mean(global, 0)) + " at step " +
+                                 std::to_string(s + 1) + " (lower the learning rate)");
+      }
+      if (rank_ == 0 && !epoch_end) LogProgress(epoch, s, stats.lr, global, epoch_start);
+    }
+    stats.seconds = SecondsSince(epoch_start);
+    train_seconds_ += stats.seconds;
+    stats.images = static_cast<int64_t>(global[2]);
+    stats.train_loss = Mean(global, 0);
+    stats.train_top1 = 100.0 * Mean(global, 1);
+    stats.images_per_second = global[2] / std::max(stats.seconds, 1e-9);
+    const bool last = epoch + 1 == options_.epochs || result_.steps == planned_steps_;
+    if (test_set_ != nullptr && (last || (options_.eval_every_epochs > 0 &&
+                                          (epoch + 1) % options_.eval_every_epochs == 0))) {
+      stats.test = Evaluate(model_, *test_set_, options_.eval_batch_size, comm_);
+      stats.evaluated = true;
+      result_.evaluated = true;
+      result_.final_test = stats.test;
+    }
+    if (rank_ == 0) LogEpoch(stats);
+    return stats;
+  }
+
+  // One optimiser step on global batch `s` of the epoch's `order`; adds this rank's loss sum,
+  // hits and images to `local`.
+  void Step(const std::vector<int64_t>& order, int epoch, int64_t s, double lr, Totals& local) {
+    const int64_t first = s * options_.batch_size;
+    const int64_t global_batch = std::min(options_.batch_size, n_ - first);
+    const dist::Range mine = dist::ShardRange(global_batch, world_, rank_);
+    std::vector<int64_t> indices;
+    std::vector<uint64_t> seeds;
+    for (int64_t k = first + mine.begin; k < first + mine.end; ++k) {
+      indices.push_back(order[k]);
+      seeds.push_back(
+          dist::DeriveSeed(options_.seed, kAugmentStream, static_cast<uint64_t>(epoch * n_ + k)));
+    }
+    SetLearningRate(*optimizer_, lr);
+    optimizer_->zero_grad();
+    if (!indices.empty()) {
+      const model::Batch batch = DecodeOrThrow(train_set_, indices, model_.config());
+      const at::Tensor images =
+          AugmentBatch(batch.images.to(param_options_), options_.augment, fill_, seeds);
+      const at::Tensor labels = batch.labels.to(param_options_.device());
+      const at::Tensor logits = model_.forward(images);  // [b, K]
+      const at::Tensor loss_sum = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum,
+                                                         -100, options_.label_smoothing);
+      (loss_sum / static_cast<double>(global_batch)).backward();
+      local[0] += loss_sum.item<double>();
+      local[1] += static_cast<double>(logits.argmax(1).eq(labels).sum().item<int64_t>());
+      local[2] += static_cast<double>(indices.size());
+    }
+    if (world_ > 1) result_.comm_seconds += AllReduceGradients(*comm_, params_, sync_).comm_seconds;
+    optimizer_->step();
+  }
+
+  // Seconds left at the training pace so far (evaluations excluded).
+  double Eta(double seconds_so_far) const {
+    return seconds_so_far / static_cast<double>(result_.steps) *
+           static_cast<double>(planned_steps_ - result_.steps);
+  }
+
+  void LogProgress(int epoch, int64_t s, double lr, const Totals& global,
+                   Clock::time_point epoch_start) const {
+    const double in_epoch = SecondsSince(epoch_start);
+    LOG(INFO) << "epoch " << epoch + 1 << "/" << options_.epochs << " step " << s + 1 << "/"
+              << steps_per_epoch_ << "  loss " << std::fixed << std::setprecision(4)
+              << Mean(global, 0) << "  train top-1 " << std::setprecision(2)
+              << 100.0 * Mean(global, 1) << "%  lr " << std::scientific << std::setprecision(3)
+              << lr << std::fixed << std::setprecision(0) << "  " << global[2] / in_epoch
+              << " img/s  ETA " << FormatSeconds(Eta(train_seconds_ + in_epoch));
+  }
+
+  void LogEpoch(const EpochStats& stats) const {
+    std::ostringstream line;
+    line << std::fixed << "epoch " << stats.epoch << "/" << options_.epochs << " done in "
+         << FormatSeconds(stats.seconds) << "  loss " << std::setprecision(4) << stats.train_loss
+         << "  train top-1 " << std::setprecision(2) << stats.train_top1 << "%  "
+         << std::setprecision(0) << stats.images_per_second << " img/s";
+    if (stats.evaluated) {
+      line << std::setprecision(2) << "  test top-1 " << stats.test.top1() << "% (loss "
+           << std::setprecision(4) << stats.test.loss << ")";
+    }
+    line << "  ETA " << FormatSeconds(Eta(train_seconds_));
+    LOG(INFO) << line.str();
+  }
+
+  model::VisionModel& model_;
+  const model::ImageDataset& train_set_;
+  const model::ImageDataset* test_set_;
+  const TrainOptions& options_;
+  dist::Communicator* comm_;
+  const int world_, rank_;
+  const int64_t n_;
+  int64_t steps_per_epoch_ = 0;
+  int64_t planned_steps_ = 0;
+  TrainLrOptions lr_;
+  std::vector<at::Tensor> params_;
+  at::TensorOptions param_options_;
+  dist::GradSyncOptions sync_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  at::Tensor fill_;           // [C]
+  double train_seconds_ = 0;  // excludes evaluation, for the ETA
+  TrainResult result_;
+};
+
+}  // namespace
+
 TrainResult Train(model::VisionModel& model, const model::ImageDataset& train_set,
                   const model::ImageDataset* test_set, const TrainOptions& options,
                   dist::Communicator* comm) {
   ValidateTrainOptions(options);
-  const int64_t n = train_set.size();
-  if (options.batch_size > n) {
-    Invalid("batch_size", std::to_string(options.batch_size),
-            "is larger than the training set (" + std::to_string(n) + " images)");
-  }
-  const int64_t steps_per_epoch = options.drop_last
-                                      ? n / options.batch_size
-                                      : (n + options.batch_size - 1) / options.batch_size;
-  TrainLrOptions lr = options.lr;
-  lr.total_steps = steps_per_epoch * options.epochs;
-  if (options.warmup_epochs > 0) {
-    lr.warmup_steps = std::llround(options.warmup_epochs * static_cast<double>(steps_per_epoch));
-  }
-  ValidateTrainLr(lr);
-
-  const auto start = Clock::now();
-  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
-  const bool distributed = world > 1;
-  std::vector<at::Tensor> params;
-  for (const at::Tensor& p : model.parameters()) {
-    if (p.requires_grad()) params.push_back(p);
-  }
-  TORCH_CHECK(!params.empty(), "Train: the model has no trainable parameters");
-  const at::TensorOptions param_options = params.front().options();
-  dist::GradSyncOptions sync = options.grad_sync;
-  sync.reduce = dist::ReduceOp::kSum;
-  TrainResult result;
-  if (distributed) result.comm_seconds += BroadcastParameters(*comm, params, 0, sync).comm_seconds;
-  std::unique_ptr<torch::optim::AdamW> optimizer = MakeAdamW(model, options.adamw);
-  // Constant padding fills with black: the normalised value of pixel 0, per channel.
-  const at::Tensor fill = model::NormalisedPixelRange(model.config()).first.to(param_options);
-
-  if (rank == 0) {
-    LOG(INFO) << "training " << model.config().name << " on " << train_set.Describe() << ": "
-              << options.epochs << " epochs x " << steps_per_epoch << " steps of "
-              << options.batch_size << " images over " << world << " rank(s), "
-              << LrShapeName(lr.shape) << " lr peak " << lr.peak_lr << ", warm-up "
-              << lr.warmup_steps << " steps";
-  }
-  double train_seconds = 0;  // excludes evaluation, for the ETA
-  const int64_t planned_steps =
-      options.max_steps > 0 ? std::min(options.max_steps, lr.total_steps) : lr.total_steps;
-  for (int epoch = 0; epoch < options.epochs && result.steps < planned_steps; ++epoch) {
-    model.train();
-    const auto epoch_start = Clock::now();
-    const std::vector<int64_t> order = EpochOrder(n, options.seed, epoch);
-    EpochStats stats;
-    stats.epoch = epoch + 1;
-    std::vector<double> local = {0, 0, 0};  // loss sum, correct, images (this rank, this epoch)
-    std::vector<double> global = local;
-    for (int64_t s = 0; s < steps_per_epoch && result.steps < planned_steps; ++s) {
-      const int64_t first = s * options.batch_size;
-      const int64_t global_batch = std::min(options.batch_size, n - first);
-      const dist::Range mine = dist::ShardRange(global_batch, world, rank);
-      std::vector<int64_t> indices;
-      std::vector<uint64_t> seeds;
-      for (int64_t k = first + mine.begin; k < first + mine.end; ++k) {
-        indices.push_back(order[k]);
-        seeds.push_back(
-            dist::DeriveSeed(options.seed, kAugmentStream, static_cast<uint64_t>(epoch * n + k)));
-      }
-      stats.lr = TrainLrAtStep(lr, result.steps);
-      SetLearningRate(*optimizer, stats.lr);
-      optimizer->zero_grad();
-      if (!indices.empty()) {
-        const model::Batch batch = DecodeOrThrow(train_set, indices, model.config());
-        const at::Tensor images =
-            AugmentBatch(batch.images.to(param_options), options.augment, fill, seeds);
-        const at::Tensor labels = batch.labels.to(param_options.device());
-        const at::Tensor logits = model.forward(images);  // [b, K]
-        const at::Tensor loss_sum = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum,
-                                                           -100, options.label_smoothing);
-        (loss_sum / static_cast<double>(global_batch)).backward();
-        local[0] += loss_sum.item<double>();
-        local[1] += static_cast<double>(logits.argmax(1).eq(labels).sum().item<int64_t>());
-        local[2] += static_cast<double>(indices.size());
-      }
-      if (distributed) result.comm_seconds += AllReduceGradients(*comm, params, sync).comm_seconds;
-      optimizer->step();
-      ++result.steps;
-      ++stats.steps;
-
-      const bool epoch_end = s + 1 == steps_per_epoch || result.steps == planned_steps;
-      const bool log_now =
-          epoch_end || (options.log_every_steps > 0 && stats.steps % options.log_every_steps == 0);
-      if (!log_now) continue;
-      global = local;
-      SumOverRanks(global, comm, param_options.device());
-      const double mean_loss = global[0] / std::max(global[2], 1.0);
-      if (!std::isfinite(mean_loss)) {
-        throw std::runtime_error("training diverged: the mean loss of epoch " +
-                                 std::to_string(epoch + 1) + " is " + std::to_string(mean_loss) +
-                                 " at step " + std::to_string(s + 1) +
-                                 " (lower the learning rate)");
-      }
-      const double seconds = train_seconds + SecondsSince(epoch_start);
-      if (rank == 0 && !epoch_end) {
-        const double eta =
-            seconds / result.steps * static_cast<double>(planned_steps - result.steps);
-        LOG(INFO) << "epoch " << epoch + 1 << "/" << options.epochs << " step " << s + 1 << "/"
-                  << steps_per_epoch << "  loss " << std::fixed << std::setprecision(4) << mean_loss
-                  << "  train top-1 " << std::setprecision(2)
-                  << 100.0 * global[1] / std::max(global[2], 1.0) << "%  lr " << std::scientific
-                  << std::setprecision(3) << stats.lr << std::fixed << std::setprecision(0) << "  "
-                  << global[2] / SecondsSince(epoch_start) << " img/s  ETA " << FormatSeconds(eta);
-      }
-    }
-    stats.seconds = SecondsSince(epoch_start);
-    train_seconds += stats.seconds;
-    stats.images = static_cast<int64_t>(global[2]);
-    stats.train_loss = global[0] / std::max(global[2], 1.0);
-    stats.train_top1 = 100.0 * global[1] / std::max(global[2], 1.0);
-    stats.images_per_second = global[2] / std::max(stats.seconds, 1e-9);
-    const bool last = epoch + 1 == options.epochs || result.steps == planned_steps;
-    if (test_set != nullptr &&
-        (last || (options.eval_every_epochs > 0 && (epoch + 1) % options.eval_every_epochs == 0))) {
-      stats.test = Evaluate(model, *test_set, options.eval_batch_size, comm);
-      stats.evaluated = true;
-      result.evaluated = true;
-      result.final_test = stats.test;
-    }
-    if (rank == 0) {
-      std::ostringstream line;
-      line << std::fixed << "epoch " << stats.epoch << "/" << options.epochs << " done in "
-           << FormatSeconds(stats.seconds) << "  loss " << std::setprecision(4) << stats.train_loss
-           << "  train top-1 " << std::setprecision(2) << stats.train_top1 << "%  "
-           << std::setprecision(0) << stats.images_per_second << " img/s";
-      if (stats.evaluated) {
-        line << std::setprecision(2) << "  test top-1 " << stats.test.top1() << "% (loss "
-             << std::setprecision(4) << stats.test.loss << ")";
-      }
-      line << "  ETA "
-           << FormatSeconds(train_seconds / result.steps *
-                            static_cast<double>(planned_steps - result.steps));
-      LOG(INFO) << line.str();
-    }
-    result.epochs.push_back(stats);
-  }
-  model.eval();
-  result.seconds = SecondsSince(start);
-  return result;
+  return Trainer(model, train_set, test_set, options, comm).Run();
 }
 
 }  // namespace psaq::gen
