@@ -36,6 +36,42 @@ if(NOT PSAQ_WITH_NCCL STREQUAL "OFF")
   endif()
 endif()
 
-if(PSAQ_CUDA_ENABLED)
+# PSAQ_CUDA_KERNELS_ENABLED: nvcc compiles the raw-pointer kernels (gen/*.cu) into static
+#   libraries with no LibTorch dependency (psaq_gen_cuda), so CPU-only CI machines with a CUDA
+#   toolkit check that they compile. AUTO: on when nvcc is found; a CUDA LibTorch needs them
+#   (the autograd functions dispatch CUDA tensors to them), so PSAQ_CUDA_ENABLED forces them on.
+#   CMAKE_CUDA_ARCHITECTURES defaults to 90 (H100/H200): CMake would otherwise take nvcc's
+#   default (sm_75 for CUDA 13), and "native" needs a GPU at configure time.
+#   Checked with CMake 3.25.1 + nvcc 13.0 + GCC 12.2 (the CPU dev machines): no workaround needed.
+set(PSAQ_CUDA_KERNELS_ENABLED OFF)
+if(PSAQ_CUDA_ENABLED OR NOT PSAQ_BUILD_CUDA_KERNELS STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
+    find_program(PSAQ_NVCC nvcc
+                 HINTS ${CUDAToolkit_ROOT} $ENV{CUDA_HOME} $ENV{CUDA_PATH} /usr/local/cuda
+                 PATH_SUFFIXES bin)
+    if(PSAQ_NVCC)
+      set(CMAKE_CUDA_COMPILER "${PSAQ_NVCC}" CACHE FILEPATH "CUDA compiler")
+    endif()
+  endif()
+  if(CMAKE_CUDA_COMPILER OR DEFINED ENV{CUDACXX})
+    set(PSAQ_CUDA_KERNELS_ENABLED ON)
+  elseif(PSAQ_CUDA_ENABLED OR PSAQ_BUILD_CUDA_KERNELS STREQUAL "ON")
+    message(FATAL_ERROR "CUDA kernels requested (PSAQ_BUILD_CUDA_KERNELS=${PSAQ_BUILD_CUDA_KERNELS}, "
+                        "CUDA LibTorch ${PSAQ_CUDA_ENABLED}) but nvcc was not found; set "
+                        "CMAKE_CUDA_COMPILER or CUDAToolkit_ROOT")
+  endif()
+endif()
+
+if(PSAQ_CUDA_KERNELS_ENABLED)
+  if(NOT CMAKE_CUDA_ARCHITECTURES)
+    set(CMAKE_CUDA_ARCHITECTURES 90 CACHE STRING "CUDA architectures of the kernels (90: H100/H200)")
+  endif()
+  if(NOT CMAKE_CUDA_HOST_COMPILER)
+    # nvcc would pick the first g++ on PATH; keep host code on the C++ compiler of the project.
+    set(CMAKE_CUDA_HOST_COMPILER "${CMAKE_CXX_COMPILER}" CACHE FILEPATH "nvcc host compiler")
+  endif()
   enable_language(CUDA)
+  if(NOT CUDAToolkit_FOUND)
+    find_package(CUDAToolkit REQUIRED)
+  endif()
 endif()

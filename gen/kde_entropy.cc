@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "gen/fused_entropy.h"
 #include "gen/patch_similarity.h"
 
 namespace psaq::gen {
@@ -12,22 +13,27 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-void CheckOptions(const KdeOptions& o) {
+}  // namespace
+
+void CheckKdeOptions(const KdeOptions& o) {
   TORCH_CHECK(o.bandwidth > 0 && std::isfinite(o.bandwidth),
               "KdeOptions.bandwidth must be finite and > 0, got ", o.bandwidth);
   TORCH_CHECK(o.grid_points >= 2, "KdeOptions.grid_points must be >= 2, got ", o.grid_points);
   TORCH_CHECK(o.density_floor > 0, "KdeOptions.density_floor must be > 0, got ", o.density_floor);
   TORCH_CHECK(o.chunk_size >= 0, "KdeOptions.chunk_size must be >= 0, got ", o.chunk_size);
+  TORCH_CHECK(o.implementation == KdeImplementation::kReference ||
+                  o.implementation == KdeImplementation::kFused,
+              "KdeOptions.implementation is not a KdeImplementation value: ",
+              static_cast<int>(o.implementation));
 }
 
 // float32 for half/bfloat16 (the official code's float32 grid would promote them), else as is.
-at::ScalarType ComputeType(at::ScalarType t) {
+at::ScalarType KdeComputeType(at::ScalarType t) {
   return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
 }
 
-// 1/sqrt(2*pi*h^2) rounded as the official code computes it: a tensor of the compute dtype
-// (torch.tensor(2*pi*var) then sqrt and reciprocal in that dtype).
-double KernelCoefficient(double bandwidth, at::ScalarType dtype) {
+// torch.tensor(2*pi*var) then sqrt and reciprocal in that dtype.
+double KdeKernelCoefficient(double bandwidth, at::ScalarType dtype) {
   const double var = bandwidth * bandwidth;
   const double two_pi_var = 2 * kPi * var;
   if (dtype == at::kFloat) {
@@ -36,27 +42,30 @@ double KernelCoefficient(double bandwidth, at::ScalarType dtype) {
   return 1.0 / std::sqrt(two_pi_var);
 }
 
-}  // namespace
+at::Tensor KdeGridFromRange(double s_min, double s_max, at::ScalarType dtype, c10::Device device,
+                            const KdeOptions& options) {
+  CheckKdeOptions(options);
+  TORCH_CHECK(std::isfinite(s_min) && std::isfinite(s_max),
+              "KdeGrid: similarities are not finite (min ", s_min, ", max ", s_max, ")");
+  // Built on the CPU (as torch.linspace(...).cuda() does), so every device gets the same points.
+  at::Tensor grid =
+      at::linspace(s_min, s_max, options.grid_points, at::TensorOptions().dtype(dtype));
+  return grid.to(device);  // [G]
+}
 
 at::Tensor KdeGrid(const at::Tensor& similarities, const KdeOptions& options) {
-  CheckOptions(options);
+  CheckKdeOptions(options);
   TORCH_CHECK(similarities.numel() > 0 && at::isFloatingType(similarities.scalar_type()),
               "KdeGrid: expected non-empty floating-point similarities, got ", similarities.sizes(),
               " ", similarities.scalar_type());
   at::Tensor s = similarities.detach();
-  const double lo = s.min().item<double>();
-  const double hi = s.max().item<double>();
-  TORCH_CHECK(std::isfinite(lo) && std::isfinite(hi), "KdeGrid: similarities are not finite (min ",
-              lo, ", max ", hi, ")");
-  // Built on the CPU (as torch.linspace(...).cuda() does), so every device gets the same points.
-  at::Tensor grid = at::linspace(lo, hi, options.grid_points,
-                                 at::TensorOptions().dtype(ComputeType(s.scalar_type())));
-  return grid.to(s.device());  // [G]
+  return KdeGridFromRange(s.min().item<double>(), s.max().item<double>(),
+                          KdeComputeType(s.scalar_type()), s.device(), options);
 }
 
 at::Tensor KdeDensity(const at::Tensor& similarities, const at::Tensor& grid,
                       const KdeOptions& options) {
-  CheckOptions(options);
+  CheckKdeOptions(options);
   TORCH_CHECK(similarities.dim() == 2 && similarities.size(0) >= 1 && similarities.size(1) >= 1,
               "KdeDensity: expected similarities [B, M] with B, M >= 1, got ",
               similarities.sizes());
@@ -69,13 +78,13 @@ at::Tensor KdeDensity(const at::Tensor& similarities, const at::Tensor& grid,
   TORCH_CHECK(similarities.device() == grid.device(), "KdeDensity: similarities on ",
               similarities.device(), " but grid on ", grid.device());
   at::Tensor s = similarities;
-  const at::ScalarType dtype = ComputeType(s.scalar_type());
+  const at::ScalarType dtype = KdeComputeType(s.scalar_type());
   if (s.scalar_type() != dtype) s = s.to(dtype);
   const int64_t b = s.size(0);
   const int64_t m = s.size(1);
   const int64_t g = grid.size(0);
   const double two_var = 2 * (options.bandwidth * options.bandwidth);
-  const double coef = KernelCoefficient(options.bandwidth, dtype);
+  const double coef = KdeKernelCoefficient(options.bandwidth, dtype);
   at::Tensor x = grid.view({1, g, 1});  // [1, G, 1]
 
   // One term of the official kernel: c * exp(-(x - s)^2 / (2h^2)) over a slice of M.
@@ -120,6 +129,10 @@ at::Tensor KdeEntropyPerImage(const at::Tensor& similarities, const KdeOptions& 
 
 at::Tensor PatchSimilarityEntropyPerImage(const at::Tensor& av_mean, int64_t batch_size,
                                           const KdeOptions& options) {
+  CheckKdeOptions(options);
+  if (options.implementation == KdeImplementation::kFused) {
+    return FusedPatchSimilarityEntropyPerImage(av_mean, batch_size, options);
+  }
   return KdeEntropyPerImage(PatchSimilarityPerImage(av_mean, batch_size), options);
 }
 

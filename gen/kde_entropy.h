@@ -22,16 +22,27 @@
 // default); in float64 it matches the golden fixtures (float64 grid and constant) to ~1e-15.
 //
 // Memory: autograd keeps about 2 * B * G * M values per block (the differences and the
-// exponentials). `chunk_size` only bounds the forward temporaries; the fused kernel (a separate
-// unit) removes the saved tensors.
+// exponentials). `chunk_size` only bounds the forward temporaries; the fused implementation
+// (gen/fused_entropy.h, selected with KdeOptions::implementation) keeps none of them.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
 #include <vector>
 
 namespace psaq::gen {
+
+// Which code computes PatchSimilarityEntropyPerImage (and the functions built on it).
+enum class KdeImplementation {
+  // This file: S and the (B, G, M) kernel tensor as ATen ops, kept by autograd. The reference.
+  kReference,
+  // gen/fused_entropy.h: similarities and kernel sums on the fly, nothing of size M kept;
+  // backward recomputes them. Same values and gradients to rounding (tests/gen/fused_entropy*).
+  kFused,
+};
 
 struct KdeOptions {
   // Standard deviation h of the Gaussian kernel, in cosine-similarity units. Official default
@@ -46,8 +57,33 @@ struct KdeOptions {
   // Similarity values per chunk when summing the kernel over M; 0 = all M at once (the official
   // (B, G, M) tensor). Chunking changes only the summation order (results agree to ~1e-15
   // relative in float64); it bounds the forward temporaries to B * G * chunk_size values.
+  // kFused on the CPU: similarities per parallel task (rows of one window, at least one row);
+  // 0 = automatic (whole windows, or row blocks when there are fewer windows than threads).
+  // It changes only the summation order there too; memory does not depend on it.
   int64_t chunk_size = 0;
+  // kReference (default) or kFused; see KdeImplementation. Only PatchSimilarityEntropyPerImage
+  // and the functions built on it (PatchSimilarityEntropy, PatchSimilarityEntropyLoss) switch;
+  // the S-based functions (KdeEntropyPerImage, ...) are always the reference.
+  KdeImplementation implementation = KdeImplementation::kReference;
 };
+
+// REQUIRES-style validation of `options` shared by both implementations; throws (TORCH_CHECK)
+// naming the bad field.
+void CheckKdeOptions(const KdeOptions& options);
+
+// The dtype the entropy is computed in for similarities/features of dtype `t`: float32 for
+// half/bfloat16, else t.
+at::ScalarType KdeComputeType(at::ScalarType t);
+
+// The kernel constant 1/sqrt(2*pi*h^2) rounded as the official code computes it: a tensor of the
+// compute dtype (float32: rounded through float; float64: exact double arithmetic).
+double KdeKernelCoefficient(double bandwidth, at::ScalarType dtype);
+
+// The grid [G] = linspace(s_min, s_max, G) in `dtype`, built on the CPU and moved to `device`
+// (KdeGrid once the batch min/max are known).
+// REQUIRES (TORCH_CHECK): s_min and s_max finite; options valid.
+at::Tensor KdeGridFromRange(double s_min, double s_max, at::ScalarType dtype, c10::Device device,
+                            const KdeOptions& options = {});
 
 // The detached evaluation grid [G] for S (any shape): linspace(S.min(), S.max(), G) in the
 // compute dtype on S's device. Synchronises with the device (two scalar reads).
@@ -75,7 +111,8 @@ at::Tensor KdeEntropyPerImage(const at::Tensor& similarities, const KdeOptions& 
 
 // From a block's head-averaged A·V feature F [B', N, d] (B' = B, or B * nW for Swin):
 // per-image entropies [B] of its patch similarities (gen/patch_similarity.h), grid from the
-// whole batch. Differentiable w.r.t. F.
+// whole batch. Differentiable w.r.t. F. options.implementation == kFused hands the call to
+// FusedPatchSimilarityEntropyPerImage (gen/fused_entropy.h).
 at::Tensor PatchSimilarityEntropyPerImage(const at::Tensor& av_mean, int64_t batch_size,
                                           const KdeOptions& options = {});
 

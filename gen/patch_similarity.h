@@ -30,6 +30,12 @@ namespace psaq::gen {
 // PyTorch's default eps for cosine_similarity.
 inline constexpr double kCosineEps = 1e-8;
 
+// F [B', N, d] -> U [B', N-1, d]: tokens 1..N-1 of each row divided by max(||row||_2, eps), with
+// the gradient of x / ||x|| (steps 1 and 2 above; S = U U^T). Shared with the fused entropy
+// (gen/fused_entropy.h), so both start from the same unit rows.
+// REQUIRES (TORCH_CHECK): F is 3-D, floating point, N >= 2, d >= 1.
+at::Tensor PatchUnitFeatures(const at::Tensor& features);
+
 // F [B', N, d] -> S [B', N-1, N-1]: cosine similarities of tokens 1..N-1 of each row.
 // REQUIRES (TORCH_CHECK): F is 3-D, floating point, N >= 2, d >= 1.
 at::Tensor PatchCosineSimilarity(const at::Tensor& features);

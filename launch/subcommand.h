@@ -1,0 +1,64 @@
+// The `psaq` binary's subcommands: what each one is, and the table that lists them.
+//
+// Adding a subcommand `foo` = one new file and one table line:
+//   1. launch/cmd_foo.cc defines its own flags with DEFINE_* (gflags: they belong to `psaq foo`
+//      because they are defined in that file), their DEFINE_validator ranges, and
+//        void CheckFooFlags();                      // cross-flag checks; throws UsageError
+//        int RunFoo(ProcessContext& process);       // the thin main; returns the exit code
+//      inside namespace psaq::launch. Flags that several subcommands share (--model, --batch_size,
+//      --device, ...) are defined once in launch/shared_flags.cc and only named in the table line;
+//      never DEFINE a flag of the same name twice (gflags refuses to start).
+//   2. launch/subcommands.cc: declare the two functions and add one line to the table.
+// launch/CMakeLists.txt compiles every .cc file of launch/ into `psaq`, so no build change is
+// needed. `psaq foo --help` then lists the flags of cmd_foo.cc and the shared flags named in the
+// table, with their descriptions and defaults.
+#pragma once
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace psaq::launch {
+
+class ProcessContext;
+
+// A usage error: a bad flag value or combination. Reported as one line by rank 0, and every rank
+// exits with status 2. Throw it only for conditions that depend on the flags alone (never on a
+// rank's own state), so that every rank throws it alike.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The exit status of a usage error.
+inline constexpr int kUsageExitCode = 2;
+
+struct Subcommand {
+  // `psaq <name>`.
+  std::string name;
+  // One line for `psaq --help`.
+  std::string summary;
+  // A usage example for `psaq <name> --help`, e.g. "psaq eval --model=M.safetensors
+  // --dataset=fashion_mnist".
+  std::string usage;
+  // The base name of the file whose DEFINE_* flags belong to this subcommand ("cmd_eval.cc").
+  std::string flags_file;
+  // The flags of launch/shared_flags.cc this subcommand takes (by name, without dashes).
+  std::vector<std::string> shared_flags;
+  // Cross-flag checks, run on every rank after flag parsing and before MPI starts; throw
+  // UsageError. May be empty.
+  std::function<void()> check_flags;
+  // The subcommand itself, run after process setup (launch/process.h) inside the top-level
+  // runner, which turns any exception into a one-line error and a job abort. Returns the exit
+  // status (0 = success).
+  std::function<int(ProcessContext&)> run;
+};
+
+// Every subcommand, in the order `psaq --help` lists them.
+const std::vector<Subcommand>& Subcommands();
+
+// The subcommand called `name`, or nullptr.
+const Subcommand* FindSubcommand(const std::string& name);
+
+}  // namespace psaq::launch

@@ -1,0 +1,254 @@
+// The reader half of quant/export.h: validates everything before building anything.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/util/accumulate.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/registry.h"
+#include "model/safetensors.h"
+#include "model/state_dict.h"
+#include "quant/export.h"
+#include "quant/export_format.h"
+#include "quant/granularity.h"
+#include "quant/uniform.h"
+
+namespace psaq::quant {
+namespace {
+
+using json = nlohmann::json;
+namespace fmt = export_format;
+
+struct Point {
+  std::string name;
+  std::string kind;
+  int bits = 0;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : path_(path), file_(model::ReadSafetensors(path)) {}
+
+  [[noreturn]] void Fail(const std::string& problem) const {
+    throw std::runtime_error(path_ + ": " + problem);
+  }
+
+  const std::string& Meta(const std::string& key) const {
+    auto it = file_.metadata.find(key);
+    if (it == file_.metadata.end()) Fail("metadata '" + key + "' is missing");
+    return it->second;
+  }
+
+  int Bits(const std::string& text, const std::string& what) const {
+    int bits = 0;
+    try {
+      size_t used = 0;
+      bits = std::stoi(text, &used);
+      if (used != text.size()) bits = 0;
+    } catch (const std::exception&) {
+      bits = 0;
+    }
+    if (!IsValidBits(bits)) {
+      Fail(what + " = '" + text + "' is not a bit width (" + std::to_string(kMinBits) + ".." +
+           std::to_string(kMaxBits) + " or " + std::to_string(kBitsOff) + ")");
+    }
+    return bits;
+  }
+
+  std::vector<Point> Points() const {
+    json points;
+    try {
+      points = json::parse(Meta("quant_points"));
+    } catch (const json::exception& e) {
+      Fail(std::string("metadata 'quant_points' is not valid JSON: ") + e.what());
+    }
+    if (!points.is_array()) Fail("metadata 'quant_points' is not a JSON array");
+    std::vector<Point> out;
+    for (const json& p : points) {
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("kind") ||
+          !p["kind"].is_string() || !p.contains("bits") || !p["bits"].is_number_integer()) {
+        Fail("metadata 'quant_points' entry " + p.dump() + " needs string name, kind, int bits");
+      }
+      Point point{p["name"].get<std::string>(), p["kind"].get<std::string>(), 0};
+      point.bits =
+          Bits(std::to_string(p["bits"].get<int64_t>()), "quant point '" + point.name + "' bits");
+      out.push_back(std::move(point));
+    }
+    return out;
+  }
+
+  // The tensor `name`, marked as used; fails when absent or of the wrong dtype.
+  const at::Tensor& Take(const std::string& name, at::ScalarType dtype) {
+    if (!file_.Has(name)) Fail("tensor '" + name + "' is missing");
+    used_.insert(name);
+    const at::Tensor& t = file_.Get(name);
+    if (t.scalar_type() != dtype) {
+      Fail("tensor '" + name + "' has dtype " + std::string(c10::toString(t.scalar_type())) +
+           ", expected " + c10::toString(dtype));
+    }
+    return t;
+  }
+  const at::Tensor& TakeAny(const std::string& name) {
+    if (!file_.Has(name)) Fail("tensor '" + name + "' is missing");
+    used_.insert(name);
+    return file_.Get(name);
+  }
+  bool Has(const std::string& name) const { return file_.Has(name); }
+
+  void FailOnUnused() const {
+    for (const auto& [name, t] : file_.tensors) {
+      if (used_.count(name) == 0) Fail("unexpected tensor '" + name + "' (not part of the model)");
+    }
+  }
+
+  const std::map<std::string, std::string>& metadata() const { return file_.metadata; }
+
+ private:
+  std::string path_;
+  model::SafetensorsFile file_;
+  std::set<std::string> used_;
+};
+
+std::string Shape(const at::Tensor& t) { return c10::str(t.sizes()); }
+
+}  // namespace
+
+ImportedModel ImportQuantizedModel(const std::string& path) {
+  at::NoGradGuard no_grad;
+  Reader r(path);
+  if (r.metadata().count("format") == 0 || r.Meta("format") != fmt::kFormat) {
+    r.Fail(std::string("not a psaq quantized export (metadata 'format' is not '") + fmt::kFormat +
+           "')");
+  }
+  if (r.Meta("format_version") != fmt::kFormatVersion) {
+    r.Fail("unsupported format_version '" + r.Meta("format_version") +
+           "' (this reader: " + fmt::kFormatVersion + ")");
+  }
+  if (r.Meta("weight_storage") != fmt::kWeightStorage) {
+    r.Fail("unsupported weight_storage '" + r.Meta("weight_storage") + "'");
+  }
+  QuantConfig config;
+  config.weight_bits = r.Bits(r.Meta("w_bits"), "metadata w_bits");
+  config.act_bits = r.Bits(r.Meta("a_bits"), "metadata a_bits");
+  try {
+    config.weight_granularity = ParseGranularity(r.Meta("weight_granularity"));
+    config.act_observer = ParseObserverKind(r.Meta("act_observer"));
+  } catch (const std::invalid_argument& e) {
+    r.Fail(e.what());
+  }
+  const std::vector<Point> points = r.Points();
+  const model::ModelPtr net = model::CreateModel(model::ConfigFromMetadata(r.metadata(), path));
+
+  // The quantization points must be the model's weight and activation taps, in order.
+  std::vector<int> ids;
+  for (const model::TapInfo& info : net->taps().taps()) {
+    if (info.kind == model::TapKind::kFeature) continue;
+    const size_t i = ids.size();
+    const std::string kind =
+        info.kind == model::TapKind::kWeight ? fmt::kWeightKind : fmt::kActivationKind;
+    if (i >= points.size() || points[i].name != info.name || points[i].kind != kind) {
+      r.Fail("quant_points do not match the model's taps at #" + std::to_string(i) +
+             ": the model has " + kind + " '" + info.name + "', the file " +
+             (i < points.size() ? points[i].kind + " '" + points[i].name + "'" : "nothing"));
+    }
+    const int default_bits = kind == fmt::kWeightKind ? config.weight_bits : config.act_bits;
+    if (points[i].bits != default_bits) config.bits_overrides[info.name] = points[i].bits;
+    ids.push_back(net->taps().Find(info.name));
+  }
+  if (points.size() != ids.size()) {
+    r.Fail("quant_points lists " + std::to_string(points.size()) + " points, the model has " +
+           std::to_string(ids.size()));
+  }
+  std::map<std::string, size_t> point_of;
+  for (size_t i = 0; i < points.size(); ++i) point_of[points[i].name] = i;
+
+  // Float state: stored floats, and dequantized codes for quantized weights.
+  const std::unique_ptr<Granularity> granularity = MakeGranularity(config.weight_granularity);
+  std::map<std::string, at::Tensor> state;
+  std::vector<std::pair<int, std::pair<at::Tensor, at::Tensor>>> frozen;
+  for (const auto& [name, ref] : model::StateDict(*net)) {
+    auto it = point_of.find(name);
+    const bool weight = it != point_of.end() && points[it->second].kind == fmt::kWeightKind;
+    if (!weight || points[it->second].bits == kBitsOff) {
+      const at::Tensor& t = r.TakeAny(name);
+      if (weight && !t.is_floating_point()) r.Fail("32-bit weight '" + name + "' is not floating");
+      state[name] = t;
+      continue;
+    }
+    const int bits = points[it->second].bits;
+    const at::Tensor& codes = r.Take(name, at::kChar);
+    if (codes.sizes() != ref.sizes()) {
+      r.Fail("tensor '" + name + "' has shape " + Shape(codes) + ", the model's is " + Shape(ref));
+    }
+    const int64_t lo = codes.numel() > 0 ? codes.min().item<int64_t>() : 0;
+    const int64_t hi = codes.numel() > 0 ? codes.max().item<int64_t>() : 0;
+    if (lo < SymmetricQMin(bits) || hi > SymmetricQMax(bits)) {
+      r.Fail("tensor '" + name + "' holds integer codes in [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "], outside the " + std::to_string(bits) + "-bit range [" +
+             std::to_string(SymmetricQMin(bits)) + ", " + std::to_string(SymmetricQMax(bits)) +
+             "]");
+    }
+    const std::vector<int64_t> param_shape = granularity->ParamShape(ref.sizes());
+    const at::Tensor& scale = r.Take(fmt::ScaleName(name), at::kFloat);
+    const int64_t groups = c10::multiply_integers(param_shape);
+    if (scale.dim() != 1 || scale.size(0) != groups) {
+      r.Fail("tensor '" + fmt::ScaleName(name) + "' has shape " + Shape(scale) + ", expected [" +
+             std::to_string(groups) + "]");
+    }
+    if (!at::isfinite(scale).all().item<bool>() || !(scale > 0).all().item<bool>()) {
+      r.Fail("tensor '" + fmt::ScaleName(name) + "' holds a non-finite or non-positive scale");
+    }
+    UniformGrid grid;
+    grid.scale = scale.reshape(param_shape);
+    grid.qmin = SymmetricQMin(bits);
+    grid.qmax = SymmetricQMax(bits);
+    state[name] = DequantizeFromGrid(codes, grid);
+    frozen.push_back({net->taps().Find(name), {codes, grid.scale}});
+  }
+
+  // Activation ranges; the stored scale and zero point must be what the range gives.
+  std::vector<std::pair<int, std::pair<double, double>>> ranges;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const Point& p = points[i];
+    if (p.kind != fmt::kActivationKind) continue;
+    const std::string range_name = fmt::ActName(p.name, "range");
+    if (p.bits == kBitsOff && !r.Has(range_name)) continue;
+    const at::Tensor& range = r.Take(range_name, at::kFloat);
+    if (range.numel() != 2) r.Fail("tensor '" + range_name + "' must hold [min, max]");
+    const double min = range[0].item<double>();
+    const double max = range[1].item<double>();
+    if (!std::isfinite(min) || !std::isfinite(max) || min > max) {
+      r.Fail("tensor '" + range_name + "' is not a finite range with min <= max");
+    }
+    ranges.push_back({ids[i], {min, max}});
+    if (p.bits == kBitsOff) continue;
+    const UniformGrid grid = AsymmetricGrid(range[0], range[1], p.bits);
+    for (const char* field : {"scale", "zero_point"}) {
+      const std::string name = fmt::ActName(p.name, field);
+      const at::Tensor& stored = r.Take(name, at::kFloat);
+      const at::Tensor& expected = field[0] == 's' ? grid.scale : grid.zero_point;
+      if (stored.numel() != 1 || !at::equal(stored.reshape({}), expected)) {
+        r.Fail("tensor '" + name + "' = " + c10::str(stored.reshape({-1})) +
+               " does not match its range [" + std::to_string(min) + ", " + std::to_string(max) +
+               "] at " + std::to_string(p.bits) + " bits (expected " +
+               std::to_string(expected.item<double>()) + ")");
+      }
+    }
+  }
+  r.FailOnUnused();
+
+  model::LoadStateDict(*net, state, path);
+  auto quantized = std::make_unique<QuantizedModel>(net, config);
+  for (auto& [id, cs] : frozen) quantized->FreezeWeight(id, cs.first, cs.second);
+  for (auto& [id, mm] : ranges) quantized->activation_quantizer(id).SetRange(mm.first, mm.second);
+  quantized->SetMode(QuantizedModel::Mode::kQuantized);
+  return ImportedModel{std::move(quantized), r.metadata()};
+}
+
+}  // namespace psaq::quant

@@ -1,0 +1,27 @@
+#include "quant/quant_config.h"
+
+#include <c10/util/Exception.h>
+
+namespace psaq::quant {
+
+void ValidateQuantConfig(const QuantConfig& config) {
+  TORCH_CHECK(IsValidBits(config.weight_bits), "QuantConfig.weight_bits must be ", kMinBits, "..",
+              kMaxBits, " or ", kBitsOff, ", got ", config.weight_bits);
+  TORCH_CHECK(IsValidBits(config.act_bits), "QuantConfig.act_bits must be ", kMinBits, "..",
+              kMaxBits, " or ", kBitsOff, ", got ", config.act_bits);
+  for (const auto& [name, bits] : config.bits_overrides) {
+    TORCH_CHECK(IsValidBits(bits), "QuantConfig.bits_overrides[\"", name, "\"] must be ", kMinBits,
+                "..", kMaxBits, " or ", kBitsOff, ", got ", bits);
+  }
+}
+
+std::string DescribeQuantConfig(const QuantConfig& config) {
+  std::string label =
+      "W" + std::to_string(config.weight_bits) + "A" + std::to_string(config.act_bits);
+  if (!config.bits_overrides.empty()) {
+    label += " +" + std::to_string(config.bits_overrides.size()) + " overrides";
+  }
+  return label;
+}
+
+}  // namespace psaq::quant

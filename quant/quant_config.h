@@ -1,0 +1,41 @@
+// What to quantize and how: the one config struct of quant/ (docs/psaq_spec.md §3).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "quant/granularity.h"
+#include "quant/quantizer.h"
+#include "quant/range_observer.h"
+
+namespace psaq::quant {
+
+struct QuantConfig {
+  // Bits of every weight tap (Linear and Conv weights, including patch embed and head), 2..8,
+  // or 32 = weights stay float. Default 8 (PSAQ's --w_bit); 4 for the W4/A8 setting.
+  int weight_bits = 8;
+
+  // Bits of every activation tap (input image, every activation point, pos_embed, Swin's bias
+  // table, logits), 2..8, or 32 = activations stay float. Default 8 (PSAQ's --a_bit).
+  int act_bits = 8;
+
+  // How weights are grouped under one scale. Default per output channel, as PSAQ.
+  GranularityKind weight_granularity = GranularityKind::kPerChannel;
+
+  // How activation ranges are estimated during calibration. Default the running min/max of the
+  // float activations, as PSAQ.
+  ObserverKind act_observer = ObserverKind::kMinMax;
+
+  // Per-tap bit widths that replace weight_bits / act_bits, keyed by tap name (a weight tap's
+  // parameter name or an activation tap's name, e.g. {"head.weight", 8} to keep an 8-bit head
+  // at W4). Default empty. A name that is not a tap of the model is an error.
+  std::map<std::string, int> bits_overrides;
+};
+
+// Throws c10::Error (TORCH_CHECK) naming the field for a bit width outside 2..8 and 32.
+void ValidateQuantConfig(const QuantConfig& config);
+
+// "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty.
+std::string DescribeQuantConfig(const QuantConfig& config);
+
+}  // namespace psaq::quant

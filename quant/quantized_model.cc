@@ -1,0 +1,181 @@
+#include "quant/quantized_model.h"
+
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+
+#include <utility>
+
+#include "quant/granularity.h"
+#include "quant/weight_quantizer.h"
+
+namespace psaq::quant {
+
+std::string ModeName(QuantizedModel::Mode mode) {
+  switch (mode) {
+    case QuantizedModel::Mode::kFloat:
+      return "float";
+    case QuantizedModel::Mode::kCalibrate:
+      return "calibrate";
+    case QuantizedModel::Mode::kQuantized:
+      return "quantized";
+  }
+  TORCH_INTERNAL_ASSERT(false, "unknown Mode");
+}
+
+QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
+    : model_(std::move(model)), config_(std::move(config)) {
+  TORCH_CHECK(model_ != nullptr, "QuantizedModel: null model");
+  ValidateQuantConfig(config_);
+  const std::vector<model::TapInfo>& taps = model_->taps().taps();
+  weight_quantizers_.resize(taps.size());
+  activation_quantizers_.resize(taps.size());
+  observers_.resize(taps.size());
+  for (const auto& [name, bits] : config_.bits_overrides) {
+    const int id = model_->taps().Find(name);
+    TORCH_CHECK(id >= 0 && taps[static_cast<size_t>(id)].kind != model::TapKind::kFeature,
+                "QuantConfig.bits_overrides: '", name, "' is not a weight or activation tap of ",
+                model_->config().name);
+  }
+  for (size_t i = 0; i < taps.size(); ++i) {
+    const int id = static_cast<int>(i);
+    switch (taps[i].kind) {
+      case model::TapKind::kWeight:
+        weight_taps_.push_back(id);
+        weight_quantizers_[i] = std::make_unique<MinMaxWeightQuantizer>(
+            BitsFor(taps[i]), MakeGranularity(config_.weight_granularity));
+        break;
+      case model::TapKind::kActivation:
+        activation_taps_.push_back(id);
+        activation_quantizers_[i] = std::make_unique<ActivationQuantizer>(BitsFor(taps[i]));
+        observers_[i] = MakeObserver(config_.act_observer);
+        break;
+      case model::TapKind::kFeature:
+        break;
+    }
+  }
+}
+
+QuantizedModel::~QuantizedModel() {
+  if (model_->taps().observer() == this) model_->taps().Detach();
+}
+
+int QuantizedModel::BitsFor(const model::TapInfo& info) const {
+  auto it = config_.bits_overrides.find(info.name);
+  if (it != config_.bits_overrides.end()) return it->second;
+  return info.kind == model::TapKind::kWeight ? config_.weight_bits : config_.act_bits;
+}
+
+at::Tensor QuantizedModel::Forward(const at::Tensor& x) {
+  if (mode_ == Mode::kFloat) return model_->forward(x);
+  model::ScopedTapObserver attach(model_->taps(), this, kTapMask);
+  return model_->forward(x);
+}
+
+void QuantizedModel::SetMode(Mode mode) {
+  if (mode == Mode::kQuantized) {
+    std::string missing;
+    for (int id : activation_taps_) {
+      const ActivationQuantizer& q = *activation_quantizers_[static_cast<size_t>(id)];
+      if (q.enabled() && !q.has_range()) missing += (missing.empty() ? "" : ", ") + tap(id).name;
+    }
+    TORCH_CHECK(missing.empty(), "QuantizedModel: cannot quantize before calibration; ",
+                "activation taps without a range: ", missing);
+  }
+  mode_ = mode;
+}
+
+const model::TapInfo& QuantizedModel::tap(int id) const {
+  const auto& taps = model_->taps().taps();
+  TORCH_CHECK(id >= 0 && static_cast<size_t>(id) < taps.size(), "tap id ", id, " out of range");
+  return taps[static_cast<size_t>(id)];
+}
+
+int QuantizedModel::TapId(const std::string& name) const {
+  const int id = model_->taps().Find(name);
+  TORCH_CHECK(id >= 0 && tap(id).kind != model::TapKind::kFeature, "'", name,
+              "' is not a weight or activation tap of ", model_->config().name);
+  return id;
+}
+
+const Quantizer& QuantizedModel::weight_quantizer(int id) const {
+  TORCH_CHECK(tap(id).kind == model::TapKind::kWeight, "tap '", tap(id).name,
+              "' is not a weight tap");
+  return *weight_quantizers_[static_cast<size_t>(id)];
+}
+
+ActivationQuantizer& QuantizedModel::activation_quantizer(int id) {
+  TORCH_CHECK(tap(id).kind == model::TapKind::kActivation, "tap '", tap(id).name,
+              "' is not an activation tap");
+  return *activation_quantizers_[static_cast<size_t>(id)];
+}
+
+const ActivationQuantizer& QuantizedModel::activation_quantizer(int id) const {
+  return const_cast<QuantizedModel*>(this)->activation_quantizer(id);
+}
+
+RangeObserver& QuantizedModel::observer(int id) {
+  TORCH_CHECK(tap(id).kind == model::TapKind::kActivation, "tap '", tap(id).name,
+              "' is not an activation tap");
+  return *observers_[static_cast<size_t>(id)];
+}
+
+const RangeObserver& QuantizedModel::observer(int id) const {
+  return const_cast<QuantizedModel*>(this)->observer(id);
+}
+
+void QuantizedModel::ResetObservers() {
+  for (int id : activation_taps_) observers_[static_cast<size_t>(id)]->Reset();
+}
+
+void QuantizedModel::ApplyObservedRanges() {
+  std::string missing;
+  for (int id : activation_taps_) {
+    if (!observers_[static_cast<size_t>(id)]->initialized()) {
+      missing += (missing.empty() ? "" : ", ") + tap(id).name;
+    }
+  }
+  TORCH_CHECK(missing.empty(), "calibration saw nothing at activation taps: ", missing,
+              " (did the forward pass reach them?)");
+  for (int id : activation_taps_) {
+    auto [min, max] = observers_[static_cast<size_t>(id)]->Range();
+    activation_quantizers_[static_cast<size_t>(id)]->SetRange(min, max);
+  }
+}
+
+void QuantizedModel::FreezeWeight(int id, const at::Tensor& codes, const at::Tensor& scale) {
+  TORCH_CHECK(tap(id).kind == model::TapKind::kWeight, "FreezeWeight: tap '", tap(id).name,
+              "' is not a weight tap");
+  const int bits = weight_quantizers_[static_cast<size_t>(id)]->bits();
+  weight_quantizers_[static_cast<size_t>(id)] =
+      std::make_unique<FrozenWeightQuantizer>(bits, codes, scale);
+}
+
+bool QuantizedModel::weight_frozen(int id) const {
+  return dynamic_cast<const FrozenWeightQuantizer*>(&weight_quantizer(id)) != nullptr;
+}
+
+at::Tensor QuantizedModel::OnTap(int id, const model::TapInfo& info, const at::Tensor& x) {
+  const size_t i = static_cast<size_t>(id);
+  switch (info.kind) {
+    case model::TapKind::kWeight:
+      if (mode_ != Mode::kQuantized) return x;
+      return weight_quantizers_[i]->FakeQuantize(x);
+    case model::TapKind::kActivation:
+      if (mode_ == Mode::kCalibrate) {
+        try {
+          observers_[i]->Observe(x);
+        } catch (const c10::Error& e) {
+          TORCH_CHECK(false, "calibration at activation tap '", info.name,
+                      "': ", e.what_without_backtrace());
+        }
+        return x;
+      }
+      if (mode_ != Mode::kQuantized) return x;
+      return activation_quantizers_[i]->FakeQuantize(x);
+    case model::TapKind::kFeature:
+      return x;
+  }
+  return x;
+}
+
+}  // namespace psaq::quant

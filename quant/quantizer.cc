@@ -1,0 +1,22 @@
+#include "quant/quantizer.h"
+
+#include <c10/util/Exception.h>
+
+#include "quant/uniform.h"
+
+namespace psaq::quant {
+
+bool IsValidBits(int bits) { return (bits >= kMinBits && bits <= kMaxBits) || bits == kBitsOff; }
+
+Quantizer::Quantizer(int bits) : bits_(bits) {
+  TORCH_CHECK(IsValidBits(bits), "quantizer bit width must be ", kMinBits, "..", kMaxBits, " or ",
+              kBitsOff, " (off), got ", bits);
+}
+
+at::Tensor Quantizer::FakeQuantize(const at::Tensor& x) const {
+  if (!enabled()) return x;
+  TORCH_CHECK(ready(), "FakeQuantize: the quantizer has no range yet (calibrate first)");
+  return FakeQuantizeSte(x, Grid(x), ste());
+}
+
+}  // namespace psaq::quant

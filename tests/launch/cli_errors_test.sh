@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Under mpirun -np 2, a bad flag value, an unknown flag, another subcommand's flag, a missing model
+# file and an unwritable output each end the job with a clear one-line error and a non-zero status
+# on every rank, without hanging. (cli_usage_test.sh covers more usage errors on one rank.)
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
+
+MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
+read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
+
+# usage_error NAME EXPECTED-TEXT ARGS...: every rank exits 2 (recorded per rank by a wrapper that
+# itself exits 0, so mpirun does not kill the other rank first), rank 0 alone prints one line.
+usage_error() {
+  local name="$1" text="$2"
+  shift 2
+  rm -f "$WORK/$name.rc."*
+  run "$name" "${MPIRUN[@]}" -np 2 sh -c \
+    '"$@"; echo $? >"'"$WORK/$name"'.rc.${OMPI_COMM_WORLD_RANK:-0}"' sh "$PSAQ" "$@"
+  for rank in 0 1; do
+    local rc
+    rc=$(cat "$WORK/$name.rc.$rank" 2>/dev/null || echo missing)
+    [ "$rc" = 2 ] || fail "$name: rank $rank exit status $rc, expected 2"
+  done
+  local lines
+  lines=$(psaq_error_lines "$name" | wc -l)
+  [ "$lines" -eq 1 ] || fail "$name: $lines error lines, expected exactly 1"
+  expect_in "$name" err "$text"
+}
+
+usage_error bad_value "--batch_size must be >= 1, got 0" \
+  eval --model="$MODEL" --dataset=fashion_mnist --batch_size=0
+usage_error unknown_flag "unknown flag --batchsize" eval --model="$MODEL" --batchsize=8
+usage_error foreign_flag "--tensors is not a flag of 'psaq eval'" eval --model="$MODEL" --tensors
+
+# run_error NAME EXPECTED-TEXT ARGS...: a runtime error aborts the job: non-zero status, the
+# reason on one line (no stack trace), at most one line per rank.
+run_error() {
+  local name="$1" text="$2"
+  shift 2
+  run "$name" "${MPIRUN[@]}" -np 2 "$PSAQ" "$@"
+  [ "$RC" -ne 0 ] || fail "$name: exit status 0"
+  local lines
+  lines=$(psaq_error_lines "$name" | wc -l)
+  { [ "$lines" -ge 1 ] && [ "$lines" -le 2 ]; } || fail "$name: $lines error lines, expected 1 (2 at most)"
+  psaq_error_lines "$name" | grep -qF -- "$text" || fail "$name: no error line with '$text'"
+  if grep -qE 'frame #|Exception raised from' "$WORK/$name.err"; then
+    fail "$name: a stack trace was printed"
+  fi
+}
+
+run_error missing_model "/nonexistent.safetensors: neither a preset name" \
+  eval --model=/nonexistent.safetensors --dataset=fashion_mnist
+run_error unwritable_json "--json_out=/proc/nope/x.json: cannot write there" \
+  eval --model="$MODEL" --dataset=fashion_mnist --max_images=10 --json_out=/proc/nope/x.json
+finish
