@@ -20,8 +20,9 @@ DEFINE_string(config_json, "",
               "timm constructor kwargs as a JSON object, e.g. '{\"img_size\":28,\"patch_size\":4,"
               "\"in_chans\":1,\"num_classes\":10,\"embed_dim\":64,\"depth\":4,\"num_heads\":2}' "
               "(missing keys take timm's defaults).");
-DEFINE_string(mean, "0.2860", "Normalisation mean per channel, comma-separated, in [0, 1] pixel "
-                              "units (one value for all channels allowed). Fashion-MNIST: 0.2860.");
+DEFINE_string(mean, "0.2860",
+              "Normalisation mean per channel, comma-separated, in [0, 1] pixel "
+              "units (one value for all channels allowed). Fashion-MNIST: 0.2860.");
 DEFINE_string(std, "0.3530", "Normalisation std per channel, as --mean. Fashion-MNIST: 0.3530.");
 DEFINE_string(output, "", "Write the trained weights here (.safetensors, with metadata).");
 DEFINE_string(name, "", "The model's name in the metadata (default: --output's file stem).");
@@ -30,8 +31,9 @@ DEFINE_int32(global_batch_size, 256,
              "Images per optimiser step over all ranks together (each rank takes its share).");
 DEFINE_double(lr, 1e-3, "Peak learning rate of AdamW.");
 DEFINE_double(min_lr, 1e-5, "Learning rate the cosine decays to (--schedule=cosine).");
-DEFINE_string(schedule, "cosine", "Learning-rate curve: cosine (linear warm-up, then cosine) or "
-                                  "one_cycle (PyTorch's OneCycleLR).");
+DEFINE_string(schedule, "cosine",
+              "Learning-rate curve: cosine (linear warm-up, then cosine) or "
+              "one_cycle (PyTorch's OneCycleLR).");
 DEFINE_double(warmup_epochs, 1.0, "Linear warm-up length in epochs (--schedule=cosine).");
 DEFINE_double(weight_decay, 0.05, "AdamW decoupled weight decay, on matrices only.");
 DEFINE_double(label_smoothing, 0.1, "Label smoothing of the cross-entropy, in [0, 1).");

@@ -73,14 +73,13 @@ model::ModelConfig TrainModelConfigFromFlags(const std::string& arch,
   }
   for (const char* key : kDropoutKwargs) {
     if (kwargs.contains(key) && !(kwargs[key].is_number() && kwargs[key].get<double>() == 0)) {
-      throw std::invalid_argument(std::string("--config_json: '") + key + "' = " +
-                                  kwargs[key].dump() +
+      throw std::invalid_argument(std::string("--config_json: '") + key +
+                                  "' = " + kwargs[key].dump() +
                                   ": psaq's models have no dropout or drop-path to train with");
     }
   }
-  const Json preprocess = {{"mean", ParseNumbers("mean", mean)},
-                           {"std", ParseNumbers("std", std)},
-                           {"crop_pct", 1.0}};
+  const Json preprocess = {
+      {"mean", ParseNumbers("mean", mean)}, {"std", ParseNumbers("std", std)}, {"crop_pct", 1.0}};
   model::ModelConfig config = model::ConfigFromMetadata(
       {{"arch", arch}, {"config", config_json}, {"preprocess", preprocess.dump()}},
       "--arch/--config_json/--mean/--std");
@@ -144,8 +143,8 @@ std::string TrainSummary(const model::VisionModel& model, const TrainRecord& r) 
   for (const gen::EpochStats& e : r.result.epochs) {
     char lr[32];
     std::snprintf(lr, sizeof(lr), "%.3e", e.lr);
-    table.AddRow({std::to_string(e.epoch), lr, Fixed(e.train_loss, 4),
-                  Fixed(e.train_top1, 2) + "%", e.evaluated ? Fixed(e.test.top1(), 2) + "%" : "-",
+    table.AddRow({std::to_string(e.epoch), lr, Fixed(e.train_loss, 4), Fixed(e.train_top1, 2) + "%",
+                  e.evaluated ? Fixed(e.test.top1(), 2) + "%" : "-",
                   quant::FormatSeconds(e.seconds), Fixed(e.images_per_second, 0)});
   }
   int64_t params = 0;
@@ -155,10 +154,10 @@ std::string TrainSummary(const model::VisionModel& model, const TrainRecord& r) 
                     quant::FormatCount(params) + " parameters)"},
       {"trained on", r.train_set->Describe()},
       {"ranks", std::to_string(r.world_size)},
-      {"time", quant::FormatSeconds(r.result.seconds) + " (" +
-                   std::to_string(r.result.steps) + " steps)"},
-      {"test top-1", Fixed(r.test_top1_percent, 2) + "% of " +
-                         quant::FormatCount(r.test_images) + " images"},
+      {"time",
+       quant::FormatSeconds(r.result.seconds) + " (" + std::to_string(r.result.steps) + " steps)"},
+      {"test top-1",
+       Fixed(r.test_top1_percent, 2) + "% of " + quant::FormatCount(r.test_images) + " images"},
   };
   return table.Render() + "\n" + quant::RenderFields(fields);
 }
