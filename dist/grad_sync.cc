@@ -112,6 +112,8 @@ GradSyncStats AllReduceGradients(Communicator& comm, const std::vector<at::Tenso
   GradSyncStats stats;
   if (params.empty()) return stats;
   CheckSameDevice(params, "AllReduceGradients");
+  TORCH_CHECK(options.reduce == ReduceOp::kAvg || options.reduce == ReduceOp::kSum,
+              "AllReduceGradients: reduce must be kAvg or kSum");
   std::vector<at::Tensor> grads;
   grads.reserve(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
@@ -133,7 +135,7 @@ GradSyncStats AllReduceGradients(Communicator& comm, const std::vector<at::Tenso
   c10::NoGradGuard no_grad;
   const double comm_before = comm.seconds_in_collectives();
   ForEachBucket(grads, PlanBuckets(grads, options.bucket_bytes), stats,
-                [&](at::Tensor& flat) { comm.AllReduce(flat, ReduceOp::kAvg); });
+                [&](at::Tensor& flat) { comm.AllReduce(flat, options.reduce); });
   stats.comm_seconds = comm.seconds_in_collectives() - comm_before;
   stats.seconds = SecondsSince(start);
   return stats;

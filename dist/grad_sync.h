@@ -1,6 +1,7 @@
 // Data-parallel gradient synchronisation (what DistributedDataParallel does, without hooks):
 // every rank holds the same parameters, computes gradients on its own shard of the batch, and
-// after AllReduceGradients every rank's .grad() holds the average over ranks.
+// after AllReduceGradients every rank's .grad() holds the average over ranks (or the sum, with
+// GradSyncOptions::reduce = kSum).
 //
 //   BroadcastParameters(comm, params);            // once: all ranks start from rank 0's values
 //   for (...) {
@@ -10,8 +11,8 @@
 //   }
 //
 // With equal shard sizes the averaged gradient equals the gradient of the mean loss over the
-// whole batch (unequal shards need the caller to weight the loss by shard_size / batch_size
-// and sum instead; see dist/partition.h's ShardRange).
+// whole batch. With unequal shards (dist/partition.h's ShardRange), each rank back-propagates
+// (sum of its per-sample losses) / global_batch_size and the gradients are summed (kSum).
 //
 // Buckets: tensors are packed into flat buffers so that many small gradients travel in a few
 // large collectives. The plan (PlanBuckets) depends only on the tensors' dtypes and sizes in
@@ -36,6 +37,9 @@ struct GradSyncOptions {
   // Upper bound on one bucket, in bytes. Default 25 MiB (DDP's default). Smaller buckets mean
   // more collectives with less memory for the flat buffers; larger ones, fewer and longer.
   int64_t bucket_bytes = 25 * 1024 * 1024;
+  // AllReduceGradients only: kAvg (the default, DDP's) divides the sum by the world size; kSum
+  // leaves the sum (the caller has already weighted each rank's loss). kMin/kMax are refused.
+  ReduceOp reduce = ReduceOp::kAvg;
 };
 
 // One flat buffer of the plan: same-dtype tensors, packed in `indices` order.
@@ -66,11 +70,11 @@ GradSyncStats BroadcastParameters(Communicator& comm, const std::vector<at::Tens
                                   int root = 0, const GradSyncOptions& options = {});
 
 // Collective (same contract as above). Replaces each parameter's .grad() by its average over
-// ranks (ReduceOp::kAvg). A parameter whose .grad() is undefined (it took no part in this
-// rank's loss) gets a zero gradient first, so every rank sends the same layout and the average
-// counts it as zero.
-// REQUIRES: every parameter requires grad and is floating; gradients dense (not sparse); all on
-// the communicator's device (TORCH_CHECK).
+// ranks (options.reduce == kAvg) or its sum (kSum). A parameter whose .grad() is undefined (it took
+// no part in this rank's loss) gets a zero gradient first, so every rank sends the same layout and
+// the average counts it as zero. REQUIRES: every parameter requires grad and is floating; gradients
+// dense (not sparse); all on the communicator's device; options.reduce is kAvg or kSum
+// (TORCH_CHECK).
 GradSyncStats AllReduceGradients(Communicator& comm, const std::vector<at::Tensor>& params,
                                  const GradSyncOptions& options = {});
 

@@ -9,6 +9,8 @@ void CheckEvalFlags();
 int RunEval(ProcessContext& process);
 void CheckInspectFlags();
 int RunInspect(ProcessContext& process);
+void CheckTrainFlags();
+int RunTrain(ProcessContext& process);
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> table = {
@@ -28,6 +30,14 @@ const std::vector<Subcommand>& Subcommands() {
        {},
        &CheckInspectFlags,
        &RunInspect},
+      {"train",
+       "Train a ViT or Swin from scratch on labelled images, data-parallel over the ranks",
+       "[mpirun -np N] psaq train --arch=vit|swin --config_json='{...}' --dataset=fashion_mnist "
+       "--output=model.safetensors",
+       "cmd_train.cc",
+       {"dataset", "dataset_dir", "batch_size", "device"},
+       &CheckTrainFlags,
+       &RunTrain},
   };
   return table;
 }

@@ -142,6 +142,34 @@ TEST_F(GradSyncMpiTest, WithEqualShardsTheAverageIsTheFullBatchGradient) {
   }
 }
 
+// kSum with uneven shards: each rank weights its summed loss by 1 / global batch, so the summed
+// gradients are the gradient of the mean loss over the whole batch, whatever the shard sizes.
+TEST_F(GradSyncMpiTest, SumOfWeightedShardLossesIsTheFullBatchMeanGradient) {
+  constexpr int64_t kOdd = 7;  // uneven over 2 and 3 ranks
+  const std::vector<at::Tensor> initial = InitialParameters(5);
+  const Batch batch = FixedBatch();
+  const at::Tensor x = batch.x.narrow(0, 0, kOdd), y = batch.y.narrow(0, 0, kOdd);
+  std::vector<at::Tensor> params = Fresh(initial);
+  const Range mine = ShardRange(kOdd, comm_.size(), comm_.rank());
+  // Loss() is a mean over the shard's rows and outputs; rescale it to (shard sum) / kOdd.
+  (Loss(params, x.narrow(0, mine.begin, mine.size()), y.narrow(0, mine.begin, mine.size()),
+        /*use_extra=*/false) *
+   (static_cast<double>(mine.size()) / kOdd))
+      .backward();
+  GradSyncOptions options;
+  options.reduce = ReduceOp::kSum;
+  AllReduceGradients(comm_, params, options);
+
+  std::vector<at::Tensor> full = Fresh(initial);
+  Loss(full, x, y, /*use_extra=*/false).backward();
+  for (int i : {kW1, kB1, kW2, kB2}) {
+    EXPECT_TRUE(::psaq::testing::TensorsNearRel(params[i].grad(), full[i].grad(),
+                                                ::psaq::testing::kFloat32KernelRel,
+                                                "grad of parameter " + std::to_string(i)));
+  }
+  EXPECT_TENSOR_IDENTICAL(params[kUnused].grad(), at::zeros({3}));
+}
+
 TEST_F(GradSyncMpiTest, BroadcastParametersMakesEveryRankEqualToTheRoot) {
   for (int root : {0, comm_.size() - 1}) {
     for (int64_t bucket_bytes : {int64_t{1}, GradSyncOptions().bucket_bytes}) {

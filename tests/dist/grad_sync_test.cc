@@ -13,18 +13,18 @@
 namespace psaq::dist {
 namespace {
 
-// Pretends to be rank 0 of two ranks whose peer contributes zeros: kAvg halves the tensor and
-// Broadcast from root 1 writes -1. Records the numel of every collective.
+// Pretends to be rank 0 of two ranks whose peer contributes zeros: kAvg halves the tensor, kSum
+// leaves it, and Broadcast from root 1 writes -1. Records the numel of every collective.
 class FakeCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 2; }
   std::string backend() const override { return "fake"; }
   void AllReduce(at::Tensor& t, ReduceOp op) override {
-    EXPECT_EQ(op, ReduceOp::kAvg);
+    EXPECT_TRUE(op == ReduceOp::kAvg || op == ReduceOp::kSum);
     EXPECT_TRUE(t.is_contiguous());
     numels.push_back(t.numel());
-    t.mul_(0.5);
+    if (op == ReduceOp::kAvg) t.mul_(0.5);
   }
   void Broadcast(at::Tensor& t, int root) override {
     EXPECT_TRUE(t.is_contiguous());
@@ -115,6 +115,24 @@ TEST(AllReduceGradientsTest, RejectsParametersWithoutGradOrIntegral) {
   EXPECT_THROW(AllReduceGradients(comm, {at::zeros({2})}), c10::Error);
   EXPECT_THROW(AllReduceGradients(comm, {at::zeros({2}, at::kLong)}), c10::Error);
   EXPECT_TRUE(comm.numels.empty());
+}
+
+TEST(AllReduceGradientsTest, SumModeSumsAndOtherOpsAreRefused) {
+  at::manual_seed(4);
+  std::vector<at::Tensor> params = {Param({3}), Param({2, 2})};
+  params[0].mutable_grad() = at::randn({3});
+  const at::Tensor before = params[0].grad().clone();
+  FakeCommunicator comm;
+  GradSyncOptions options;
+  options.reduce = ReduceOp::kSum;
+  AllReduceGradients(comm, params, options);
+  EXPECT_TENSOR_IDENTICAL(params[0].grad(), before);  // the peer's zeros added
+  EXPECT_TENSOR_IDENTICAL(params[1].grad(), at::zeros({2, 2}));
+  for (ReduceOp op : {ReduceOp::kMin, ReduceOp::kMax}) {
+    options.reduce = op;
+    EXPECT_THROW(AllReduceGradients(comm, params, options), c10::Error);
+  }
+  EXPECT_EQ(comm.numels.size(), 1u);  // the refused calls communicated nothing
 }
 
 TEST(BroadcastParametersTest, OverwritesLeafParametersWithTheRootsValues) {
