@@ -146,7 +146,7 @@ void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t 
   batch.adam->Step({grad});
   if (options_.clamp_to_pixel_box) ClampToBox(batch.images, box_lo_, box_hi_);
   batch.iteration = t + 1;
-  timings_.image_steps += 1;
+  timings_.image_sample_steps += batch.size();
   Report({warmup ? "warmup" : "sample", round, batch.first_index, phase_iteration + 1, phase_total,
           loss});
 }

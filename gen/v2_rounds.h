@@ -69,8 +69,8 @@ struct V2Timings {
   double student_seconds = 0;
   double calibration_seconds = 0;
   dist::GradSyncStats grad_sync;  // summed over all student steps
-  int64_t image_steps = 0;        // batch-steps taken on this rank (sample + warm-up)
-  int64_t student_sample_steps = 0;  // samples x student iterations processed on this rank
+  int64_t image_sample_steps = 0;    // samples x image steps on this rank (sample + warm-up)
+  int64_t student_sample_steps = 0;  // samples x student iterations on this rank
 };
 
 class V2Rounds {
