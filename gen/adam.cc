@@ -9,6 +9,11 @@
 
 namespace psaq::gen {
 
+at::Tensor CpuSnapshot(const at::Tensor& t) {
+  return t.detach().to(at::kCPU, t.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
+      .contiguous();
+}
+
 void ValidateAdamOptions(const AdamOptions& options) {
   TORCH_CHECK(options.lr >= 0, "AdamOptions.lr must be >= 0, got ", options.lr);
   TORCH_CHECK(options.beta1 >= 0 && options.beta1 < 1, "AdamOptions.beta1 must be in [0, 1), got ",
@@ -79,8 +84,8 @@ std::vector<std::pair<std::string, at::Tensor>> Adam::ExportState(const std::str
     const std::string key = prefix + params_[i].first;
     const State& s = states_[i];
     if (s.exp_avg.defined()) {
-      out.emplace_back(key + ".exp_avg", s.exp_avg.detach().cpu());
-      out.emplace_back(key + ".exp_avg_sq", s.exp_avg_sq.detach().cpu());
+      out.emplace_back(key + ".exp_avg", CpuSnapshot(s.exp_avg));
+      out.emplace_back(key + ".exp_avg_sq", CpuSnapshot(s.exp_avg_sq));
     }
     out.emplace_back(key + ".step", at::scalar_tensor(s.step, at::kLong));
   }

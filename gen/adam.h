@@ -43,6 +43,10 @@ struct AdamOptions {
   double weight_decay = 0;
 };
 
+// A detached, contiguous CPU copy of t that never shares memory with it (on the CPU, .cpu()
+// would alias): what every state export returns, so a snapshot stays fixed while training goes on.
+at::Tensor CpuSnapshot(const at::Tensor& t);
+
 // Throws c10::Error (TORCH_CHECK) naming the field: lr < 0, betas outside [0, 1), eps <= 0,
 // weight_decay < 0.
 void ValidateAdamOptions(const AdamOptions& options);
@@ -75,7 +79,7 @@ class Adam {
   int64_t step(size_t i) const { return states_[i].step; }
 
   // The state as named tensors "<prefix><name>.exp_avg", "<prefix><name>.exp_avg_sq" (absent
-  // before the tensor's first step) and "<prefix><name>.step" (int64, 0-dim), on the CPU.
+  // before the tensor's first step) and "<prefix><name>.step" (int64, 0-dim): CPU snapshots.
   std::vector<std::pair<std::string, at::Tensor>> ExportState(const std::string& prefix) const;
   // Restores what ExportState wrote (moved to each tensor's device and dtype). Throws
   // std::runtime_error naming `source` and the key for a missing step, a missing moment of a

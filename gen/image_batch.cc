@@ -48,7 +48,7 @@ void ClampToBox(at::Tensor& images, const at::Tensor& lo, const at::Tensor& hi) 
 std::vector<std::pair<std::string, at::Tensor>> ExportImageBatch(const ImageBatch& batch,
                                                                  const std::string& prefix) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  out.emplace_back(prefix + "images", batch.images.detach().cpu().contiguous());
+  out.emplace_back(prefix + "images", CpuSnapshot(batch.images));
   out.emplace_back(prefix + "info", at::tensor(std::vector<int64_t>{batch.first_index,
                                                                     batch.size(), batch.iteration}));
   for (auto& entry : batch.adam->ExportState(prefix + "adam.")) out.push_back(std::move(entry));

@@ -91,7 +91,7 @@ V1RunResult RunV1Shard(model::VisionModel& teacher, const V1Options& options, ui
         if (ctx.checkpoint != nullptr) {
           PhaseTimers::Scope timer(ctx.timers, "checkpointing");
           ctx.checkpoint->WriteBlob(BlobName(batch.first_index),
-                                    {{"images", batch.images.detach().cpu()}});
+                                    {{"images", CpuSnapshot(batch.images)}});
         }
       }
       const bool stop = ctx.StopRequested();

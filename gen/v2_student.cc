@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "gen/adam.h"
 #include "model/state_dict.h"
 
 namespace psaq::gen {
@@ -98,7 +99,7 @@ std::vector<std::pair<std::string, at::Tensor>> ExportStudentState(
     const quant::QuantizedModel& student) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& item : student.model().named_parameters()) {
-    out.emplace_back("param." + item.key(), item.value().detach().cpu().contiguous());
+    out.emplace_back("param." + item.key(), CpuSnapshot(item.value()));
   }
   for (int id : student.activation_taps()) {
     const quant::ActivationQuantizer& q = student.activation_quantizer(id);
