@@ -166,59 +166,59 @@ void V2Rounds::WarmupAndCalibrate() {
   completed_rounds_ = 0;
 }
 
-void V2Rounds::StudentStep(int64_t round) {
+double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   const bool jitter = options_.student_jitter;
   const double scale = static_cast<double>(comm_.size()) / static_cast<double>(global_samples_);
-  // Teacher outputs per batch, computed once when X is not jittered (X is fixed in this step).
-  std::vector<std::pair<at::Tensor, std::vector<at::Tensor>>> cached(batches_.size());
-  auto teacher_outputs = [&](size_t k, const at::Tensor& x) {
-    if (!jitter && cached[k].first.defined()) return cached[k];
-    at::NoGradGuard no_grad;
-    at::Tensor logits = teacher_capture_.Forward(x);
-    std::pair<at::Tensor, std::vector<at::Tensor>> out{logits, teacher_capture_.block_outputs()};
-    teacher_capture_.Clear();
-    if (!jitter) cached[k] = out;
-    return out;
-  };
-  const at::Device comm_device = comm_.backend() == "mpi" ? at::Device(at::kCPU)
-                                                          : ModelDevice(teacher_);
-  for (int64_t s = 0; s < options_.student_iterations; ++s) {
-    for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
-    at::Tensor d_sum = at::zeros({1}, at::kDouble);
-    for (size_t k = 0; k < batches_.size(); ++k) {
-      const ImageBatch& batch = batches_[k];
-      at::Tensor x = batch.images.detach();
-      if (jitter) {
-        std::mt19937_64 rng = StepRng(seed_, kV2StudentStream, batch.first_index,
-                                      (round - 1) * options_.student_iterations + s);
-        x = ApplyJitter(x, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
-      }
-      auto [logits, features] = teacher_outputs(k, x);
-      at::Tensor d = Discrepancy(x, logits, features);  // [b]
-      at::Tensor local = d.sum();
-      (local * scale).backward();
-      d_sum += local.detach().to(at::kCPU, at::kDouble);
-      timings_.student_sample_steps += batch.size();
+  if (teacher_cache_.size() != batches_.size()) teacher_cache_.assign(batches_.size(), {});
+  for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
+  at::Tensor d_sum = at::zeros({1}, at::kDouble);
+  for (size_t k = 0; k < batches_.size(); ++k) {
+    const ImageBatch& batch = batches_[k];
+    at::Tensor x = batch.images.detach();
+    if (jitter) {
+      std::mt19937_64 rng = StepRng(seed_, kV2StudentStream, batch.first_index,
+                                    (round - 1) * options_.student_iterations + iteration);
+      x = ApplyJitter(x, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
     }
-    dist::GradSyncStats stats = SyncStudentGradients(comm_, [&] {
-      std::vector<at::Tensor> params;
-      for (auto& entry : trainable_) params.push_back(entry.second);
-      return params;
-    }());
-    timings_.grad_sync.buckets += stats.buckets;
-    timings_.grad_sync.bytes += stats.bytes;
-    timings_.grad_sync.seconds += stats.seconds;
-    timings_.grad_sync.comm_seconds += stats.comm_seconds;
-    student_adam_->Step();
-    // The global mean D of this step, for progress only (one scalar all-reduce).
-    at::Tensor global = d_sum.to(comm_device);
-    comm_.AllReduce(global, dist::ReduceOp::kSum);
+    // The teacher's outputs; without jitter X is fixed for the whole student step: cached.
+    std::pair<at::Tensor, std::vector<at::Tensor>> teacher = teacher_cache_[k];
+    if (!teacher.first.defined()) {
+      at::NoGradGuard no_grad;
+      teacher.first = teacher_capture_.Forward(x);
+      teacher.second = teacher_capture_.block_outputs();
+      teacher_capture_.Clear();
+      if (!jitter) teacher_cache_[k] = teacher;
+    }
+    at::Tensor local = Discrepancy(x, teacher.first, teacher.second).sum();
+    (local * scale).backward();
+    d_sum += local.detach().to(at::kCPU, at::kDouble);
+    timings_.student_sample_steps += batch.size();
+  }
+  std::vector<at::Tensor> params;
+  for (auto& entry : trainable_) params.push_back(entry.second);
+  const dist::GradSyncStats stats = SyncStudentGradients(comm_, params);
+  timings_.grad_sync.buckets += stats.buckets;
+  timings_.grad_sync.bytes += stats.bytes;
+  timings_.grad_sync.seconds += stats.seconds;
+  timings_.grad_sync.comm_seconds += stats.comm_seconds;
+  // The global mean D (one scalar all-reduce).
+  at::Tensor global = d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU)
+                                                        : ModelDevice(teacher_));
+  comm_.AllReduce(global, dist::ReduceOp::kSum);
+  return global.cpu().item<double>() / static_cast<double>(global_samples_);
+}
+
+void V2Rounds::StudentStep(int64_t round) {
+  teacher_cache_.clear();  // X changed in this round's sample step
+  for (int64_t s = 0; s < options_.student_iterations; ++s) {
     LossTerms loss;
-    loss.discrepancy = global.cpu().item<double>() / static_cast<double>(global_samples_);
+    loss.discrepancy = StudentGradients(round, s);
     loss.total_value = loss.discrepancy;
+    student_adam_->Step();
     Report({"student", round, -1, s + 1, options_.student_iterations, loss});
   }
   for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
+  teacher_cache_.clear();
 }
 
 void V2Rounds::RunRound() {

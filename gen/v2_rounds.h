@@ -100,6 +100,16 @@ class V2Rounds {
     progress_ = std::move(callback);
   }
 
+  // Collective. The gradient half of student iteration `iteration` (0-based) of round `round`
+  // (1-based): every trainable parameter's .grad() becomes the gradient of the mean D over all
+  // samples of all ranks (see above). Returns that mean D. RunRound calls it, then the Adam step;
+  // public for tests of the exact mean.
+  double StudentGradients(int64_t round, int64_t iteration);
+  // The student parameters the student step trains (Variant A), by name.
+  const std::vector<std::pair<std::string, at::Tensor>>& trainable_parameters() const {
+    return trainable_;
+  }
+
   std::vector<ImageBatch>& batches() { return batches_; }
   const std::vector<ImageBatch>& batches() const { return batches_; }
   quant::QuantizedModel& student() { return student_; }
@@ -140,6 +150,8 @@ class V2Rounds {
   std::unique_ptr<Adam> student_adam_;
   FeatureCapture teacher_capture_;
   FeatureCapture student_capture_;
+  // Teacher (logits, block outputs) per batch during an unjittered student step.
+  std::vector<std::pair<at::Tensor, std::vector<at::Tensor>>> teacher_cache_;
   int64_t completed_rounds_ = -1;
   V2Timings timings_;
   std::function<void(const V2Progress&)> progress_;
