@@ -10,7 +10,8 @@
 namespace psaq::gen {
 
 at::Tensor CpuSnapshot(const at::Tensor& t) {
-  return t.detach().to(at::kCPU, t.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
+  return t.detach()
+      .to(at::kCPU, t.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
       .contiguous();
 }
 
@@ -49,8 +50,8 @@ void Adam::Step() {
 }
 
 void Adam::Step(const std::vector<at::Tensor>& grads) {
-  TORCH_CHECK(grads.size() == params_.size(), "Adam::Step: ", grads.size(),
-              " gradients for ", params_.size(), " tensors");
+  TORCH_CHECK(grads.size() == params_.size(), "Adam::Step: ", grads.size(), " gradients for ",
+              params_.size(), " tensors");
   at::NoGradGuard no_grad;
   const double beta1 = options_.beta1;
   const double beta2 = options_.beta2;

@@ -25,8 +25,8 @@ ShardSamples NoiseShard(const model::ModelConfig& config, uint64_t seed, int64_t
 }
 
 std::vector<int64_t> SeededSelection(uint64_t seed, int64_t dataset_size, int64_t count) {
-  TORCH_CHECK(count >= 0 && count <= dataset_size, "SeededSelection: cannot pick ", count,
-              " of ", dataset_size);
+  TORCH_CHECK(count >= 0 && count <= dataset_size, "SeededSelection: cannot pick ", count, " of ",
+              dataset_size);
   std::vector<int64_t> perm(static_cast<size_t>(dataset_size));
   for (int64_t i = 0; i < dataset_size; ++i) perm[static_cast<size_t>(i)] = i;
   std::mt19937_64 rng(dist::DeriveSeed(seed, kRealShuffleStream, 0));
@@ -40,9 +40,8 @@ std::vector<int64_t> SeededSelection(uint64_t seed, int64_t dataset_size, int64_
   return perm;
 }
 
-ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config,
-                       uint64_t seed, int64_t num_samples, int world, int rank,
-                       const at::Device& device) {
+ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config, uint64_t seed,
+                       int64_t num_samples, int world, int rank, const at::Device& device) {
   std::unique_ptr<model::ImageDataset> dataset;
   if (real.dataset == "fashion_mnist") {
     dataset = std::make_unique<model::FashionMnist>(real.dataset_dir, real.split);

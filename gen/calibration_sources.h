@@ -26,9 +26,8 @@ ShardSamples NoiseShard(const model::ModelConfig& config, uint64_t seed, int64_t
 // preprocessed for `config` (model/preprocess.h). Sample index i is dataset image perm[i].
 // Throws model::DatasetError for a missing dataset, std::runtime_error when the dataset has
 // fewer than num_samples images or an image does not decode (naming it).
-ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config,
-                       uint64_t seed, int64_t num_samples, int world, int rank,
-                       const at::Device& device);
+ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config, uint64_t seed,
+                       int64_t num_samples, int world, int rank, const at::Device& device);
 
 // The first `count` entries of the seeded permutation of [0, dataset_size).
 std::vector<int64_t> SeededSelection(uint64_t seed, int64_t dataset_size, int64_t count);

@@ -76,7 +76,8 @@ void CheckpointStore::Write(const CheckpointContent& content) {
   model::WriteSafetensors((fs::path(step_dir) / RankFileName(comm_.rank())).string(),
                           content.rank_tensors, meta);
   std::vector<std::string> files;
-  for (int r = 0; r < comm_.size(); ++r) files.push_back("step-" + std::to_string(next) + "/" + RankFileName(r));
+  for (int r = 0; r < comm_.size(); ++r)
+    files.push_back("step-" + std::to_string(next) + "/" + RankFileName(r));
   if (!content.shared_tensors.empty()) {
     files.push_back("step-" + std::to_string(next) + "/shared.safetensors");
     if (comm_.rank() == 0) {
@@ -87,16 +88,11 @@ void CheckpointStore::Write(const CheckpointContent& content) {
   }
   comm_.Barrier();
   if (comm_.rank() == 0) {
-    nlohmann::json state = {{"format", kFormat},
-                            {"format_version", kFormatVersion},
-                            {"sequence", next},
-                            {"world_size", comm_.size()},
-                            {"phase", content.phase},
-                            {"progress", content.progress},
-                            {"options", options_},
-                            {"options_hash", options_hash_},
-                            {"files", files},
-                            {"created", UtcNow()}};
+    nlohmann::json state = {{"format", kFormat},      {"format_version", kFormatVersion},
+                            {"sequence", next},       {"world_size", comm_.size()},
+                            {"phase", content.phase}, {"progress", content.progress},
+                            {"options", options_},    {"options_hash", options_hash_},
+                            {"files", files},         {"created", UtcNow()}};
     WriteFileAtomic(StatePath(), state.dump(1) + "\n");
     // Older checkpoints are no longer referenced.
     std::error_code ec;
@@ -150,8 +146,10 @@ std::optional<LoadedCheckpoint> CheckpointStore::Read() {
     }
   }
   if (!diff.empty()) {
-    fail("the checkpoint was made with different options; resume with the same ones (or start "
-         "over in a new output directory):" + diff);
+    fail(
+        "the checkpoint was made with different options; resume with the same ones (or start "
+        "over in a new output directory):" +
+        diff);
   }
   LoadedCheckpoint out;
   out.sequence = state["sequence"].get<int64_t>();

@@ -28,12 +28,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dist/communicator.h"
 
@@ -43,10 +42,10 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // What one checkpoint holds.
 struct CheckpointContent {
-  std::string phase;           // e.g. "v1" or "v2"
-  nlohmann::json progress;     // counters, e.g. {"slot": 3, "iteration": 200}
-  NamedTensors rank_tensors;   // this rank's
-  NamedTensors shared_tensors; // identical on every rank; only rank 0's are written
+  std::string phase;            // e.g. "v1" or "v2"
+  nlohmann::json progress;      // counters, e.g. {"slot": 3, "iteration": 200}
+  NamedTensors rank_tensors;    // this rank's
+  NamedTensors shared_tensors;  // identical on every rank; only rank 0's are written
 };
 
 // A checkpoint read back on one rank.

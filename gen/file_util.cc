@@ -32,7 +32,8 @@ void WriteFileAtomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (f == nullptr) Fail(path, std::string("cannot create a temporary file: ") + std::strerror(errno));
+    if (f == nullptr)
+      Fail(path, std::string("cannot create a temporary file: ") + std::strerror(errno));
     const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() &&
                     std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
     const int saved = errno;

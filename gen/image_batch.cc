@@ -28,8 +28,8 @@ ImageBatch MakeImageBatch(const model::ModelConfig& config, int64_t first_index,
   batch.images = x.set_requires_grad(true);
   batch.adam = std::make_unique<Adam>(
       std::vector<std::pair<std::string, at::Tensor>>{{"images", batch.images}}, init.adam);
-  batch.tv_target = BatchTvTarget(init.seed, first_index, x.numel(), init.tv_target_low,
-                                  init.tv_target_high);
+  batch.tv_target =
+      BatchTvTarget(init.seed, first_index, x.numel(), init.tv_target_low, init.tv_target_high);
   if (init.with_labels) {
     batch.labels = SampleLabels(init.seed, first_index, count, config.num_classes()).to(device);
   }
@@ -49,8 +49,8 @@ std::vector<std::pair<std::string, at::Tensor>> ExportImageBatch(const ImageBatc
                                                                  const std::string& prefix) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   out.emplace_back(prefix + "images", CpuSnapshot(batch.images));
-  out.emplace_back(prefix + "info", at::tensor(std::vector<int64_t>{batch.first_index,
-                                                                    batch.size(), batch.iteration}));
+  out.emplace_back(prefix + "info", at::tensor(std::vector<int64_t>{batch.first_index, batch.size(),
+                                                                    batch.iteration}));
   for (auto& entry : batch.adam->ExportState(prefix + "adam.")) out.push_back(std::move(entry));
   return out;
 }

@@ -18,8 +18,8 @@
 namespace psaq::gen {
 
 struct ImageBatch {
-  int64_t first_index = 0;  // global index of row 0; rows are first_index .. first_index + b - 1
-  at::Tensor images;        // X: float32 [b, C, H, W] on the run's device, a leaf requiring grad
+  int64_t first_index = 0;     // global index of row 0; rows are first_index .. first_index + b - 1
+  at::Tensor images;           // X: float32 [b, C, H, W] on the run's device, a leaf requiring grad
   std::unique_ptr<Adam> adam;  // the image optimiser; its only tensor is `images`
   int64_t iteration = 0;       // optimiser steps completed in the current phase
   double tv_target = 0;        // the batch's TV target v (gen/random_streams.h BatchTvTarget)
@@ -36,8 +36,8 @@ struct ImageBatchInit {
   bool clamp_init = false;      // clamp X to the normalised pixel box after drawing it
   double tv_target_low = 2500;  // TV target range at 32 x 3 x 224 x 224 (gen/image_prior.h)
   double tv_target_high = 3000;
-  bool with_labels = false;     // draw V1's random labels
-  AdamOptions adam;             // the image optimiser (lr is set by the schedule each step)
+  bool with_labels = false;  // draw V1's random labels
+  AdamOptions adam;          // the image optimiser (lr is set by the schedule each step)
 };
 
 // The batch of `count` samples from global index `first_index` for a model with `config`: noise

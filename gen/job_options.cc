@@ -26,9 +26,9 @@ std::string CalibrationSourceName(CalibrationSource source) {
 }
 
 CalibrationSource ParseCalibrationSource(const std::string& name) {
-  for (CalibrationSource s : {CalibrationSource::kV1, CalibrationSource::kV2,
-                              CalibrationSource::kNoise, CalibrationSource::kReal,
-                              CalibrationSource::kSampleFiles}) {
+  for (CalibrationSource s :
+       {CalibrationSource::kV1, CalibrationSource::kV2, CalibrationSource::kNoise,
+        CalibrationSource::kReal, CalibrationSource::kSampleFiles}) {
     if (CalibrationSourceName(s) == name) return s;
   }
   throw std::invalid_argument("unknown calibration source '" + name +
@@ -53,8 +53,7 @@ void ValidateJobOptions(const QuantizeJobOptions& o) {
               "QuantizeJobOptions.num_samples must be >= 1, got ", o.num_samples);
   TORCH_CHECK(o.source != CalibrationSource::kSampleFiles || !o.sample_files.empty(),
               "QuantizeJobOptions.sample_files is empty for the 'files' source");
-  TORCH_CHECK(o.batch_size >= 1, "QuantizeJobOptions.batch_size must be >= 1, got ",
-              o.batch_size);
+  TORCH_CHECK(o.batch_size >= 1, "QuantizeJobOptions.batch_size must be >= 1, got ", o.batch_size);
   TORCH_CHECK(o.checkpoint_every >= -1,
               "QuantizeJobOptions.checkpoint_every must be >= 0, or -1 for none");
   quant::ValidateQuantConfig(o.quant);
@@ -77,12 +76,12 @@ nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint
                       {"num_samples", o.num_samples},
                       {"batch_size", o.batch_size},
                       {"seed", o.seed}};
-  nlohmann::json quant = {{"weight_bits", o.quant.weight_bits},
-                          {"act_bits", o.quant.act_bits},
-                          {"weight_granularity",
-                           quant::GranularityName(o.quant.weight_granularity)},
-                          {"act_observer", quant::ObserverKindName(o.quant.act_observer)},
-                          {"bits_overrides", o.quant.bits_overrides}};
+  nlohmann::json quant = {
+      {"weight_bits", o.quant.weight_bits},
+      {"act_bits", o.quant.act_bits},
+      {"weight_granularity", quant::GranularityName(o.quant.weight_granularity)},
+      {"act_observer", quant::ObserverKindName(o.quant.act_observer)},
+      {"bits_overrides", o.quant.bits_overrides}};
   switch (o.source) {
     case CalibrationSource::kV1:
       j["v1"] = V1OptionsToJson(o.v1);

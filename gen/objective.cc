@@ -13,7 +13,8 @@ namespace {
 void ReadValues(LossTerms& terms, const std::vector<std::pair<double*, at::Tensor>>& parts) {
   std::vector<at::Tensor> scalars;
   scalars.push_back(terms.total.detach().to(at::kDouble).reshape({1}));
-  for (const auto& part : parts) scalars.push_back(part.second.detach().to(at::kDouble).reshape({1}));
+  for (const auto& part : parts)
+    scalars.push_back(part.second.detach().to(at::kDouble).reshape({1}));
   at::Tensor host = at::cat(scalars).cpu();
   const double* v = host.data_ptr<double>();
   terms.total_value = v[0];

@@ -1,9 +1,8 @@
 #include "gen/output_dir.h"
 
 #include <filesystem>
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "gen/file_util.h"
 
@@ -34,20 +33,22 @@ bool PrepareOutputDir(const std::string& output_dir, bool resume, bool overwrite
     throw std::runtime_error(output_dir + ": the output path exists and is not a directory");
   }
   if (finished && !overwrite) {
-    throw std::runtime_error(output_dir + ": already holds a finished run (report.json says "
+    throw std::runtime_error(output_dir +
+                             ": already holds a finished run (report.json says "
                              "\"complete\"); choose another output directory or overwrite it");
   }
   if (checkpoint && !resume && !overwrite) {
-    throw std::runtime_error(output_dir + ": holds the checkpoint of an unfinished run; resume "
+    throw std::runtime_error(output_dir +
+                             ": holds the checkpoint of an unfinished run; resume "
                              "it, or overwrite to start afresh");
   }
   comm.Barrier();  // everyone has looked before rank 0 changes anything
   if (comm.rank() == 0) {
     std::error_code ec;
     if (overwrite) {
-      for (const std::string& p : {SamplesDir(output_dir), CheckpointDir(output_dir),
-                                   ModelPath(output_dir), ReportPath(output_dir),
-                                   (fs::path(output_dir) / "model.manifest.json").string()}) {
+      for (const std::string& p :
+           {SamplesDir(output_dir), CheckpointDir(output_dir), ModelPath(output_dir),
+            ReportPath(output_dir), (fs::path(output_dir) / "model.manifest.json").string()}) {
         fs::remove_all(p, ec);
         if (ec) throw std::runtime_error(p + ": cannot remove: " + ec.message());
       }

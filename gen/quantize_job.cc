@@ -78,13 +78,14 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
   options.v2.batch_size = options.batch_size;
   const std::string& out_dir = options.output_dir;
   const bool has_checkpoint = PrepareOutputDir(out_dir, options.resume, options.overwrite, comm);
-  const bool generated = options.source == CalibrationSource::kV1 ||
-                         options.source == CalibrationSource::kV2;
+  const bool generated =
+      options.source == CalibrationSource::kV1 || options.source == CalibrationSource::kV2;
 
   PhaseTimers timers;
   ProgressReporter progress(comm.rank(), options.progress);
-  JobContext ctx{comm, c10::Device(options.device), nullptr, 0, std::nullopt,
-                 options.should_stop, timers, progress, options.on_step};
+  JobContext ctx{comm,           c10::Device(options.device), nullptr, 0,
+                 std::nullopt,   options.should_stop,         timers,  progress,
+                 options.on_step};
   model::ModelPtr teacher;
   nlohmann::json checkpoint_options;
   {
@@ -127,8 +128,7 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
     }
     case CalibrationSource::kV2: {
       q = std::make_unique<quant::QuantizedModel>(model::CloneModel(*teacher), options.quant);
-      V2RunResult r =
-          RunV2Shard(*teacher, *q, options.v2, options.seed, options.num_samples, ctx);
+      V2RunResult r = RunV2Shard(*teacher, *q, options.v2, options.seed, options.num_samples, ctx);
       status = r.status, samples = r.samples, work = r.work, grad_sync = r.timings.grad_sync;
       break;
     }
@@ -142,8 +142,8 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
       break;
     case CalibrationSource::kSampleFiles: {
       SampleSet set;
-      samples = SampleFileShard(options.sample_files, config, comm.size(), comm.rank(),
-                                ctx.device, &set);
+      samples =
+          SampleFileShard(options.sample_files, config, comm.size(), comm.rank(), ctx.device, &set);
       method = set.metadata.count("method") ? set.metadata.at("method") : "files";
       options.num_samples = std::stoll(set.metadata.at("num_samples"));
       outputs["samples"] = set.files;
@@ -174,20 +174,21 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
     return result;
   };
   if (status == JobStatus::kPreempted) {
-    if (comm.rank() == 0) LOG(INFO) << "preempted: checkpoint written to " << CheckpointDir(out_dir);
+    if (comm.rank() == 0)
+      LOG(INFO) << "preempted: checkpoint written to " << CheckpointDir(out_dir);
     return finish(status);
   }
 
   // Step 3: the rank's shard.
   if (options.source != CalibrationSource::kSampleFiles) {
     PhaseTimers::Scope timer(timers, "sample_io");
-    SampleShardInfo info{method, options.num_samples, comm.rank(), comm.size(), options.seed,
-                         checkpoint_options.dump(), options.model, {}};
+    SampleShardInfo info{method,       options.num_samples,       comm.rank(),   comm.size(),
+                         options.seed, checkpoint_options.dump(), options.model, {}};
     WriteSampleShard(SamplesDir(out_dir), samples.images, samples.indices, config, info);
     std::vector<std::string> shards;
     for (int r = 0; r < comm.size(); ++r) {
-      shards.push_back((std::filesystem::path(SamplesDir(out_dir)) / SampleShardName(r, comm.size()))
-                           .string());
+      shards.push_back(
+          (std::filesystem::path(SamplesDir(out_dir)) / SampleShardName(r, comm.size())).string());
     }
     outputs["samples"] = shards;
   }
@@ -208,8 +209,8 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
     const std::string path = ModelPath(out_dir);
     if (comm.rank() == 0) {
       quant::ExportQuantizedModel(*q, path, {method, options.num_samples, "psaq"});
-      LOG(INFO) << "exported " << quant::DescribeQuantConfig(options.quant) << " model to "
-                << path << " (output SQNR " << report.metrics["output_sqnr_db"].get<double>()
+      LOG(INFO) << "exported " << quant::DescribeQuantConfig(options.quant) << " model to " << path
+                << " (output SQNR " << report.metrics["output_sqnr_db"].get<double>()
                 << " dB vs the float model on the samples)";
     }
     comm.Barrier();
@@ -217,9 +218,12 @@ JobResult RunJob(const QuantizeJobOptions& in, dist::Communicator& comm, bool qu
     outputs["manifest"] = quant::ManifestPath(path);
   }
   JobResult result = finish(JobStatus::kComplete);
-  if (store != nullptr && comm.rank() == 0) {
-    std::error_code ec;
-    std::filesystem::remove_all(CheckpointDir(out_dir), ec);
+  if (store != nullptr) {
+    if (comm.rank() == 0) {
+      std::error_code ec;
+      std::filesystem::remove_all(CheckpointDir(out_dir), ec);
+    }
+    comm.Barrier();
   }
   return result;
 }

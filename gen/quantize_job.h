@@ -40,10 +40,9 @@
 // failed write) throw there; the CLI's top-level handler aborts the job so peers do not hang.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dist/communicator.h"
 #include "gen/job_context.h"

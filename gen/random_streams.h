@@ -22,13 +22,13 @@
 namespace psaq::gen {
 
 // Stream constants (arbitrary distinct 64-bit tags; changing one changes every run's samples).
-inline constexpr uint64_t kNoiseStream = 0x6e6f697365000001ULL;       // "noise"
-inline constexpr uint64_t kLabelStream = 0x6c6162656c000002ULL;       // "label"
-inline constexpr uint64_t kTvTargetStream = 0x7476746172000003ULL;    // "tvtar"
-inline constexpr uint64_t kV1JitterStream = 0x76316a6974000004ULL;    // "v1jit"
-inline constexpr uint64_t kV2SampleStream = 0x7632736d70000005ULL;    // "v2smp"
-inline constexpr uint64_t kV2StudentStream = 0x7632737475000006ULL;   // "v2stu"
-inline constexpr uint64_t kRealShuffleStream = 0x7265616c73000007ULL; // "reals"
+inline constexpr uint64_t kNoiseStream = 0x6e6f697365000001ULL;        // "noise"
+inline constexpr uint64_t kLabelStream = 0x6c6162656c000002ULL;        // "label"
+inline constexpr uint64_t kTvTargetStream = 0x7476746172000003ULL;     // "tvtar"
+inline constexpr uint64_t kV1JitterStream = 0x76316a6974000004ULL;     // "v1jit"
+inline constexpr uint64_t kV2SampleStream = 0x7632736d70000005ULL;     // "v2smp"
+inline constexpr uint64_t kV2StudentStream = 0x7632737475000006ULL;    // "v2stu"
+inline constexpr uint64_t kRealShuffleStream = 0x7265616c73000007ULL;  // "reals"
 
 // Standard normal noise times `stddev` for `count` consecutive samples starting at global index
 // `first_index`: float32 [count, C, H, W] on the CPU. Sample i is drawn by its own CPU generator

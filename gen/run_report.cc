@@ -12,8 +12,8 @@ namespace psaq::gen {
 
 const std::vector<std::string>& ReportPhases() {
   static const std::vector<std::string> phases = {
-      "init",          "v1_generation", "v2_warmup",     "v2_sample_steps", "v2_student_steps",
-      "calibration",   "recalibration", "checkpointing", "sample_io",       "export"};
+      "init",        "v1_generation", "v2_warmup",     "v2_sample_steps", "v2_student_steps",
+      "calibration", "recalibration", "checkpointing", "sample_io",       "export"};
   return phases;
 }
 
@@ -30,8 +30,7 @@ double PhaseTimers::seconds(const std::string& phase) const {
 }
 
 double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 PhaseTimers::Scope::Scope(PhaseTimers& timers, std::string phase)
@@ -49,14 +48,10 @@ nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
   const size_t n = mine.size();
   const std::vector<double> all = GatherDoubles(comm, mine, CollectiveDevice(comm, device));
 
-  nlohmann::json report = {{"status", input.status},
-                           {"psaq_version", PSAQ_VERSION},
-                           {"created", UtcNow()},
-                           {"world_size", comm.size()},
-                           {"backend", comm.backend()},
-                           {"options", input.options},
-                           {"outputs", input.outputs},
-                           {"metrics", input.metrics}};
+  nlohmann::json report = {{"status", input.status},    {"psaq_version", PSAQ_VERSION},
+                           {"created", UtcNow()},       {"world_size", comm.size()},
+                           {"backend", comm.backend()}, {"options", input.options},
+                           {"outputs", input.outputs},  {"metrics", input.metrics}};
   double wall = 0, comm_max = 0, sync_max = 0;
   nlohmann::json ranks = nlohmann::json::array();
   for (int r = 0; r < comm.size(); ++r) {
@@ -75,7 +70,8 @@ nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
   nlohmann::json phase_json = nlohmann::json::object();
   for (size_t p = 0; p < phases.size(); ++p) {
     double max = 0;
-    for (int r = 0; r < comm.size(); ++r) max = std::max(max, all[static_cast<size_t>(r) * n + 5 + p]);
+    for (int r = 0; r < comm.size(); ++r)
+      max = std::max(max, all[static_cast<size_t>(r) * n + 5 + p]);
     phase_json[phases[p]] = {{"seconds", all[5 + p]}, {"max_seconds", max}};
   }
   report["wall_seconds"] = wall;
@@ -84,7 +80,10 @@ nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
   report["communication"] = {{"seconds", comm_max},
                              {"share", wall > 0 ? comm_max / wall : 0.0},
                              {"grad_sync_seconds", sync_max}};
-  if (!path.empty() && comm.rank() == 0) WriteFileAtomic(path, report.dump(2) + "\n");
+  if (!path.empty()) {
+    if (comm.rank() == 0) WriteFileAtomic(path, report.dump(2) + "\n");
+    comm.Barrier();  // on return, the file exists for every rank
+  }
   return report;
 }
 

@@ -15,10 +15,9 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "dist/communicator.h"
 #include "dist/grad_sync.h"
@@ -63,15 +62,16 @@ struct RunReportInput {
   nlohmann::json options = nlohmann::json::object();
   nlohmann::json outputs = nlohmann::json::object();
   nlohmann::json metrics = nlohmann::json::object();
-  PhaseTimers timers;           // this rank's
-  double wall_seconds = 0;      // this rank's, since the job started
-  double work = 0;              // samples·iterations this rank processed
-  double comm_seconds = 0;      // Communicator::seconds_in_collectives()
+  PhaseTimers timers;             // this rank's
+  double wall_seconds = 0;        // this rank's, since the job started
+  double work = 0;                // samples·iterations this rank processed
+  double comm_seconds = 0;        // Communicator::seconds_in_collectives()
   dist::GradSyncStats grad_sync;  // summed over the run
 };
 
 // Collective. Builds the report (identical on every rank; returned) and, when `path` is
-// non-empty, rank 0 writes it atomically. Throws std::runtime_error naming the path on I/O error.
+// non-empty, rank 0 writes it atomically before any rank returns. Throws std::runtime_error naming
+// the path on I/O error.
 nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
                               const RunReportInput& input, const at::Device& device);
 

@@ -56,9 +56,9 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
   TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kFloat,
               "WriteSampleShard: images must be float32 [n, C, H, W], got ", images.sizes(), " ",
               images.scalar_type());
-  TORCH_CHECK(indices.dim() == 1 && indices.scalar_type() == at::kLong &&
-                  indices.size(0) == images.size(0),
-              "WriteSampleShard: indices must be int64 [", images.size(0), "]");
+  TORCH_CHECK(
+      indices.dim() == 1 && indices.scalar_type() == at::kLong && indices.size(0) == images.size(0),
+      "WriteSampleShard: indices must be int64 [", images.size(0), "]");
   TORCH_CHECK(info.rank >= 0 && info.rank < info.count && info.num_samples >= 0,
               "WriteSampleShard: bad shard ", info.rank, " of ", info.count);
   std::map<std::string, std::string> metadata = model::ConfigToMetadata(config);
@@ -76,10 +76,10 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
   metadata["created"] = UtcNow();
   MakeDirs(dir);
   const std::string path = (fs::path(dir) / SampleShardName(info.rank, info.count)).string();
-  model::WriteSafetensors(path,
-                          {{"images", images.detach().cpu().contiguous()},
-                           {"indices", indices.cpu().contiguous()}},
-                          metadata);
+  model::WriteSafetensors(
+      path,
+      {{"images", images.detach().cpu().contiguous()}, {"indices", indices.cpu().contiguous()}},
+      metadata);
   return path;
 }
 
@@ -175,9 +175,9 @@ SampleSet ReadSampleSet(const std::vector<std::string>& sources) {
       first_few += (k ? ", " : "") + std::to_string(missing[k]);
     }
     throw std::runtime_error("incomplete sample set (" + std::to_string(files.size()) +
-                             " files, first " + files.front() + "): " +
-                             std::to_string(missing.size()) + " of " + std::to_string(total) +
-                             " sample indices are missing (" + first_few +
+                             " files, first " + files.front() +
+                             "): " + std::to_string(missing.size()) + " of " +
+                             std::to_string(total) + " sample indices are missing (" + first_few +
                              (missing.size() > 5 ? ", ..." : "") + "); is a shard missing?");
   }
   const at::IntArrayRef shape = shards.front().Get("images").sizes();

@@ -30,13 +30,13 @@ inline constexpr char kSamplesFormatVersion[] = "1";
 std::string SampleShardName(int rank, int count);
 
 struct SampleShardInfo {
-  std::string method;        // psaq_v1 | psaq_v2 | noise | real
-  int64_t num_samples = 0;   // N over all shards
-  int rank = 0;              // this shard
-  int count = 1;             // shards (= world size)
+  std::string method;       // psaq_v1 | psaq_v2 | noise | real
+  int64_t num_samples = 0;  // N over all shards
+  int rank = 0;             // this shard
+  int count = 1;            // shards (= world size)
   uint64_t seed = 0;
-  std::string options_json;  // the generation options ("{}" when none)
-  std::string model;         // the model argument (preset or weights path)
+  std::string options_json;                  // the generation options ("{}" when none)
+  std::string model;                         // the model argument (preset or weights path)
   std::map<std::string, std::string> extra;  // more metadata entries
 };
 
@@ -48,7 +48,7 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
                              const SampleShardInfo& info);
 
 struct SampleSet {
-  at::Tensor images;   // float32 [N, C, H, W], rows in global index order 0..N-1
+  at::Tensor images;  // float32 [N, C, H, W], rows in global index order 0..N-1
   std::map<std::string, std::string> metadata;  // the first shard's (common keys are checked)
   std::vector<std::string> files;               // the shards read, sorted
   int64_t num_samples() const { return images.defined() ? images.size(0) : 0; }

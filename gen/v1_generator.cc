@@ -4,8 +4,8 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "gen/lr_schedule.h"
 #include "gen/random_streams.h"

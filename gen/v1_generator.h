@@ -18,9 +18,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <vector>
-
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 #include "gen/feature_capture.h"
 #include "gen/image_batch.h"

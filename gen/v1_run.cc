@@ -26,8 +26,8 @@ V1RunResult RunV1Shard(model::VisionModel& teacher, const V1Options& options, ui
   const double start = NowSeconds();
   const double checkpoint_start = ctx.timers.seconds("checkpointing");
   V1Generator gen(teacher, options, seed);
-  const auto batches = ShardBatches(num_samples, ctx.comm.size(), ctx.comm.rank(),
-                                    options.batch_size);
+  const auto batches =
+      ShardBatches(num_samples, ctx.comm.size(), ctx.comm.rank(), options.batch_size);
   const int64_t slots = MaxBatches(num_samples, ctx.comm.size(), options.batch_size);
   const int64_t steps = gen.total_iterations();
   const int64_t n_batches = static_cast<int64_t>(batches.size());
@@ -52,9 +52,9 @@ V1RunResult RunV1Shard(model::VisionModel& teacher, const V1Options& options, ui
       done[static_cast<size_t>(k)] = it->second.to(ctx.device);
     }
   }
-  ctx.progress.BeginPhase("v1", n_batches * steps, static_cast<double>(options.batch_size),
-                          std::min(start_slot, n_batches) * steps +
-                              (start_slot < n_batches ? start_it : 0));
+  ctx.progress.BeginPhase(
+      "v1", n_batches * steps, static_cast<double>(options.batch_size),
+      std::min(start_slot, n_batches) * steps + (start_slot < n_batches ? start_it : 0));
 
   V1RunResult result;
   int64_t step_count = 0;
@@ -83,8 +83,9 @@ V1RunResult RunV1Shard(model::VisionModel& teacher, const V1Options& options, ui
         if (ctx.on_step) ctx.on_step("v1", ++step_count);
       }
       const bool batch_end = it + 1 == steps;
-      const bool due = ctx.checkpoint != nullptr &&
-                       (batch_end || (ctx.checkpoint_every > 0 && (it + 1) % ctx.checkpoint_every == 0));
+      const bool due =
+          ctx.checkpoint != nullptr &&
+          (batch_end || (ctx.checkpoint_every > 0 && (it + 1) % ctx.checkpoint_every == 0));
       if (!due && !batch_end) continue;
       if (batch_end && has) {
         done[static_cast<size_t>(s)] = batch.images.detach();
@@ -106,8 +107,9 @@ V1RunResult RunV1Shard(model::VisionModel& teacher, const V1Options& options, ui
       }
       if (stop) {
         result.status = JobStatus::kPreempted;
-        ctx.timers.Add("v1_generation", NowSeconds() - start -
-                                            (ctx.timers.seconds("checkpointing") - checkpoint_start));
+        ctx.timers.Add(
+            "v1_generation",
+            NowSeconds() - start - (ctx.timers.seconds("checkpointing") - checkpoint_start));
         return result;
       }
     }

@@ -4,9 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "gen/kde_entropy.h"
 #include "gen/objective.h"
@@ -16,8 +15,8 @@ namespace psaq::gen {
 
 // What the student step changes.
 enum class StudentUpdate {
-  kLatentWeights,     // Variant A: Adam on the latent float weights through the STE
-  kRecalibrateOnly,   // Variant B: no student step; only the activation ranges are re-calibrated
+  kLatentWeights,    // Variant A: Adam on the latent float weights through the STE
+  kRecalibrateOnly,  // Variant B: no student step; only the activation ranges are re-calibrated
 };
 // "latent_weights" / "recalibrate_only"; Parse throws std::invalid_argument.
 std::string StudentUpdateName(StudentUpdate update);

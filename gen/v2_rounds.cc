@@ -50,22 +50,19 @@ std::string BatchPrefix(const ImageBatch& batch) {
 
 V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
                    const V2Options& options, uint64_t seed, dist::Communicator& comm,
-                   const std::vector<std::pair<int64_t, int64_t>>& batches,
-                   int64_t global_samples)
+                   const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples)
     : teacher_(teacher),
       student_(student),
       options_(options),
       seed_(seed),
       comm_(comm),
       global_samples_(global_samples),
-      base_lr_(options.image_lr > 0 ? options.image_lr
-                                    : ArchDefaultImageLr(teacher.config().arch)),
+      base_lr_(options.image_lr > 0 ? options.image_lr : ArchDefaultImageLr(teacher.config().arch)),
       jitter_limit_(options.jitter_limit >= 0
                         ? options.jitter_limit
                         : ScaleJitterLimit(kJitterLimitEpoch1, teacher.config().img_size())),
-      teacher_capture_(teacher,
-                       {options.weights.entropy != 0,
-                        options.discrepancy.kind == DiscrepancyKind::kMseFeatures}),
+      teacher_capture_(teacher, {options.weights.entropy != 0,
+                                 options.discrepancy.kind == DiscrepancyKind::kMseFeatures}),
       student_capture_(student.model(), {false, true}, &student) {
   ValidateV2Options(options_);
   TORCH_CHECK(global_samples_ >= 1, "V2Rounds: global_samples must be >= 1");
@@ -85,8 +82,8 @@ V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
   if (options_.student_update == StudentUpdate::kRecalibrateOnly) train = {false, false, false};
   trainable_ = SelectStudentParameters(student_, train);
   student_adam_ = std::make_unique<Adam>(
-      trainable_, AdamOptions{options_.student_lr, options_.student_beta1,
-                              options_.student_beta2, options_.student_eps, 0.0});
+      trainable_, AdamOptions{options_.student_lr, options_.student_beta1, options_.student_beta2,
+                              options_.student_eps, 0.0});
   timings_.grad_sync = BroadcastStudent(comm_, student_);
 }
 
@@ -139,8 +136,7 @@ void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t 
     loss = V2SampleLoss(teacher_capture_.av_means(), x, batch.tv_target, d, options_.weights,
                         options_.kde);
   }
-  at::Tensor grad =
-      torch::autograd::grad({loss.total}, {batch.images}, {}, false, false, false)[0];
+  at::Tensor grad = torch::autograd::grad({loss.total}, {batch.images}, {}, false, false, false)[0];
   teacher_capture_.Clear();
   loss.total = loss.total.detach();
   batch.adam->Step({grad});
@@ -202,8 +198,8 @@ double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   timings_.grad_sync.seconds += stats.seconds;
   timings_.grad_sync.comm_seconds += stats.comm_seconds;
   // The global mean D (one scalar all-reduce).
-  at::Tensor global = d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU)
-                                                        : ModelDevice(teacher_));
+  at::Tensor global =
+      d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : ModelDevice(teacher_));
   comm_.AllReduce(global, dist::ReduceOp::kSum);
   return global.cpu().item<double>() / static_cast<double>(global_samples_);
 }

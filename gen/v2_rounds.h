@@ -53,13 +53,13 @@ namespace psaq::gen {
 
 // What the progress callback sees.
 struct V2Progress {
-  std::string phase;           // "warmup" | "sample" | "student"
-  int64_t round = 0;           // 1-based during rounds, 0 in the warm-up
+  std::string phase;               // "warmup" | "sample" | "student"
+  int64_t round = 0;               // 1-based during rounds, 0 in the warm-up
   int64_t batch_first_index = -1;  // the batch (sample and warm-up steps); -1 for student steps
-  int64_t iteration = 0;       // steps completed in this phase of this round (and batch)
+  int64_t iteration = 0;           // steps completed in this phase of this round (and batch)
   int64_t total_iterations = 0;
-  LossTerms loss;              // sample/warm-up: this step's loss; student: discrepancy is the
-                               // global mean D of the step (all ranks)
+  LossTerms loss;  // sample/warm-up: this step's loss; student: discrepancy is the
+                   // global mean D of the step (all ranks)
 };
 
 // Wall time per part of the algorithm on this rank, and the student's gradient traffic.
@@ -68,7 +68,7 @@ struct V2Timings {
   double sample_seconds = 0;
   double student_seconds = 0;
   double calibration_seconds = 0;
-  dist::GradSyncStats grad_sync;  // summed over all student steps
+  dist::GradSyncStats grad_sync;     // summed over all student steps
   int64_t image_sample_steps = 0;    // samples x image steps on this rank (sample + warm-up)
   int64_t student_sample_steps = 0;  // samples x student iterations on this rank
 };

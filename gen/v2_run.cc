@@ -33,12 +33,11 @@ V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& stude
   V2Rounds rounds(teacher, student, options, seed, ctx.comm, batches, num_samples);
   int64_t local = 0;
   for (const auto& b : batches) local += b.second;
-  const int64_t per_round = static_cast<int64_t>(batches.size()) * options.sample_iterations +
-                            (options.student_update == StudentUpdate::kLatentWeights
-                                 ? options.student_iterations
-                                 : 0);
-  const int64_t total = static_cast<int64_t>(batches.size()) * options.warmup_iterations +
-                        options.rounds * per_round;
+  const int64_t per_round =
+      static_cast<int64_t>(batches.size()) * options.sample_iterations +
+      (options.student_update == StudentUpdate::kLatentWeights ? options.student_iterations : 0);
+  const int64_t total =
+      static_cast<int64_t>(batches.size()) * options.warmup_iterations + options.rounds * per_round;
   int64_t step_count = 0;
   rounds.set_progress_callback([&](const V2Progress& p) {
     std::string where = p.phase == "student"
@@ -65,8 +64,7 @@ V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& stude
 
   int64_t done_units = 0;
   if (ctx.resume && ctx.resume->phase == "v2") {
-    rounds.ImportState(ctx.resume->shared_tensors, ctx.resume->rank_tensors,
-                       ctx.resume->rank_file);
+    rounds.ImportState(ctx.resume->shared_tensors, ctx.resume->rank_tensors, ctx.resume->rank_file);
     done_units = static_cast<int64_t>(batches.size()) * options.warmup_iterations +
                  rounds.completed_rounds() * per_round;
   }

@@ -89,8 +89,7 @@ TEST(CheckpointTest, DifferentOptionsAreNamed) {
   nlohmann::json changed = kOptions;
   changed["v1"]["lr"] = 0.25;
   changed["extra"] = true;
-  const std::string error =
-      ErrorOf([&] { CheckpointStore(dir / "ckpt", comm, changed).Read(); });
+  const std::string error = ErrorOf([&] { CheckpointStore(dir / "ckpt", comm, changed).Read(); });
   EXPECT_NE(error.find("v1.lr: checkpoint 0.2, now 0.25"), std::string::npos) << error;
   EXPECT_NE(error.find("extra: absent in the checkpoint"), std::string::npos) << error;
 }
@@ -105,8 +104,7 @@ TEST(CheckpointTest, WorldSizeMismatchAndDamageAreErrors) {
   // Rank 1 of the same world finds its file missing.
   SingleRankCommunicator rank1(2, 1);
   error = ErrorOf([&] { CheckpointStore(dir / "ckpt", rank1, kOptions).Read(); });
-  EXPECT_NE(error.find("step-1/rank-1.safetensors', which is missing"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("step-1/rank-1.safetensors', which is missing"), std::string::npos) << error;
   // A truncated rank file.
   fs::resize_file(dir / "ckpt/step-1/rank-0.safetensors", 20);
   error = ErrorOf([&] { CheckpointStore(dir / "ckpt", two, kOptions).Read(); });

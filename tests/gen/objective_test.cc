@@ -65,7 +65,8 @@ TEST(ObjectiveTest, V1LossCombinesWeightedTerms) {
   EXPECT_EQ(terms.entropy, 0.0);
   // The entropy term is PatchSimilarityEntropyLoss of the features.
   at::manual_seed(1);
-  std::vector<at::Tensor> av = {at::randn({1, 5, 4}, at::kDouble), at::randn({1, 5, 4}, at::kDouble)};
+  std::vector<at::Tensor> av = {at::randn({1, 5, 4}, at::kDouble),
+                                at::randn({1, 5, 4}, at::kDouble)};
   const double ent = PatchSimilarityEntropyLoss(av, 1).item<double>();
   terms = V1Loss(av, logits, labels, x, 20.0, {2.0, 0.5, 0.1});
   EXPECT_NEAR(terms.entropy, ent, kHandTol);

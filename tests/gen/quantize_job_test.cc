@@ -64,8 +64,8 @@ TEST(QuantizeJobTest, V1WritesSamplesExportAndReport) {
   at::NoGradGuard no_grad;
   const at::Tensor ref = teacher->forward(samples.images).to(at::kDouble);
   const at::Tensor out = imported.model->Forward(samples.images).to(at::kDouble);
-  const double sqnr = 10 * std::log10(ref.pow(2).sum().item<double>() /
-                                      (out - ref).pow(2).sum().item<double>());
+  const double sqnr =
+      10 * std::log10(ref.pow(2).sum().item<double>() / (out - ref).pow(2).sum().item<double>());
   EXPECT_NEAR(sqnr, report["metrics"]["output_sqnr_db"].get<double>(), 1e-6);
   // W4A8 on the golden model (random weights scaled x5, so harsh to quantize): measured 5.3 dB;
   // a broken export or calibration gives <= 0 dB.

@@ -34,7 +34,10 @@ SampleShardInfo Info(int rank, int count, int64_t n) {
 
 // Samples 0..n-1 with image i filled with the value i.
 at::Tensor Images(int64_t first, int64_t count) {
-  return at::arange(first, first + count, at::kFloat).view({count, 1, 1, 1}).expand({count, 3, 16, 16}).contiguous();
+  return at::arange(first, first + count, at::kFloat)
+      .view({count, 1, 1, 1})
+      .expand({count, 3, 16, 16})
+      .contiguous();
 }
 
 void ExpectThrowsWith(const std::function<void()>& f, const std::string& text) {
@@ -64,7 +67,8 @@ TEST(SampleStoreTest, ShardsReadBackInIndexOrder) {
     CheckSamplesFitModel(set, Config(), "set");
   }
   // Explicit files work too; a model of another size is refused.
-  SampleSet set = ReadSampleSet({samples + "/shard-1-of-2.safetensors", samples + "/shard-0-of-2.safetensors"});
+  SampleSet set =
+      ReadSampleSet({samples + "/shard-1-of-2.safetensors", samples + "/shard-0-of-2.safetensors"});
   EXPECT_EQ(set.num_samples(), 7);
   model::ModelConfig other = Config();
   other.vit.img_size = 32;
@@ -74,7 +78,8 @@ TEST(SampleStoreTest, ShardsReadBackInIndexOrder) {
 TEST(SampleStoreTest, MissingShardIsReportedWithTheMissingIndices) {
   TempDir dir;
   WriteSampleShard(dir.path(), Images(3, 4), at::arange(3, 7), Config(), Info(1, 2, 7));
-  ExpectThrowsWith([&] { ReadSampleSet({dir.path()}); }, "3 of 7 sample indices are missing (0, 1, 2)");
+  ExpectThrowsWith([&] { ReadSampleSet({dir.path()}); },
+                   "3 of 7 sample indices are missing (0, 1, 2)");
 }
 
 TEST(SampleStoreTest, DuplicateIndexNamesBothFiles) {
@@ -92,11 +97,13 @@ TEST(SampleStoreTest, RejectsDisagreeingShardsAndForeignFiles) {
   WriteSampleShard(dir / "a", Images(3, 4), at::arange(3, 7), Config(), other);
   ExpectThrowsWith([&] { ReadSampleSet({dir / "a"}); }, "metadata 'seed' = '6' differs");
   // An index out of range.
-  WriteSampleShard(dir / "b", Images(0, 2), at::tensor({int64_t{0}, int64_t{9}}), Config(), Info(0, 1, 2));
+  WriteSampleShard(dir / "b", Images(0, 2), at::tensor({int64_t{0}, int64_t{9}}), Config(),
+                   Info(0, 1, 2));
   ExpectThrowsWith([&] { ReadSampleSet({dir / "b"}); }, "sample index 9 is outside [0, 2)");
   // A weights file is not a sample file.
   model::WriteSafetensors(dir / "shard-0-of-1.safetensors", {{"w", at::zeros({2})}}, {});
-  ExpectThrowsWith([&] { ReadSampleSet({dir / "shard-0-of-1.safetensors"}); }, "not a psaq sample file");
+  ExpectThrowsWith([&] { ReadSampleSet({dir / "shard-0-of-1.safetensors"}); },
+                   "not a psaq sample file");
   ExpectThrowsWith([&] { ReadSampleSet({dir / "nothing"}); }, "no such file or directory");
   std::filesystem::create_directories(dir / "empty");
   ExpectThrowsWith([&] { ReadSampleSet({dir / "empty"}); }, "no shard-");

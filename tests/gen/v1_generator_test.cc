@@ -39,8 +39,8 @@ TEST(V1GeneratorTest, LossDecreasesAndSamplesStayInThePixelBox) {
     hooks.on_iteration = [&](const V1Progress& p) {
       losses.push_back(p.loss.total_value);
       ce.push_back(p.loss.cross_entropy);
-      EXPECT_NEAR(p.loss.total_value,
-                  p.loss.entropy + p.loss.cross_entropy + 0.05 * p.loss.tv, 1e-4);
+      EXPECT_NEAR(p.loss.total_value, p.loss.entropy + p.loss.cross_entropy + 0.05 * p.loss.tv,
+                  1e-4);
     };
     ASSERT_TRUE(gen.Run(batch, hooks));
     ASSERT_EQ(losses.size(), 40u);

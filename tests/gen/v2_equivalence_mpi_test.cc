@@ -3,12 +3,11 @@
 // merged exactly, and every random draw depends on global indices only. The single-rank
 // reference runs on every rank over MPI_COMM_SELF.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <map>
-
-#include <ATen/core/grad_mode.h>
 
 #include "dist/mpi_communicator.h"
 #include "gen/job_context.h"
@@ -54,7 +53,7 @@ struct V2Run {
   std::unique_ptr<quant::QuantizedModel> student;
   std::unique_ptr<V2Rounds> rounds;
   V2Run(dist::Communicator& comm, const std::vector<std::pair<int64_t, int64_t>>& batches,
-      int64_t n, const V2Options& o, int bits_w = 4, int bits_a = 8) {
+        int64_t n, const V2Options& o, int bits_w = 4, int bits_a = 8) {
     student = std::make_unique<quant::QuantizedModel>(model::CloneModel(*teacher),
                                                       quant::testing::Bits(bits_w, bits_a));
     if (bits_w == 32) {
@@ -100,8 +99,8 @@ TEST(V2EquivalenceMpiTest, StudentGradientIsTheExactMeanOverAllRanks) {
                      ::psaq::testing::CompareTensors(a[i].second.grad(), b[i].second.grad()).ratio);
   }
   if (world.rank() == 0) {
-    printf("[ measured ] world %d, %lld samples: max gradient diff / max|g| %.3g\n",
-           world.size(), static_cast<long long>(n), worst);
+    printf("[ measured ] world %d, %lld samples: max gradient diff / max|g| %.3g\n", world.size(),
+           static_cast<long long>(n), worst);
   }
 }
 

@@ -96,7 +96,8 @@ TEST(V2RoundsTest, VariantBOnlyRecalibrates) {
   auto rounds = s.Make(o);
   const at::Tensor w0 = s.student->model().named_parameters()["head.weight"].clone();
   int student_steps = 0;
-  rounds->set_progress_callback([&](const V2Progress& p) { student_steps += p.phase == "student"; });
+  rounds->set_progress_callback(
+      [&](const V2Progress& p) { student_steps += p.phase == "student"; });
   rounds->WarmupAndCalibrate();
   const auto range0 = s.student->activation_quantizer(s.student->TapId("head.out")).range();
   rounds->RunRound();
@@ -127,11 +128,13 @@ TEST(V2RoundsTest, FeatureDiscrepancyWarmupAndTrainableExtrasOnSwin) {
       EXPECT_GE(p.loss.discrepancy, 0.0);
     }
   });
-  const at::Tensor norm0 = s.student->model().named_parameters()["layers.0.blocks.0.norm1.weight"].clone();
+  const at::Tensor norm0 =
+      s.student->model().named_parameters()["layers.0.blocks.0.norm1.weight"].clone();
   rounds->WarmupAndCalibrate();
   rounds->RunRound();
   EXPECT_EQ(std::count(phases.begin(), phases.end(), "warmup"), 4);
-  EXPECT_FALSE(at::equal(s.student->model().named_parameters()["layers.0.blocks.0.norm1.weight"], norm0));
+  EXPECT_FALSE(
+      at::equal(s.student->model().named_parameters()["layers.0.blocks.0.norm1.weight"], norm0));
   EXPECT_EQ(rounds->batches()[0].iteration, 2 + 3);
 }
 
