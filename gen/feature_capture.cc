@@ -1,0 +1,86 @@
+#include "gen/feature_capture.h"
+
+#include <c10/util/Exception.h>
+
+#include <string>
+
+#include "quant/quantized_model.h"
+
+namespace psaq::gen {
+namespace {
+
+void Expect(const std::vector<at::Tensor>& tensors, const std::vector<std::string>& paths,
+            const char* point) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TORCH_CHECK(tensors[i].defined(), "FeatureCapture: the forward did not produce '", paths[i],
+                ".", point, "'");
+  }
+}
+
+}  // namespace
+
+FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOptions& options,
+                               quant::QuantizedModel* forward_to)
+    : model_(model), options_(options), forward_to_(forward_to) {
+  TORCH_CHECK(forward_to_ == nullptr || &forward_to_->model() == &model_,
+              "FeatureCapture: forward_to wraps a different model");
+  const model::TapSet& taps = model_.taps();
+  av_slot_.assign(taps.taps().size(), -1);
+  out_slot_.assign(taps.taps().size(), -1);
+  const std::vector<std::string>& paths = model_.block_paths();
+  for (size_t b = 0; b < paths.size(); ++b) {
+    if (options_.av_means) {
+      const int id = taps.Find(paths[b] + ".av_mean");
+      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths[b], ".av_mean'");
+      av_slot_[static_cast<size_t>(id)] = static_cast<int>(b);
+    }
+    if (options_.block_outputs) {
+      const int id = taps.Find(paths[b] + ".out");
+      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths[b], ".out'");
+      out_slot_[static_cast<size_t>(id)] = static_cast<int>(b);
+    }
+  }
+  Clear();
+}
+
+FeatureCapture::~FeatureCapture() {
+  if (model_.taps().observer() == this) model_.taps().Detach();
+}
+
+uint32_t FeatureCapture::mask() const {
+  uint32_t mask = model::TapMask(model::TapKind::kFeature);
+  if (forward_to_ != nullptr) {
+    mask |= model::TapMask(model::TapKind::kWeight) | model::TapMask(model::TapKind::kActivation);
+  }
+  return mask;
+}
+
+void FeatureCapture::Clear() {
+  const size_t blocks = model_.block_paths().size();
+  av_means_.assign(options_.av_means ? blocks : 0, at::Tensor());
+  block_outputs_.assign(options_.block_outputs ? blocks : 0, at::Tensor());
+}
+
+at::Tensor FeatureCapture::Forward(const at::Tensor& x) {
+  Clear();
+  at::Tensor out;
+  {
+    model::ScopedTapObserver attach(model_.taps(), this, mask());
+    out = model_.forward(x);
+  }
+  Expect(av_means_, model_.block_paths(), "av_mean");
+  Expect(block_outputs_, model_.block_paths(), "out");
+  return out;
+}
+
+at::Tensor FeatureCapture::OnTap(int id, const model::TapInfo& info, const at::Tensor& x) {
+  if (info.kind != model::TapKind::kFeature) {
+    return forward_to_ != nullptr ? forward_to_->OnTap(id, info, x) : x;
+  }
+  const size_t i = static_cast<size_t>(id);
+  if (av_slot_[i] >= 0) av_means_[static_cast<size_t>(av_slot_[i])] = x;
+  if (out_slot_[i] >= 0) block_outputs_[static_cast<size_t>(out_slot_[i])] = x;
+  return x;
+}
+
+}  // namespace psaq::gen

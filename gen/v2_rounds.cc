@@ -1,0 +1,280 @@
+#include "gen/v2_rounds.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <tuple>
+
+#include "dist/scoped_seconds.h"
+#include "gen/jitter.h"
+#include "gen/lr_schedule.h"
+#include "gen/random_streams.h"
+#include "gen/v1_generator.h"
+#include "model/preprocess.h"
+#include "quant/calibration.h"
+
+namespace psaq::gen {
+namespace {
+
+at::Device ModelDevice(const model::VisionModel& model) {
+  for (const auto& p : model.parameters()) return p.device();
+  return at::kCPU;
+}
+
+// Entries of `tensors` under `prefix`, with the prefix removed.
+std::map<std::string, at::Tensor> SubMap(const std::map<std::string, at::Tensor>& tensors,
+                                         const std::string& prefix) {
+  std::map<std::string, at::Tensor> out;
+  for (auto it = tensors.lower_bound(prefix);
+       it != tensors.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.emplace(it->first.substr(prefix.size()), it->second);
+  }
+  return out;
+}
+
+std::vector<at::Tensor> Images(const std::vector<ImageBatch>& batches) {
+  std::vector<at::Tensor> out;
+  for (const ImageBatch& b : batches) out.push_back(b.images.detach());
+  return out;
+}
+
+std::string BatchPrefix(const ImageBatch& batch) {
+  return "batch." + std::to_string(batch.first_index) + ".";
+}
+
+}  // namespace
+
+V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
+                   const V2Options& options, uint64_t seed, dist::Communicator& comm,
+                   const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples)
+    : teacher_(teacher),
+      student_(student),
+      options_(options),
+      seed_(seed),
+      comm_(comm),
+      global_samples_(global_samples),
+      base_lr_(options.image_lr > 0 ? options.image_lr : ArchDefaultImageLr(teacher.config().arch)),
+      jitter_limit_(options.jitter_limit >= 0
+                        ? options.jitter_limit
+                        : ScaleJitterLimit(kJitterLimitEpoch1, teacher.config().img_size())),
+      teacher_capture_(teacher, {options.weights.entropy != 0,
+                                 options.discrepancy.kind == DiscrepancyKind::kMseFeatures}),
+      student_capture_(student.model(), {false, true}, &student) {
+  ValidateV2Options(options_);
+  TORCH_CHECK(global_samples_ >= 1, "V2Rounds: global_samples must be >= 1");
+  std::tie(box_lo_, box_hi_) = model::NormalisedPixelRange(teacher_.config());
+  ImageBatchInit init;
+  init.seed = seed_;
+  init.init_std = options_.init_std;
+  init.clamp_init = options_.clamp_init;
+  init.tv_target_low = options_.tv_target_low;
+  init.tv_target_high = options_.tv_target_high;
+  init.adam = {base_lr_, options_.image_beta1, options_.image_beta2, options_.image_eps, 0.0};
+  const at::Device device = ModelDevice(teacher_);
+  for (const auto& [first, count] : batches) {
+    batches_.push_back(MakeImageBatch(teacher_.config(), first, count, init, device));
+  }
+  StudentParameterOptions train = options_.student_parameters;
+  if (options_.student_update == StudentUpdate::kRecalibrateOnly) train = {false, false, false};
+  trainable_ = SelectStudentParameters(student_, train);
+  student_adam_ = std::make_unique<Adam>(
+      trainable_, AdamOptions{options_.student_lr, options_.student_beta1, options_.student_beta2,
+                              options_.student_eps, 0.0});
+  timings_.grad_sync = BroadcastStudent(comm_, student_);
+}
+
+double V2Rounds::ImageLr(int64_t step) const {
+  const int64_t warmup = options_.warmup_iterations;
+  if (step < warmup) {
+    return WarmupCosineLr({base_lr_, std::min(options_.image_warmup, warmup), warmup}, step);
+  }
+  const int64_t u = step - warmup;
+  if (options_.image_schedule == ImageSchedule::kPerRound) {
+    return WarmupCosineLr({base_lr_, options_.image_warmup, options_.sample_iterations},
+                          u % options_.sample_iterations);
+  }
+  const int64_t period = std::max<int64_t>(1, options_.rounds * options_.sample_iterations);
+  return WarmupCosineLr({base_lr_, options_.image_warmup, period}, std::min(u, period - 1));
+}
+
+void V2Rounds::Report(V2Progress progress) {
+  if (progress_) progress_(progress);
+}
+
+at::Tensor V2Rounds::Discrepancy(const at::Tensor& x, const at::Tensor& teacher_logits,
+                                 const std::vector<at::Tensor>& teacher_features) {
+  if (options_.discrepancy.kind == DiscrepancyKind::kKlLogits) {
+    return KlDiscrepancy(teacher_logits, student_.Forward(x), options_.discrepancy);
+  }
+  student_capture_.Forward(x);
+  at::Tensor d = FeatureMseDiscrepancy(teacher_features, student_capture_.block_outputs());
+  student_capture_.Clear();
+  return d;
+}
+
+void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t phase_iteration,
+                         int64_t phase_total) {
+  const int64_t t = batch.iteration;
+  batch.adam->set_lr(ImageLr(t));
+  std::mt19937_64 rng = StepRng(seed_, kV2SampleStream, batch.first_index, t);
+  at::Tensor x =
+      ApplyJitter(batch.images, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
+  at::Tensor logits = teacher_capture_.Forward(x);
+  LossTerms loss;
+  if (warmup) {
+    loss = V1Loss(teacher_capture_.av_means(), logits, at::Tensor(), x, batch.tv_target,
+                  {options_.weights.entropy, 0.0, options_.weights.tv}, options_.kde);
+  } else {
+    at::Tensor d;
+    if (options_.weights.adversarial != 0) {
+      d = Discrepancy(x, logits, teacher_capture_.block_outputs());
+    }
+    loss = V2SampleLoss(teacher_capture_.av_means(), x, batch.tv_target, d, options_.weights,
+                        options_.kde);
+  }
+  at::Tensor grad = torch::autograd::grad({loss.total}, {batch.images}, {}, false, false, false)[0];
+  teacher_capture_.Clear();
+  loss.total = loss.total.detach();
+  batch.adam->Step({grad});
+  if (options_.clamp_to_pixel_box) ClampToBox(batch.images, box_lo_, box_hi_);
+  batch.iteration = t + 1;
+  timings_.image_sample_steps += batch.size();
+  Report({warmup ? "warmup" : "sample", round, batch.first_index, phase_iteration + 1, phase_total,
+          loss});
+}
+
+void V2Rounds::WarmupAndCalibrate() {
+  TORCH_CHECK(completed_rounds_ == -1, "V2Rounds: already calibrated");
+  {
+    dist::ScopedSeconds timer(timings_.warmup_seconds);
+    for (ImageBatch& batch : batches_) {
+      for (int64_t i = batch.iteration; i < options_.warmup_iterations; ++i) {
+        ImageStep(batch, true, 0, i, options_.warmup_iterations);
+      }
+    }
+  }
+  dist::ScopedSeconds timer(timings_.calibration_seconds);
+  quant::Calibrate(student_, Images(batches_), &comm_);
+  completed_rounds_ = 0;
+}
+
+double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
+  const bool jitter = options_.student_jitter;
+  const double scale = static_cast<double>(comm_.size()) / static_cast<double>(global_samples_);
+  if (teacher_cache_.size() != batches_.size()) teacher_cache_.assign(batches_.size(), {});
+  for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
+  at::Tensor d_sum = at::zeros({1}, at::kDouble);
+  for (size_t k = 0; k < batches_.size(); ++k) {
+    const ImageBatch& batch = batches_[k];
+    at::Tensor x = batch.images.detach();
+    if (jitter) {
+      std::mt19937_64 rng = StepRng(seed_, kV2StudentStream, batch.first_index,
+                                    (round - 1) * options_.student_iterations + iteration);
+      x = ApplyJitter(x, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
+    }
+    // The teacher's outputs; without jitter X is fixed for the whole student step: cached.
+    std::pair<at::Tensor, std::vector<at::Tensor>> teacher = teacher_cache_[k];
+    if (!teacher.first.defined()) {
+      at::NoGradGuard no_grad;
+      teacher.first = teacher_capture_.Forward(x);
+      teacher.second = teacher_capture_.block_outputs();
+      teacher_capture_.Clear();
+      if (!jitter) teacher_cache_[k] = teacher;
+    }
+    at::Tensor local = Discrepancy(x, teacher.first, teacher.second).sum();
+    (local * scale).backward();
+    d_sum += local.detach().to(at::kCPU, at::kDouble);
+    timings_.student_sample_steps += batch.size();
+  }
+  std::vector<at::Tensor> params;
+  for (auto& entry : trainable_) params.push_back(entry.second);
+  const dist::GradSyncStats stats = SyncStudentGradients(comm_, params);
+  timings_.grad_sync.buckets += stats.buckets;
+  timings_.grad_sync.bytes += stats.bytes;
+  timings_.grad_sync.seconds += stats.seconds;
+  timings_.grad_sync.comm_seconds += stats.comm_seconds;
+  // The global mean D (one scalar all-reduce).
+  at::Tensor global =
+      d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : ModelDevice(teacher_));
+  comm_.AllReduce(global, dist::ReduceOp::kSum);
+  return global.cpu().item<double>() / static_cast<double>(global_samples_);
+}
+
+void V2Rounds::StudentStep(int64_t round) {
+  teacher_cache_.clear();  // X changed in this round's sample step
+  for (int64_t s = 0; s < options_.student_iterations; ++s) {
+    LossTerms loss;
+    loss.discrepancy = StudentGradients(round, s);
+    loss.total_value = loss.discrepancy;
+    student_adam_->Step();
+    Report({"student", round, -1, s + 1, options_.student_iterations, loss});
+  }
+  for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
+  teacher_cache_.clear();
+}
+
+void V2Rounds::RunRound() {
+  TORCH_CHECK(completed_rounds_ >= 0 && completed_rounds_ < options_.rounds,
+              "V2Rounds::RunRound: ", completed_rounds_, " of ", options_.rounds,
+              " rounds completed (calibrate first)");
+  const int64_t round = completed_rounds_ + 1;
+  {
+    dist::ScopedSeconds timer(timings_.sample_seconds);
+    for (ImageBatch& batch : batches_) {
+      for (int64_t i = 0; i < options_.sample_iterations; ++i) {
+        ImageStep(batch, false, round, i, options_.sample_iterations);
+      }
+    }
+  }
+  if (!trainable_.empty() && options_.student_iterations > 0) {
+    dist::ScopedSeconds timer(timings_.student_seconds);
+    StudentStep(round);
+  }
+  if (options_.recalibrate_each_round) {
+    dist::ScopedSeconds timer(timings_.calibration_seconds);
+    quant::Recalibrate(student_, Images(batches_), &comm_);
+  }
+  completed_rounds_ = round;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> V2Rounds::ExportSharedState() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& [name, t] : ExportStudentState(student_)) out.emplace_back("student." + name, t);
+  for (auto& entry : student_adam_->ExportState("student_adam.")) out.push_back(entry);
+  out.emplace_back("v2.completed_rounds", at::scalar_tensor(completed_rounds_, at::kLong));
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> V2Rounds::ExportRankState() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const ImageBatch& batch : batches_) {
+    for (auto& entry : ExportImageBatch(batch, BatchPrefix(batch))) out.push_back(entry);
+  }
+  return out;
+}
+
+void V2Rounds::ImportState(const std::map<std::string, at::Tensor>& shared,
+                           const std::map<std::string, at::Tensor>& rank,
+                           const std::string& source) {
+  auto rounds = shared.find("v2.completed_rounds");
+  if (rounds == shared.end() || rounds->second.numel() != 1 ||
+      rounds->second.scalar_type() != at::kLong) {
+    throw std::runtime_error(source + ": missing or invalid 'v2.completed_rounds'");
+  }
+  const int64_t completed = rounds->second.item<int64_t>();
+  if (completed < 0 || completed > options_.rounds) {
+    throw std::runtime_error(source + ": 'v2.completed_rounds' = " + std::to_string(completed) +
+                             " is outside [0, " + std::to_string(options_.rounds) + "]");
+  }
+  for (ImageBatch& batch : batches_) ImportImageBatch(batch, rank, BatchPrefix(batch), source);
+  ImportStudentState(student_, SubMap(shared, "student."), source);
+  student_adam_->ImportState(shared, "student_adam.", source);
+  student_.SetMode(quant::QuantizedModel::Mode::kQuantized);
+  completed_rounds_ = completed;
+}
+
+}  // namespace psaq::gen
