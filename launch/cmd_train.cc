@@ -40,15 +40,11 @@ DEFINE_double(label_smoothing, 0.1, "Label smoothing of the cross-entropy, in [0
 DEFINE_int32(pad, 2, "Random-crop padding in pixels per side (0 = no random crop).");
 DEFINE_string(pad_mode, "constant", "Random-crop padding: constant (black) or reflect.");
 DEFINE_double(flip_prob, 0.5, "Probability of a horizontal flip.");
-DEFINE_uint64(seed, 0, "Seed of the initial weights, the data order and the augmentation.");
 DEFINE_int32(eval_every, 1, "Evaluate the test images every N epochs (0 = at the end only).");
 DEFINE_int32(log_every, 50, "Log progress every N steps (0 = at epoch ends only).");
 DEFINE_int64(max_steps, 0,
              "Stop after N optimiser steps (the schedule still spans --epochs), for smoke tests; "
              "0 = train every epoch.");
-DEFINE_string(eval_dataset, "",
-              "Images for the test top-1: default the test split of --dataset=fashion_mnist; "
-              "an ImageFolder root when --dataset is one.");
 DEFINE_validator(epochs, &psaq::launch::AtLeast<1>);
 DEFINE_validator(global_batch_size, &psaq::launch::AtLeast<1>);
 DEFINE_validator(pad, &psaq::launch::AtLeast<0>);
@@ -58,13 +54,6 @@ DEFINE_validator(max_steps, &psaq::launch::AtLeast64<0>);
 
 namespace {
 
-bool ValidatePositive(const char* flag, double v) { return psaq::launch::CheckPositive(flag, v); }
-bool ValidateNonNegative(const char* flag, double v) {
-  return psaq::launch::CheckInRange(flag, v, 0.0, 1e30);
-}
-bool ValidateProbability(const char* flag, double v) {
-  return psaq::launch::CheckInRange(flag, v, 0.0, 1.0);
-}
 bool ValidateSmoothing(const char* flag, double v) {
   return psaq::launch::CheckInHalfOpenRange(flag, v, 0.0, 1.0);
 }
@@ -80,12 +69,12 @@ bool ValidateArch(const char* flag, const std::string& v) {
 
 }  // namespace
 
-DEFINE_validator(lr, &ValidatePositive);
-DEFINE_validator(min_lr, &ValidateNonNegative);
-DEFINE_validator(warmup_epochs, &ValidateNonNegative);
-DEFINE_validator(weight_decay, &ValidateNonNegative);
+DEFINE_validator(lr, &psaq::launch::PositiveDouble);
+DEFINE_validator(min_lr, &psaq::launch::NonNegativeDouble);
+DEFINE_validator(warmup_epochs, &psaq::launch::NonNegativeDouble);
+DEFINE_validator(weight_decay, &psaq::launch::NonNegativeDouble);
 DEFINE_validator(label_smoothing, &ValidateSmoothing);
-DEFINE_validator(flip_prob, &ValidateProbability);
+DEFINE_validator(flip_prob, &psaq::launch::Probability);
 DEFINE_validator(schedule, &ValidateSchedule);
 DEFINE_validator(pad_mode, &ValidatePadMode);
 DEFINE_validator(arch, &ValidateArch);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
+#include <string>
 
 namespace psaq::launch {
 namespace {
@@ -295,6 +297,12 @@ bool CheckInHalfOpenRange(const char* flag, double value, double lo, double hi) 
          RefuseFlag(flag, "must be in [" + FormatDouble(lo) + ", " + FormatDouble(hi) + "), got " +
                               FormatDouble(value));
 }
+
+bool PositiveDouble(const char* flag, double value) { return CheckPositive(flag, value); }
+bool NonNegativeDouble(const char* flag, double value) {
+  return CheckInRange(flag, value, 0.0, std::numeric_limits<double>::max());
+}
+bool Probability(const char* flag, double value) { return CheckInRange(flag, value, 0.0, 1.0); }
 
 bool CheckOneOf(const char* flag, const std::string& value,
                 const std::vector<std::string>& allowed) {

@@ -87,6 +87,11 @@ bool CheckInRange(const char* flag, double value, double lo, double hi);
 // lo <= value < hi.
 bool CheckInHalfOpenRange(const char* flag, double value, double lo, double hi);
 
+// Ready-made validators for double flags: > 0 and finite; >= 0 and finite; in [0, 1].
+bool PositiveDouble(const char* flag, double value);
+bool NonNegativeDouble(const char* flag, double value);
+bool Probability(const char* flag, double value);
+
 // Accepts `value` when it is one of `allowed`; otherwise records "must be one of a|b|c, got 'x'".
 bool CheckOneOf(const char* flag, const std::string& value,
                 const std::vector<std::string>& allowed);

@@ -20,6 +20,14 @@ DEFINE_int32(batch_size, 64, "Images per forward pass on each rank (>= 1).");
 DEFINE_string(on_bad_image, "fail",
               "What to do with an image that cannot be decoded: fail (stop the job, naming the "
               "file) or skip (warn, leave it out and count it).");
+DEFINE_uint64(seed, 0,
+              "The job seed; every random value derives from it, so a run is reproducible for a "
+              "fixed number of ranks. train: initial weights, data order, augmentation; "
+              "generate/quantize: initial noise, labels, jitter, the choice of real images.");
+DEFINE_string(eval_dataset, "",
+              "Labelled images for the final top-1: 'fashion_mnist' (its test split in "
+              "--dataset_dir) or an ImageFolder root. train: default the test split of "
+              "--dataset=fashion_mnist; quantize: default none (no evaluation).");
 DEFINE_string(device, "auto",
               "Where the model runs: cpu, cuda (rank r of a node uses GPU r mod #GPUs; needs a "
               "CUDA build of LibTorch), or auto (cuda when a GPU is usable, else cpu).");

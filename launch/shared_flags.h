@@ -11,4 +11,6 @@ DECLARE_string(dataset_dir);   // where the Fashion-MNIST files are
 DECLARE_string(split);         // Fashion-MNIST split: test | train
 DECLARE_int32(batch_size);     // images per forward pass on each rank
 DECLARE_string(on_bad_image);  // fail | skip
+DECLARE_uint64(seed);           // the job seed
+DECLARE_string(eval_dataset);  // labelled images for the final top-1
 DECLARE_string(device);        // cpu | cuda | auto

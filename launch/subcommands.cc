@@ -5,16 +5,30 @@
 namespace psaq::launch {
 
 // Each subcommand's two entry points, defined in its launch/cmd_<name>.cc.
+void CheckBenchFlags();
+int RunBench(ProcessContext& process);
 void CheckEvalFlags();
 int RunEval(ProcessContext& process);
+void CheckGenerateFlags();
+int RunGenerate(ProcessContext& process);
 void CheckInspectFlags();
 int RunInspect(ProcessContext& process);
+void CheckQuantizeFlags();
+int RunQuantize(ProcessContext& process);
 void CheckTrainFlags();
 int RunTrain(ProcessContext& process);
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> table = {
       // name, summary, usage, flags file, shared flags, flag checks, run
+      {"bench",
+       "Time generation steps (V1 with/without entropy, V2 sample and student steps)",
+       "[mpirun -np N] psaq bench --model=<preset|weights.safetensors> --batch_size=32 "
+       "[--device=cuda]",
+       "cmd_bench.cc",
+       {"model", "batch_size", "seed", "device"},
+       &CheckBenchFlags,
+       &RunBench},
       {"eval",
        "Top-1/top-5 accuracy of a float or quantized model on labelled images",
        "[mpirun -np N] psaq eval --model=<preset|weights.safetensors|export.safetensors> "
@@ -23,6 +37,14 @@ const std::vector<Subcommand>& Subcommands() {
        {"model", "dataset", "dataset_dir", "split", "batch_size", "on_bad_image", "device"},
        &CheckEvalFlags,
        &RunEval},
+      {"generate",
+       "Data-free calibration samples (PSAQ-ViT V1/V2, noise or real images), a shard per rank",
+       "[mpirun -np N] psaq generate --model=<preset|weights.safetensors> --method=v1|v2|noise|real "
+       "--num_samples=N --output_dir=DIR",
+       "cmd_quantize.cc",
+       {"model", "dataset", "dataset_dir", "split", "seed", "device"},
+       &CheckGenerateFlags,
+       &RunGenerate},
       {"inspect",
        "Describe a weights file or a quantized export",
        "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors]",
@@ -30,12 +52,21 @@ const std::vector<Subcommand>& Subcommands() {
        {},
        &CheckInspectFlags,
        &RunInspect},
+      {"quantize",
+       "Quantize a float model with data-free (V2, V1) or noise/real/file calibration, export it",
+       "[mpirun -np N] psaq quantize --model=<preset|weights.safetensors> --method=v2 "
+       "--w_bits=4 --a_bits=8 --num_samples=N --output_dir=DIR [--eval_dataset=fashion_mnist]",
+       "cmd_quantize.cc",
+       {"model", "dataset", "dataset_dir", "split", "seed", "eval_dataset", "on_bad_image",
+        "device"},
+       &CheckQuantizeFlags,
+       &RunQuantize},
       {"train",
        "Train a ViT or Swin from scratch on labelled images, data-parallel over the ranks",
        "[mpirun -np N] psaq train --arch=vit|swin --config_json='{...}' --dataset=fashion_mnist "
        "--output=model.safetensors",
        "cmd_train.cc",
-       {"dataset", "dataset_dir", "batch_size", "device"},
+       {"dataset", "dataset_dir", "batch_size", "seed", "eval_dataset", "device"},
        &CheckTrainFlags,
        &RunTrain},
   };

@@ -7,7 +7,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
-psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev
+# python3: the CLI tests read safetensors metadata with a few lines of it.
+psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev python3
 psaq_build
 
 psaq_log "running tests"

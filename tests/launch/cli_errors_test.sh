@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Under mpirun -np 2, a bad flag value, an unknown flag, another subcommand's flag, a missing model
-# file and an unwritable output each end the job with a clear one-line error and a non-zero status
+# file and an unwritable output (eval --json_out, quantize --output_dir) each end the job with a clear one-line error and a non-zero status
 # on every rank, without hanging. (cli_usage_test.sh covers more usage errors on one rank.)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
@@ -29,6 +29,8 @@ usage_error() {
 usage_error bad_value "--batch_size must be >= 1, got 0" \
   eval --model="$MODEL" --dataset=fashion_mnist --batch_size=0
 usage_error unknown_flag "unknown flag --batchsize" eval --model="$MODEL" --batchsize=8
+usage_error quantize_bits "--a_bits must be 2-8, or 32 for no quantization, got 1" \
+  quantize --model="$MODEL" --output_dir="$WORK/q" --a_bits=1
 usage_error foreign_flag "--tensors is not a flag of 'psaq eval'" eval --model="$MODEL" --tensors
 
 # run_error NAME EXPECTED-TEXT ARGS...: a runtime error aborts the job: non-zero status, the
@@ -51,4 +53,10 @@ run_error missing_model "/nonexistent.safetensors: neither a preset name" \
   eval --model=/nonexistent.safetensors --dataset=fashion_mnist
 run_error unwritable_json "--json_out=/proc/nope/x.json: cannot write there" \
   eval --model="$MODEL" --dataset=fashion_mnist --max_images=10 --json_out=/proc/nope/x.json
+run_error quantize_missing_model "/nonexistent.safetensors: neither a preset name" \
+  quantize --model=/nonexistent.safetensors --method=noise --output_dir="$WORK/q1"
+run_error quantize_unwritable "/proc/nope/run" \
+  quantize --model="$MODEL" --method=noise --num_samples=4 --output_dir=/proc/nope/run
+run_error quantize_output_is_file "$MODEL: the output path exists and is not a directory" \
+  quantize --model="$MODEL" --method=noise --num_samples=4 --output_dir="$MODEL"
 finish

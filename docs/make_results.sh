@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Regenerates docs/results.md and docs/results.png: data-free quantization of the shipped
+# Fashion-MNIST teachers (model/zoo/) measured the way the papers do on ImageNet.
+#   docs/make_results.sh            (after launch/test.sh or launch/demo.sh has built psaq)
+# For each teacher, bit setting and seed: top-1 on the 10,000 test images after calibration from
+# 32 real training images, 32 N(0,1) images, 32 V1 samples and 32 V2 samples (V2 at the setting's
+# bits: its student is the exported model). V1/noise/real samples do not depend on the bits: they
+# are generated once per seed (psaq generate) and quantized at every setting (--method=files).
+# Then the V2 ablation and the number of samples over 1 and 2 ranks. Every run's directory stays
+# under $RESULTS_DIR; docs/results.py reads their report.json files and writes the page.
+# Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
+# SAMPLE_SWEEP (1/0), RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PSAQ="${PSAQ_BUILD_DIR:-$ROOT/build}/launch/psaq"
+TEACHERS="${TEACHERS:-fmnist_vit fmnist_swin}"
+BITS="${BITS:-8,8 6,6 4,8 4,4 4,3}"
+SEEDS="${SEEDS:-0 1 2}"
+RANKS="${RANKS:-2}"
+OUT="${RESULTS_DIR:-/tmp/psaq-results}"
+MPIRUN=(mpirun --oversubscribe)
+[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+mkdir -p "$OUT"
+log() { printf '[results %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# job DIR NP ARGS...: psaq on NP ranks into DIR unless DIR already holds a finished run.
+job() {
+  local dir="$1" np="$2"
+  shift 2
+  if grep -qs '"status": "complete"' "$dir/report.json"; then return 0; fi
+  log "${dir#"$OUT"/}"
+  "${MPIRUN[@]}" -np "$np" "$PSAQ" "$@" --output_dir="$dir" --overwrite >"$dir.log" 2>&1 || {
+    tail -5 "$dir.log" >&2
+    return 1
+  }
+}
+
+EVAL=(--eval_dataset=fashion_mnist --eval_float=false)
+for teacher in $TEACHERS; do
+  model="$ROOT/model/zoo/$teacher.safetensors"
+  base="$OUT/$teacher"
+  mkdir -p "$base"
+  [ -s "$base/float.json" ] || "${MPIRUN[@]}" -np "$RANKS" "$PSAQ" eval --model="$model" \
+    --dataset=fashion_mnist --json_out="$base/float.json" >"$base/float.log" 2>&1
+  for seed in $SEEDS; do
+    job "$base/samples-v1-s$seed" "$RANKS" generate --model="$model" --method=v1 \
+      --num_samples=32 --seed="$seed"
+    job "$base/samples-noise-s$seed" "$RANKS" generate --model="$model" --method=noise \
+      --num_samples=32 --seed="$seed"
+    job "$base/samples-real-s$seed" "$RANKS" generate --model="$model" --method=real \
+      --dataset=fashion_mnist --num_samples=32 --seed="$seed"
+    for bits in $BITS; do
+      w="${bits%,*}" a="${bits#*,}"
+      for source in v1 noise real; do
+        job "$base/w${w}a${a}-$source-s$seed" "$RANKS" quantize --model="$model" --method=files \
+          --sample_files="$base/samples-$source-s$seed/samples" --w_bits="$w" --a_bits="$a" \
+          "${EVAL[@]}"
+      done
+      job "$base/w${w}a${a}-v2-s$seed" "$RANKS" quantize --model="$model" --method=v2 \
+        --num_samples=32 --w_bits="$w" --a_bits="$a" --seed="$seed" "${EVAL[@]}"
+    done
+  done
+done
+
+# The V2 ablation on the first teacher at W4/A4 (where sources differ): one knob at a time.
+if [ "${ABLATION:-1}" = 1 ]; then
+  teacher="${TEACHERS%% *}"
+  model="$ROOT/model/zoo/$teacher.safetensors"
+  declare -A variants=(
+    [recalibrate_only]="--v2_student_update=recalibrate_only"
+    [lambda0]="--v2_adversarial_weight=0"
+    [lambda0.3]="--v2_adversarial_weight=0.3"
+    [lambda3]="--v2_adversarial_weight=3"
+    [rounds5]="--v2_rounds=5"
+    [rounds20]="--v2_rounds=20"
+    [student_lr1e-4]="--v2_student_lr=1e-4"
+  )
+  for name in "${!variants[@]}"; do
+    for seed in $SEEDS; do
+      # shellcheck disable=SC2086
+      job "$OUT/$teacher/ablation-$name-s$seed" "$RANKS" quantize --model="$model" --method=v2 \
+        --num_samples=32 --w_bits=4 --a_bits=4 --seed="$seed" ${variants[$name]} "${EVAL[@]}"
+    done
+  done
+fi
+
+# The number of samples, split over 1 and 2 ranks (V1 and V2 at W4/A4, first seed).
+if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
+  teacher="${TEACHERS%% *}"
+  model="$ROOT/model/zoo/$teacher.safetensors"
+  seed="${SEEDS%% *}"
+  for n in 32 128 512; do
+    for np in 1 2; do
+      for method in v1 v2; do
+        job "$OUT/$teacher/samples$n-np$np-$method" "$np" quantize --model="$model" \
+          --method="$method" --num_samples="$n" --w_bits=4 --a_bits=4 --seed="$seed" "${EVAL[@]}"
+      done
+    done
+  done
+fi
+
+command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS ABLATION=${ABLATION:-1} SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} docs/make_results.sh"
+/usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
+  --bits "$BITS" --seeds "$SEEDS" --command "$command" \
+  --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
+log "wrote docs/results.md and docs/results.png"

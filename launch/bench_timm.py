@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The Python reference for `psaq bench`: one PSAQ-ViT V1 generation step with timm.
+
+The step follows the official code (docs in gen/ and the spec): the teacher's per-block A·V,
+averaged over heads, token 0 dropped (every window's first token for Swin), cosine similarity,
+Gaussian KDE on a detached 10-point grid with h = 0.01 over the materialised (B, 10, M) tensor,
+trapezoid entropy summed over blocks; cross-entropy with random labels; the TV target term; Adam
+on the images; roll jitter, flip and clamp. Prints ms per step with and without the entropy term.
+Needs torch and timm only (the GPU machine's venv). Random weights: speed does not depend on them.
+
+  python3 launch/bench_timm.py --model swin_small_patch4_window7_224 --batch 32 [--dtype bf16]
+"""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+import timm
+
+
+def capture_av(model):
+    """Registers pre-hooks on every attention's output projection: its input is A·V with the heads
+    concatenated, [B', N, H*Dh]. Returns the list the hooks fill."""
+    feats = []
+    for name, module in model.named_modules():
+        if name.endswith("attn") and hasattr(module, "proj") and hasattr(module, "num_heads"):
+            heads = module.num_heads
+
+            def hook(_mod, args, heads=heads):
+                x = args[0]
+                b, n, c = x.shape
+                feats.append(x.reshape(b, n, heads, c // heads).mean(2))
+
+            module.proj.register_forward_pre_hook(hook)
+    return feats
+
+
+def entropy_loss(feats, batch, h=0.01, grid_points=10):
+    total = 0.0
+    for f in feats:
+        f = f[:, 1:, :].float()
+        f = F.normalize(f, dim=-1, eps=1e-8)
+        s = torch.bmm(f, f.transpose(1, 2)).reshape(batch, -1)  # (B, M)
+        lo, hi = s.min().item(), s.max().item()
+        grid = torch.linspace(lo, hi, grid_points, device=s.device)
+        diff = grid.view(1, -1, 1) - s.unsqueeze(1)  # (B, 10, M), kept for backward
+        p = torch.exp(-diff.pow(2) / (2 * h * h)).mean(-1) / (2 * torch.pi * h * h) ** 0.5
+        p = p + 1e-4
+        ent = torch.trapezoid(-p * torch.log(p), grid.unsqueeze(0).expand(batch, -1), dim=-1)
+        total = total - ent.mean()
+    return total
+
+
+def tv(x):
+    dw = x[:, :, :, 1:] - x[:, :, :, :-1]
+    dh = x[:, :, 1:, :] - x[:, :, :-1, :]
+    dd = x[:, :, 1:, 1:] - x[:, :, :-1, :-1]
+    da = x[:, :, 1:, :-1] - x[:, :, :-1, 1:]
+    return dw.norm() + dh.norm() + dd.norm() + da.norm()
+
+
+def time_steps(model, feats, args, with_entropy):
+    torch.manual_seed(0)
+    dev = torch.device(args.device)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=dev, requires_grad=True)
+    labels = torch.randint(0, 1000, (args.batch,), device=dev)
+    opt = torch.optim.Adam([x], lr=0.2, betas=(0.5, 0.9))
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[args.dtype]
+    times = []
+    for it in range(args.warmup + args.steps):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        off = int(torch.randint(-15, 16, (1,)))
+        xj = torch.roll(x, shifts=(off, off), dims=(2, 3))
+        if torch.rand(1).item() < 0.5:
+            xj = torch.flip(xj, dims=(3,))
+        feats.clear()
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(xj)
+        loss = F.cross_entropy(logits.float(), labels) + 0.05 * (tv(xj) - 2750).abs()
+        if with_entropy:
+            loss = loss + entropy_loss(feats, args.batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(-2.2, 2.6)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * sum(times[args.warmup:]) / args.steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="swin_small_patch4_window7_224")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    model = timm.create_model(args.model, pretrained=False).to(args.device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    feats = capture_av(model)
+    with_ent = time_steps(model, feats, args, True)
+    without = time_steps(model, feats, args, False)
+    print(f"timm {args.model} batch {args.batch} {args.dtype} {args.device}: "
+          f"V1 step {with_ent:.1f} ms, without entropy {without:.1f} ms, "
+          f"entropy share {100 * (1 - without / with_ent):.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# psaq quantize under mpirun -np 2: V1 samples -> W4/A8 export with its manifest, samples and
+# report, a summary with the evaluation, an export `psaq eval` scores the same; quantizing the
+# written samples again (--method=files) gives the same tensors; a finished directory is refused
+# without --overwrite; noise and real calibration run; bad flag combinations are usage errors.
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
+read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
+MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
+HANG_SECONDS=120
+V1=(--method=v1 --num_samples=8 --samples_per_batch=4 --v1_epochs=1 --v1_iterations=6
+    --v1_warmup=2 --w_bits=4 --a_bits=8 --seed=3)
+
+run v1 "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$MODEL" "${V1[@]}" \
+  --output_dir="$WORK/v1" --eval_dataset=fashion_mnist
+if [ "$RC" -ne 0 ]; then
+  fail "quantize v1 exited $RC"
+  sed 's/^/    /' "$WORK/v1.err" >&2
+else
+  for f in model.safetensors model.manifest.json report.json samples/shard-0-of-2.safetensors \
+           samples/shard-1-of-2.safetensors; do
+    [ -s "$WORK/v1/$f" ] || fail "v1: $f missing"
+  done
+  [ -e "$WORK/v1/checkpoint" ] && fail "v1: the checkpoint directory of a finished run remains"
+  expect_in v1 out "psaq quantize: complete"
+  expect_in v1 out "psaq_v1 (W4/A8)"
+  expect_in v1 out "8 over 2 rank(s), mpi"
+  grep -q '"status": "complete"' "$WORK/v1/report.json" || fail "v1: report status is not complete"
+  grep -q '"evaluation"' "$WORK/v1/report.json" || fail "v1: report has no evaluation"
+  # The summary's quantized top-1 is what psaq eval measures on the export.
+  summary_top1=$(grep -E '^ +top-1 quantized' "$WORK/v1.out" | grep -oE '[0-9]+\.[0-9]+%' | head -1)
+  run eval_export "${MPIRUN[@]}" -np 2 "$PSAQ" eval --model="$WORK/v1/model.safetensors" \
+    --dataset=fashion_mnist --sqnr_batches=0
+  eval_top1=$(grep -E '^ *top-1 ' "$WORK/eval_export.out" | grep -oE '[0-9]+\.[0-9]+%' | head -1)
+  [ -n "$summary_top1" ] && [ "$summary_top1" = "$eval_top1" ] ||
+    fail "summary top-1 '$summary_top1' != psaq eval's '$eval_top1'"
+
+  # The same samples, read back: the same export.
+  run files "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$MODEL" --method=files \
+    --sample_files="$WORK/v1/samples" --w_bits=4 --a_bits=8 --output_dir="$WORK/files"
+  [ "$RC" -eq 0 ] || { fail "quantize files exited $RC"; sed 's/^/    /' "$WORK/files.err" >&2; }
+  "$PSAQ_SAME_TENSORS" "$WORK/v1/model.safetensors" "$WORK/files/model.safetensors" ||
+    fail "quantizing the written samples again gave another model"
+
+  # A finished run is not overwritten by accident.
+  run again "$PSAQ" quantize --model="$MODEL" "${V1[@]}" --output_dir="$WORK/v1"
+  [ "$RC" -ne 0 ] || fail "a second run into a finished directory succeeded"
+  expect_in again err "already holds a finished run"
+fi
+
+run noise "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --output_dir="$WORK/noise"
+[ "$RC" -eq 0 ] || { fail "quantize noise exited $RC"; sed 's/^/    /' "$WORK/noise.err" >&2; }
+expect_in noise out "noise (W8/A8)"
+run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \
+  --output_dir="$WORK/real"
+[ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }
+expect_in real out "real (W8/A8)"
+
+# usage NAME TEXT ARGS...: status 2 and TEXT on stderr, before any work.
+usage() {
+  local name="$1" text="$2"
+  shift 2
+  run "$name" "$PSAQ" quantize "$@"
+  [ "$RC" -eq 2 ] || fail "$name: exit status $RC, expected 2"
+  expect_in "$name" err "$text"
+}
+usage no_output "--output_dir is required" --model="$MODEL"
+usage bits "--w_bits must be 2-8, or 32" --model="$MODEL" --output_dir="$WORK/x" --w_bits=9
+usage v2_knob "--v2_rounds applies to --method=v2 only" --model="$MODEL" --output_dir="$WORK/x" \
+  --method=v1 --v2_rounds=3
+usage v1_knob "--v1_iterations applies to --method=v1 only" --model="$MODEL" \
+  --output_dir="$WORK/x" --v1_iterations=3
+usage files "--method=files needs --sample_files" --model="$MODEL" --output_dir="$WORK/x" \
+  --method=files
+usage real "--method=real needs --dataset" --model="$MODEL" --output_dir="$WORK/x" --method=real
+usage both "--resume and --overwrite exclude each other" --model="$MODEL" \
+  --output_dir="$WORK/x" --resume --overwrite
+usage jitter "--jitter_limits must be comma-separated pixel counts" --model="$MODEL" \
+  --output_dir="$WORK/x" --method=v1 --jitter_limits=3,x
+[ -e "$WORK/x" ] && fail "a refused command created its output directory"
+finish
