@@ -116,6 +116,7 @@ std::vector<Timing> TimeV2(ProcessContext& process, model::VisionModel& teacher,
   o.batch_size = FLAGS_batch_size;
   o.rounds = 1;
   o.sample_iterations = FLAGS_warmup_steps + FLAGS_steps;
+  o.image_warmup = 1;
   o.student_iterations = FLAGS_warmup_steps + FLAGS_steps;
   o.kde.implementation = impl;
   quant::QuantConfig bits;
