@@ -67,13 +67,4 @@ void MakeDirs(const std::string& dir) {
   if (!std::filesystem::is_directory(dir)) Fail(dir, "exists and is not a directory");
 }
 
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 }  // namespace psaq::gen

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "dist/utc_time.h"
+
 namespace psaq::gen {
 
 // Writes `text` to "<path>.tmp.<pid>", fsyncs it, renames it over `path` and fsyncs the
@@ -17,7 +19,7 @@ std::string ReadTextFile(const std::string& path);
 // (or when it exists and is not a directory).
 void MakeDirs(const std::string& dir);
 
-// The current UTC time, ISO 8601 ("2026-11-28T19:46:02Z").
-std::string UtcNow();
+// "2026-11-28T21:42:06Z" (dist/utc_time.h), for the "created" fields of what gen/ writes.
+using dist::UtcNow;
 
 }  // namespace psaq::gen

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/utc_time.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -27,15 +28,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fmt = export_format;
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // Writes `text` to `path` through a temporary file and a rename, like WriteSafetensors.
 void WriteTextAtomically(const std::string& path, const std::string& text) {
@@ -170,7 +162,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   metadata["num_samples"] = std::to_string(options.num_samples);
   metadata["psaq_version"] = PSAQ_VERSION;
   metadata["tool"] = options.tool;
-  metadata["created"] = UtcNow();
+  metadata["created"] = dist::UtcNow();
   model::WriteSafetensors(path, tensors, metadata);
 
   json manifest = json::object();
