@@ -77,4 +77,13 @@ usage both "--resume and --overwrite exclude each other" --model="$MODEL" \
 usage jitter "--jitter_limits must be comma-separated pixel counts" --model="$MODEL" \
   --output_dir="$WORK/x" --method=v1 --jitter_limits=3,x
 [ -e "$WORK/x" ] && fail "a refused command created its output directory"
+
+# The shipped flagfiles parse (every flag known and valid): the run gets as far as the model.
+for flags in "$PSAQ_SOURCE_DIR"/cluster/flags/*.flags; do
+  name="flagfile_$(basename "$flags" .flags)"
+  run "$name" "$PSAQ" quantize --flagfile="$flags" --model=/nonexistent.safetensors \
+    --output_dir="$WORK/$name"
+  [ "$RC" -ne 0 ] && [ "$RC" -ne 2 ] || fail "$name: exit status $RC, expected a runtime error"
+  expect_in "$name" err "/nonexistent.safetensors: neither a preset name"
+done
 finish
