@@ -68,7 +68,8 @@ for row in "${rows[@]}"; do
   printf '  %-34s %8s %9s %8ss\n' "W$W_BITS/A$A_BITS $label" "$top1" "$job" "$t"
 done
 echo
-echo "  (wall time of quantize includes generation, calibration, export and both evaluations)"
+echo "  job: samples + calibration + export (report.json); total: the whole command, including the"
+echo "  evaluation of the float and the quantized model on the test set"
 echo "  quantized model (V2):  $OUT/v2/model.safetensors (+ model.manifest.json)"
 echo "  report (V2):           $OUT/v2/report.json"
 echo "  the other methods:     $OUT/{v1,noise,real}/"
