@@ -79,6 +79,23 @@ class StepClock {
   std::vector<double> stamps_;
 };
 
+// FLOP/s of float32 matmuls on `device` ([n x n] @ [n x n], the best of a few runs): the rate a
+// step could reach if it were all matmuls, for the "FLOP floor" column.
+double MatmulFlopsPerSecond(const c10::Device& device) {
+  const int64_t n = 512;
+  const at::Tensor a = at::randn({n, n}, at::TensorOptions().device(device));
+  const at::Tensor b = at::randn({n, n}, at::TensorOptions().device(device));
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double start = gen::NowSeconds();
+    at::Tensor c;
+    for (int i = 0; i < 10; ++i) c = at::mm(a, b);
+    c.sum().item<float>();  // waits for the device
+    best = std::max(best, 10 * 2.0 * n * n * n / (gen::NowSeconds() - start));
+  }
+  return best;
+}
+
 double MaxOverRanks(dist::Communicator& comm, double value) {
   at::Tensor t = at::tensor({value}, at::kDouble);
   comm.AllReduce(t, dist::ReduceOp::kMax);
@@ -190,21 +207,25 @@ int RunBench(ProcessContext& process) {
     for (const Timing& t : TimeV2(process, *teacher, ParseImpl(impls.front()))) rows.push_back(t);
   }
   if (!process.is_root()) return 0;
-  quant::TextTable table({"step", "ms/step", "samples/s", "TFLOP/s", "peak RSS MB", "note"});
-  for (int c = 1; c <= 4; ++c) table.SetAlign(c, quant::TextTable::Align::kRight);
+  const double matmul_rate = MatmulFlopsPerSecond(process.device());
+  quant::TextTable table(
+      {"step", "ms/step", "samples/s", "TFLOP/s", "floor ms", "peak RSS MB", "note"});
+  for (int c = 1; c <= 5; ++c) table.SetAlign(c, quant::TextTable::Align::kRight);
   const double images = static_cast<double>(FLAGS_batch_size) * process.size();
   for (const Timing& t : rows) {
     table.AddRow({t.what, quant::FormatFixed(t.ms, 1), quant::FormatFixed(images / (t.ms / 1e3), 1),
                   quant::FormatFixed(t.flops * process.size() / (t.ms / 1e3) / 1e12, 3),
+                  quant::FormatFixed(1e3 * t.flops / matmul_rate, 1),
                   quant::FormatFixed(t.peak_mb, 0), t.note});
   }
   std::printf("\npsaq bench: %s, batch %d x %d rank(s), %s (forward %.3f GFLOP/image)\n%s",
               teacher->config().name.c_str(), FLAGS_batch_size, process.size(),
               process.device().str().c_str(),
               gen::ForwardFlopsPerImage(teacher->config()) / 1e9, table.Render(2).c_str());
-  std::printf("  (ms/step: mean over %d steps, slowest rank; peak RSS: process high-water mark, "
-              "cumulative over the rows)\n",
-              FLAGS_steps);
+  std::printf("  (ms/step: mean over %d steps, slowest rank; floor: the step's FLOPs at this rank's "
+              "measured matmul rate, %.1f GFLOP/s; peak RSS: process high-water mark, cumulative "
+              "over the rows)\n",
+              FLAGS_steps, matmul_rate / 1e9);
   std::fflush(stdout);
   return 0;
 }
