@@ -40,8 +40,13 @@ def stats(values):
     return statistics.mean(values), sd, len(values)
 
 
+EXPECTED_RUNS = 3  # seeds per cell; set from --seeds in main()
+
+
 def cell(m, sd, n):
-    return "n/a" if m is None else f"{m:.2f} ± {sd:.2f}" + ("" if n == 3 else f" (n={n})")
+    if m is None:
+        return "n/a"
+    return f"{m:.2f} ± {sd:.2f}" + ("" if n == EXPECTED_RUNS else f" (n={n})")
 
 
 def main():
@@ -55,6 +60,8 @@ def main():
     ap.add_argument("--plot", required=True)
     a = ap.parse_args()
     root, teachers, seeds = a.results_dir, a.teachers.split(), a.seeds.split()
+    global EXPECTED_RUNS
+    EXPECTED_RUNS = len(seeds)
     bits = [tuple(b.split(",")) for b in a.bits.split()]
     lines = [
         "# Results: data-free quantization of the Fashion-MNIST teachers",
