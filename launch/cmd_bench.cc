@@ -48,17 +48,6 @@ double PeakResidentMb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 gen::KdeImplementation ParseImpl(const std::string& name) {
   if (name == "fused") return gen::KdeImplementation::kFused;
   if (name == "reference") return gen::KdeImplementation::kReference;
@@ -165,11 +154,11 @@ std::vector<Timing> TimeV2(ProcessContext& process, model::VisionModel& teacher,
 
 void CheckBenchFlags() {
   if (FLAGS_model.empty()) throw UsageError("--model is required");
-  for (const std::string& m : Split(FLAGS_methods)) {
+  for (const std::string& m : SplitFlagList(FLAGS_methods)) {
     if (m != "v1" && m != "v2") throw UsageError("--methods takes v1 and/or v2, got '" + m + "'");
   }
-  if (Split(FLAGS_entropy_impls).empty()) throw UsageError("--entropy_impls is empty");
-  for (const std::string& i : Split(FLAGS_entropy_impls)) ParseImpl(i);
+  if (SplitFlagList(FLAGS_entropy_impls).empty()) throw UsageError("--entropy_impls is empty");
+  for (const std::string& i : SplitFlagList(FLAGS_entropy_impls)) ParseImpl(i);
 }
 
 int RunBench(ProcessContext& process) {
@@ -177,8 +166,8 @@ int RunBench(ProcessContext& process) {
   teacher->to(process.device());
   teacher->eval();
   for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-  const std::vector<std::string> impls = Split(FLAGS_entropy_impls);
-  const std::vector<std::string> methods = Split(FLAGS_methods);
+  const std::vector<std::string> impls = SplitFlagList(FLAGS_entropy_impls);
+  const std::vector<std::string> methods = SplitFlagList(FLAGS_methods);
   const bool v1 = std::count(methods.begin(), methods.end(), "v1") > 0;
   const bool v2 = std::count(methods.begin(), methods.end(), "v2") > 0;
   if (process.is_root()) {

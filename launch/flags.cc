@@ -298,6 +298,17 @@ bool CheckInHalfOpenRange(const char* flag, double value, double lo, double hi) 
                               FormatDouble(value));
 }
 
+std::vector<std::string> SplitFlagList(const std::string& value) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= value.size()) {
+    const size_t end = std::min(value.find(',', start), value.size());
+    if (end > start) items.push_back(value.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
 bool PositiveDouble(const char* flag, double value) { return CheckPositive(flag, value); }
 bool NonNegativeDouble(const char* flag, double value) {
   return CheckInRange(flag, value, 0.0, std::numeric_limits<double>::max());

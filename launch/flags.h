@@ -59,6 +59,9 @@ void ParseFlagsOrExit(const Subcommand& sub, int* argc, char*** argv, bool print
 // the flags whose value did not come from the default.
 std::string EffectiveFlags(const Subcommand& sub);
 
+// The items of a comma-separated flag value ("a,b,,c" -> {"a", "b", "c"}; "" -> {}).
+std::vector<std::string> SplitFlagList(const std::string& value);
+
 // --- Validators for DEFINE_validator --------------------------------------------------------
 // On a refused value each records a one-line reason ("--batch_size must be >= 1, got 0") that
 // ParseFlagsOrExit prints.

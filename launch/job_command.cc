@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,19 +58,9 @@ namespace {
 
 bool IsSet(const std::string& flag) { return !gflags::GetCommandLineFlagInfoOrDie(flag.c_str()).is_default; }
 
-std::vector<std::string> SplitCommas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 std::vector<int64_t> JitterLimits() {
   std::vector<int64_t> limits;
-  for (const std::string& item : SplitCommas(FLAGS_jitter_limits)) {
+  for (const std::string& item : SplitFlagList(FLAGS_jitter_limits)) {
     size_t used = 0;
     int64_t v = -1;
     try {
@@ -237,7 +226,7 @@ gen::QuantizeJobOptions JobOptionsFromFlags(const ProcessContext& process) {
   gen::QuantizeJobOptions o;
   o.model = FLAGS_model;
   o.source = gen::ParseCalibrationSource(FLAGS_method);
-  o.sample_files = SplitCommas(FLAGS_sample_files);
+  o.sample_files = SplitFlagList(FLAGS_sample_files);
   o.num_samples = FLAGS_num_samples;
   o.batch_size = FLAGS_samples_per_batch;
   o.seed = FLAGS_seed;

@@ -154,3 +154,16 @@ TEST(UsageErrorTest, OneLineWithTheWayToHelp) {
 
 }  // namespace
 }  // namespace psaq::launch
+
+namespace psaq::launch {
+namespace {
+
+TEST(SplitFlagListTest, DropsEmptyItems) {
+  EXPECT_EQ(SplitFlagList(""), std::vector<std::string>{});
+  EXPECT_EQ(SplitFlagList("a"), std::vector<std::string>{"a"});
+  EXPECT_EQ(SplitFlagList("a,b,,c,"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(SplitFlagList(",x"), std::vector<std::string>{"x"});
+}
+
+}  // namespace
+}  // namespace psaq::launch
