@@ -9,17 +9,44 @@
 namespace psaq::gen {
 namespace {
 
-// Fills the host values of `terms` from the detached scalars with one device-to-host copy.
-void ReadValues(LossTerms& terms, const std::vector<std::pair<double*, at::Tensor>>& parts) {
-  std::vector<at::Tensor> scalars;
-  scalars.push_back(terms.total.detach().to(at::kDouble).reshape({1}));
-  for (const auto& part : parts)
-    scalars.push_back(part.second.detach().to(at::kDouble).reshape({1}));
-  at::Tensor host = at::cat(scalars).cpu();
-  const double* v = host.data_ptr<double>();
-  terms.total_value = v[0];
-  for (size_t i = 0; i < parts.size(); ++i) *parts[i].first = v[i + 1];
-}
+// A weighted sum of loss terms that remembers each term, so that all the host values are read
+// with one device-to-host copy at the end.
+class TermSum {
+ public:
+  explicit TermSum(const at::Tensor& like) : total_(at::zeros({}, like.options())) {}
+
+  // Adds weight * term to the total; *value receives the term's value in Finish.
+  void Add(double weight, const at::Tensor& term, double* value) {
+    total_ = total_ + weight * term;
+    parts_.emplace_back(value, term);
+  }
+
+  // The patch-similarity entropy and the TV target, the image priors V1 and V2 share.
+  void AddImagePriors(LossTerms& terms, const std::vector<at::Tensor>& av_means,
+                      const at::Tensor& x_jittered, double tv_target, double entropy_weight,
+                      double tv_weight, const KdeOptions& kde) {
+    if (entropy_weight != 0)
+      Add(entropy_weight, PatchSimilarityEntropyLoss(av_means, x_jittered.size(0), kde),
+          &terms.entropy);
+    if (tv_weight != 0)
+      Add(tv_weight, TotalVariationTargetLoss(x_jittered, tv_target), &terms.tv);
+  }
+
+  void Finish(LossTerms& terms) const {
+    terms.total = total_;
+    std::vector<at::Tensor> scalars{total_.detach().to(at::kDouble).reshape({1})};
+    for (const auto& part : parts_)
+      scalars.push_back(part.second.detach().to(at::kDouble).reshape({1}));
+    at::Tensor host = at::cat(scalars).cpu();
+    const double* v = host.data_ptr<double>();
+    terms.total_value = v[0];
+    for (size_t i = 0; i < parts_.size(); ++i) *parts_[i].first = v[i + 1];
+  }
+
+ private:
+  at::Tensor total_;
+  std::vector<std::pair<double*, at::Tensor>> parts_;
+};
 
 }  // namespace
 
@@ -41,13 +68,8 @@ LossTerms V1Loss(const std::vector<at::Tensor>& av_means, const at::Tensor& logi
               x_jittered.sizes());
   const int64_t batch = x_jittered.size(0);
   LossTerms terms;
-  std::vector<std::pair<double*, at::Tensor>> parts;
-  at::Tensor total = at::zeros({}, x_jittered.options());
-  if (weights.entropy != 0) {
-    at::Tensor ent = PatchSimilarityEntropyLoss(av_means, batch, kde);
-    total = total + weights.entropy * ent;
-    parts.emplace_back(&terms.entropy, ent);
-  }
+  TermSum sum(x_jittered);
+  sum.AddImagePriors(terms, av_means, x_jittered, tv_target, weights.entropy, weights.tv, kde);
   if (weights.cross_entropy != 0) {
     TORCH_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) == batch,
                 "V1Loss: logits must be [", batch, ", K]");
@@ -56,16 +78,9 @@ LossTerms V1Loss(const std::vector<at::Tensor>& av_means, const at::Tensor& logi
                 "V1Loss: labels must be int64 [", batch, "]");
     at::Tensor log_p = at::log_softmax(logits, 1);
     at::Tensor ce = -log_p.gather(1, labels.to(logits.device()).unsqueeze(1)).mean();
-    total = total + weights.cross_entropy * ce;
-    parts.emplace_back(&terms.cross_entropy, ce);
+    sum.Add(weights.cross_entropy, ce, &terms.cross_entropy);
   }
-  if (weights.tv != 0) {
-    at::Tensor tv = TotalVariationTargetLoss(x_jittered, tv_target);
-    total = total + weights.tv * tv;
-    parts.emplace_back(&terms.tv, tv);
-  }
-  terms.total = total;
-  ReadValues(terms, parts);
+  sum.Finish(terms);
   return terms;
 }
 
@@ -76,32 +91,17 @@ LossTerms V2SampleLoss(const std::vector<at::Tensor>& av_means, const at::Tensor
               x_jittered.sizes());
   const int64_t batch = x_jittered.size(0);
   LossTerms terms;
-  std::vector<std::pair<double*, at::Tensor>> parts;
-  at::Tensor total = at::zeros({}, x_jittered.options());
-  if (weights.entropy != 0) {
-    at::Tensor ent = PatchSimilarityEntropyLoss(av_means, batch, kde);
-    total = total + weights.entropy * ent;
-    parts.emplace_back(&terms.entropy, ent);
-  }
-  if (weights.tv != 0) {
-    at::Tensor tv = TotalVariationTargetLoss(x_jittered, tv_target);
-    total = total + weights.tv * tv;
-    parts.emplace_back(&terms.tv, tv);
-  }
+  TermSum sum(x_jittered);
+  sum.AddImagePriors(terms, av_means, x_jittered, tv_target, weights.entropy, weights.tv, kde);
   if (weights.l2 != 0) {
-    at::Tensor l2 = ImageL2Prior(x_jittered);
-    total = total + weights.l2 * l2;
-    parts.emplace_back(&terms.l2, l2);
+    sum.Add(weights.l2, ImageL2Prior(x_jittered), &terms.l2);
   }
   if (weights.adversarial != 0) {
     TORCH_CHECK(discrepancy.defined() && discrepancy.dim() == 1 && discrepancy.size(0) == batch,
                 "V2SampleLoss: discrepancy must be [", batch, "]");
-    at::Tensor d = discrepancy.mean();
-    total = total - weights.adversarial * d;
-    parts.emplace_back(&terms.discrepancy, d);
+    sum.Add(-weights.adversarial, discrepancy.mean(), &terms.discrepancy);
   }
-  terms.total = total;
-  ReadValues(terms, parts);
+  sum.Finish(terms);
   return terms;
 }
 
