@@ -20,9 +20,9 @@ namespace {
 // batches over the ranks); re-evaluating in other batches may flip a near-tie or two: 0.05 points
 // is 5 of 10,000 images.
 constexpr double kTop1TolerancePoints = 0.05;
-// The floor the shipped teacher clears. Issue 6 asks for 90%; the fmnist_swin trained so far
-// reaches 85.01% (model/zoo/README.md), so the floor is that teacher's, not the goal.
-constexpr double kMinimumTop1 = 85.0;
+// The floor the shipped teacher clears. Issue 6 asks for 90%; the fmnist_swin shipped now
+// reaches 88.82% (model/zoo/README.md), so the floor is that teacher's, not the goal.
+constexpr double kMinimumTop1 = 88.8;
 // Shipped as float32 "a few MB at most".
 constexpr std::uintmax_t kMaxFileBytes = 4u << 20;
 
