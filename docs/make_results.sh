@@ -8,8 +8,12 @@
 # are generated once per seed (psaq generate) and quantized at every setting (--method=files).
 # Then the V2 ablation and the number of samples over 1 and 2 ranks. Every run's directory stays
 # under $RESULTS_DIR; docs/results.py reads their report.json files and writes the page.
+# The ablation runs first: it is what the V2 defaults were chosen from, and the main table's V2
+# column uses the defaults. Finished runs are kept, so a second call only does what is missing.
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
-# SAMPLE_SWEEP (1/0), RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
+# ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP_SAMPLES (default "32 128 512"),
+# SWEEP_METHODS (default "v1 v2"),
+# RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PSAQ="${PSAQ_BUILD_DIR:-$ROOT/build}/launch/psaq"
@@ -17,6 +21,9 @@ TEACHERS="${TEACHERS:-fmnist_vit fmnist_swin}"
 BITS="${BITS:-8,8 6,6 4,8 4,4 4,3}"
 SEEDS="${SEEDS:-0 1 2}"
 RANKS="${RANKS:-2}"
+ABLATION_SEEDS="${ABLATION_SEEDS:-$SEEDS}"
+SWEEP_SAMPLES="${SWEEP_SAMPLES:-32 128 512}"
+SWEEP_METHODS="${SWEEP_METHODS:-v1 v2}"
 OUT="${RESULTS_DIR:-/tmp/psaq-results}"
 MPIRUN=(mpirun --oversubscribe)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
@@ -37,6 +44,37 @@ job() {
 }
 
 EVAL=(--eval_dataset=fashion_mnist --eval_float=false)
+# v2 MODEL DIR W A SEED [FLAGS...]: V2 on 32 samples over RANKS ranks, evaluated.
+v2() {
+  local model="$1" dir="$2" w="$3" a="$4" seed="$5"
+  shift 5
+  job "$dir" "$RANKS" quantize --model="$model" --method=v2 --num_samples=32 --w_bits="$w" \
+    --a_bits="$a" --seed="$seed" "$@" "${EVAL[@]}"
+}
+
+# The V2 ablation on the first teacher at W4/A4 (where sources differ): one knob at a time.
+if [ "${ABLATION:-1}" = 1 ]; then
+  teacher="${TEACHERS%% *}"
+  model="$ROOT/model/zoo/$teacher.safetensors"
+  mkdir -p "$OUT/$teacher"
+  declare -A variants=(
+    [recalibrate_only]="--v2_student_update=recalibrate_only"
+    [lambda0]="--v2_adversarial_weight=0"
+    [lambda0.3]="--v2_adversarial_weight=0.3"
+    [lambda3]="--v2_adversarial_weight=3"
+    [rounds5]="--v2_rounds=5"
+    [rounds20]="--v2_rounds=20"
+    [student_lr1e-4]="--v2_student_lr=1e-4"
+  )
+  for seed in $ABLATION_SEEDS; do
+    v2 "$model" "$OUT/$teacher/w4a4-v2-s$seed" 4 4 "$seed"
+    for name in "${!variants[@]}"; do
+      # shellcheck disable=SC2086
+      v2 "$model" "$OUT/$teacher/ablation-$name-s$seed" 4 4 "$seed" ${variants[$name]}
+    done
+  done
+fi
+
 for teacher in $TEACHERS; do
   model="$ROOT/model/zoo/$teacher.safetensors"
   base="$OUT/$teacher"
@@ -57,42 +95,19 @@ for teacher in $TEACHERS; do
           --sample_files="$base/samples-$source-s$seed/samples" --w_bits="$w" --a_bits="$a" \
           "${EVAL[@]}"
       done
-      job "$base/w${w}a${a}-v2-s$seed" "$RANKS" quantize --model="$model" --method=v2 \
-        --num_samples=32 --w_bits="$w" --a_bits="$a" --seed="$seed" "${EVAL[@]}"
+      v2 "$model" "$base/w${w}a${a}-v2-s$seed" "$w" "$a" "$seed"
     done
   done
 done
 
-# The V2 ablation on the first teacher at W4/A4 (where sources differ): one knob at a time.
-if [ "${ABLATION:-1}" = 1 ]; then
-  teacher="${TEACHERS%% *}"
-  model="$ROOT/model/zoo/$teacher.safetensors"
-  declare -A variants=(
-    [recalibrate_only]="--v2_student_update=recalibrate_only"
-    [lambda0]="--v2_adversarial_weight=0"
-    [lambda0.3]="--v2_adversarial_weight=0.3"
-    [lambda3]="--v2_adversarial_weight=3"
-    [rounds5]="--v2_rounds=5"
-    [rounds20]="--v2_rounds=20"
-    [student_lr1e-4]="--v2_student_lr=1e-4"
-  )
-  for name in "${!variants[@]}"; do
-    for seed in $SEEDS; do
-      # shellcheck disable=SC2086
-      job "$OUT/$teacher/ablation-$name-s$seed" "$RANKS" quantize --model="$model" --method=v2 \
-        --num_samples=32 --w_bits=4 --a_bits=4 --seed="$seed" ${variants[$name]} "${EVAL[@]}"
-    done
-  done
-fi
-
-# The number of samples, split over 1 and 2 ranks (V1 and V2 at W4/A4, first seed).
+# The number of samples, split over 1 and 2 ranks (SWEEP_METHODS at W4/A4, first seed).
 if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
   teacher="${TEACHERS%% *}"
   model="$ROOT/model/zoo/$teacher.safetensors"
   seed="${SEEDS%% *}"
-  for n in 32 128 512; do
+  for n in $SWEEP_SAMPLES; do
     for np in 1 2; do
-      for method in v1 v2; do
+      for method in $SWEEP_METHODS; do
         job "$OUT/$teacher/samples$n-np$np-$method" "$np" quantize --model="$model" \
           --method="$method" --num_samples="$n" --w_bits=4 --a_bits=4 --seed="$seed" "${EVAL[@]}"
       done
@@ -100,8 +115,12 @@ if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
   done
 fi
 
-command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS ABLATION=${ABLATION:-1} SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} docs/make_results.sh"
+command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS"
+command+=" ABLATION=${ABLATION:-1} ABLATION_SEEDS=\"$ABLATION_SEEDS\""
+command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP_SAMPLES=\"$SWEEP_SAMPLES\""
+command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" docs/make_results.sh"
 /usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
-  --bits "$BITS" --seeds "$SEEDS" --command "$command" \
+  --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$ABLATION_SEEDS" \
+  --sweep_samples "$SWEEP_SAMPLES" --command "$command" \
   --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
 log "wrote docs/results.md and docs/results.png"
