@@ -11,8 +11,8 @@
 # The ablation runs first: it is what the V2 defaults were chosen from, and the main table's V2
 # column uses the defaults. Finished runs are kept, so a second call only does what is missing.
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
-# ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP_SAMPLES (default "32 128 512"),
-# SWEEP_METHODS (default "v1 v2"),
+# ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
+# "32x1 32x2 128x1 128x2 512x1 512x2"), SWEEP_METHODS (default "v1 v2"),
 # RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +22,7 @@ BITS="${BITS:-8,8 6,6 4,8 4,4 4,3}"
 SEEDS="${SEEDS:-0 1 2}"
 RANKS="${RANKS:-2}"
 ABLATION_SEEDS="${ABLATION_SEEDS:-$SEEDS}"
-SWEEP_SAMPLES="${SWEEP_SAMPLES:-32 128 512}"
+SWEEP="${SWEEP:-32x1 32x2 128x1 128x2 512x1 512x2}"
 SWEEP_METHODS="${SWEEP_METHODS:-v1 v2}"
 OUT="${RESULTS_DIR:-/tmp/psaq-results}"
 MPIRUN=(mpirun --oversubscribe)
@@ -105,22 +105,21 @@ if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
   teacher="${TEACHERS%% *}"
   model="$ROOT/model/zoo/$teacher.safetensors"
   seed="${SEEDS%% *}"
-  for n in $SWEEP_SAMPLES; do
-    for np in 1 2; do
-      for method in $SWEEP_METHODS; do
-        job "$OUT/$teacher/samples$n-np$np-$method" "$np" quantize --model="$model" \
-          --method="$method" --num_samples="$n" --w_bits=4 --a_bits=4 --seed="$seed" "${EVAL[@]}"
-      done
+  for point in $SWEEP; do
+    n="${point%x*}" np="${point#*x}"
+    for method in $SWEEP_METHODS; do
+      job "$OUT/$teacher/samples$n-np$np-$method" "$np" quantize --model="$model" \
+        --method="$method" --num_samples="$n" --w_bits=4 --a_bits=4 --seed="$seed" "${EVAL[@]}"
     done
   done
 fi
 
 command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS"
 command+=" ABLATION=${ABLATION:-1} ABLATION_SEEDS=\"$ABLATION_SEEDS\""
-command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP_SAMPLES=\"$SWEEP_SAMPLES\""
+command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP=\"$SWEEP\""
 command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" docs/make_results.sh"
 /usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
   --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$ABLATION_SEEDS" \
-  --sweep_samples "$SWEEP_SAMPLES" --command "$command" \
+  --sweep "$SWEEP" --command "$command" \
   --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
 log "wrote docs/results.md and docs/results.png"

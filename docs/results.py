@@ -120,7 +120,7 @@ def main():
     ap.add_argument("--bits", required=True)
     ap.add_argument("--seeds", required=True)
     ap.add_argument("--ablation_seeds", required=True)
-    ap.add_argument("--sweep_samples", required=True)
+    ap.add_argument("--sweep", required=True, help="samples x ranks points, e.g. '32x1 32x2'")
     ap.add_argument("--command", required=True)
     ap.add_argument("--markdown", required=True)
     ap.add_argument("--plot", required=True)
@@ -188,7 +188,8 @@ def main():
                                          f"{means[DEFAULTS] - ranked[0][0]:+.2f} points from it."
                                          if means.get(DEFAULTS) is not None else best + ".")]
         lines.append("")
-    sweep = [(int(n), np_, m) for n in a.sweep_samples.split() for np_ in (1, 2) for m in ("v1", "v2")]
+    sweep = [(int(p.split("x")[0]), int(p.split("x")[1]), m) for p in a.sweep.split()
+             for m in ("v1", "v2")]
     rows = []
     for n, np_, m in sweep:
         d = os.path.join(root, first, f"samples{n}-np{np_}-{m}", "report.json")
