@@ -137,6 +137,10 @@ def main():
         "with their defaults (V1: official 2 × 500 steps; V2: the reconstruction's defaults, README).",
         "Plot: `docs/results.png`.",
         "",
+        f"Scope of this run: teachers {', '.join(teachers)}; V2 ablation over seeds "
+        f"{', '.join(abl_seeds)}; sample sweep at (samples x ranks) {', '.join(a.sweep.split())}.",
+        "Parts the command left out are absent, not estimated.",
+        "",
     ]
     table = {}
     for t in teachers:
