@@ -103,8 +103,8 @@ def claim_lines(t, bits, table):
     w8 = [(s, v) for s, v in w8 if v is not None]
     if fl is not None and w8:
         gaps = ", ".join(f"{s} {fl - v:+.2f}" for s, v in w8)
-        worst = max(fl - v for s, v in w8 if s in ("v1", "v2")) if any(
-            s in ("v1", "v2") for s, _ in w8) else None
+        losses = [fl - v for s, v in w8 if s in ("v1", "v2")]
+        worst = max(losses) if losses else None
         verdict = ("n/a" if worst is None else
                    "agrees (data-free W8/A8 within 1 point of float)" if worst <= 1 else
                    f"does not agree (a data-free method loses {worst:.2f} points)")
@@ -184,13 +184,16 @@ def main():
             means[label] = m[0]
             lines.append(f"| {label} | {cell(*m, len(abl_seeds))} | "
                          + ("n/a" if wt is None else f"{wt:.0f}") + " |")
-        ranked = sorted(((v, k) for k, v in means.items() if v is not None), reverse=True)
-        if ranked:
-            best = ranked[0][1]
-            lines += ["", "Highest: " + ("the defaults, which are therefore kept." if best == DEFAULTS
-                                         else f"{best}; the defaults are " +
-                                         f"{means[DEFAULTS] - ranked[0][0]:+.2f} points from it."
-                                         if means.get(DEFAULTS) is not None else best + ".")]
+        scored = {k: v for k, v in means.items() if v is not None}
+        if scored:
+            best = max(scored, key=scored.get)
+            if best == DEFAULTS:
+                verdict = "the defaults, which are therefore kept."
+            elif DEFAULTS in scored:
+                verdict = f"{best}; the defaults are {scored[DEFAULTS] - scored[best]:+.2f} points from it."
+            else:
+                verdict = best + "."
+            lines += ["", "Highest: " + verdict]
         lines.append("")
     sweep = [(int(p.split("x")[0]), int(p.split("x")[1]), m) for p in a.sweep.split()
              for m in ("v1", "v2")]

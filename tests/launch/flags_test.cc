@@ -152,12 +152,6 @@ TEST(UsageErrorTest, OneLineWithTheWayToHelp) {
   EXPECT_FALSE(IsHelpArgument("--helper"));
 }
 
-}  // namespace
-}  // namespace psaq::launch
-
-namespace psaq::launch {
-namespace {
-
 TEST(SplitFlagListTest, DropsEmptyItems) {
   EXPECT_EQ(SplitFlagList(""), std::vector<std::string>{});
   EXPECT_EQ(SplitFlagList("a"), std::vector<std::string>{"a"});
