@@ -40,17 +40,18 @@ def stats(values):
     return statistics.mean(values), sd, len(values)
 
 
-DEFAULTS = "defaults: student update on, λ = 1, 10 rounds, student lr 1e-5"
-# The ablation variants of docs/make_results.sh, in table order, with the flag each one changes.
-ABLATION = {
-    "recalibrate_only": "student update off (`--v2_student_update=recalibrate_only`)",
-    "lambda0": "λ = 0, no adversarial term (`--v2_adversarial_weight=0`)",
-    "lambda0.3": "λ = 0.3",
-    "lambda3": "λ = 3",
-    "rounds5": "5 rounds (`--v2_rounds=5`)",
-    "rounds20": "20 rounds",
-    "student_lr1e-4": "student lr 1e-4 (`--v2_student_lr=1e-4`)",
-}
+def v2_options(path):
+    """The V2 options a run recorded in its report.json (what its flags set), or None."""
+    try:
+        with open(path) as f:
+            return json.load(f)["options"]["v2"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def changed(options, defaults):
+    """The V2 options where a run differs from the defaults run, as (key, value) pairs."""
+    return sorted((k, v) for k, v in options.items() if defaults.get(k) != v)
 
 
 def cell(m, sd, n, expected):
@@ -166,19 +167,35 @@ def main():
 
     first = teachers[0]
     abl_dir = os.path.join(root, first)
-    present = {d.rsplit("-s", 1)[0][len("ablation-"):] for d in
-               (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
-               if d.startswith("ablation-") and not d.endswith(".log")}
-    variants = [v for v in ABLATION if v in present] + sorted(present - set(ABLATION))
-    if variants:
+    # Each ablation run's label is what its report.json says it changed against the defaults run,
+    # so the variants of docs/make_results.sh are not repeated here.
+    names = sorted({d.rsplit("-s", 1)[0] for d in
+                    (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
+                    if d.startswith("ablation-") and not d.endswith(".log")})
+
+    def report(name, k):
+        return os.path.join(abl_dir, f"{name}-s{k}", "report.json")
+
+    found = [o for o in (v2_options(report("w4a4-v2", k)) for k in abl_seeds) if o]
+    defaults = found[0] if found else {}
+    rows = []
+    for name in names:
+        opts = next((o for o in (v2_options(report(name, k)) for k in abl_seeds) if o), None)
+        if opts is not None:
+            rows.append((changed(opts, defaults), name))
+    rows.sort(key=lambda r: [(k, str(type(v)), v) for k, v in r[0]])
+    knobs = sorted({k for diff, _ in rows for k, _ in diff})
+    default_label = "defaults (" + ", ".join(f"{k} = {defaults.get(k)}" for k in knobs) + ")"
+    if rows:
         lines += [f"## V2 ablation ({first}, W4/A4)", "",
-                  f"One knob changed from the defaults at a time; seeds {', '.join(abl_seeds)}.", "",
+                  f"One knob changed from the defaults at a time (the option names of report.json); "
+                  f"seeds {', '.join(abl_seeds)}.", "",
                   "| variant | top-1 | wall s |", "|---|---|---|"]
         means = {}
-        for v in ["defaults"] + variants:
-            name = "w4a4-v2" if v == "defaults" else f"ablation-{v}"
-            label = (DEFAULTS if v == "defaults" else ABLATION.get(v, v))
-            runs = [os.path.join(abl_dir, f"{name}-s{k}", "report.json") for k in abl_seeds]
+        for label, name in [(default_label, "w4a4-v2")] + [
+                (", ".join(f"{k} = {v}" for k, v in diff) or "(same as defaults)", name)
+                for diff, name in rows]:
+            runs = [report(name, k) for k in abl_seeds]
             wt = stats([wall(r) for r in runs])[0]
             m = stats([top1(r) for r in runs])
             means[label] = m[0]
@@ -187,10 +204,11 @@ def main():
         scored = {k: v for k, v in means.items() if v is not None}
         if scored:
             best = max(scored, key=scored.get)
-            if best == DEFAULTS:
+            if best == default_label:
                 verdict = "the defaults, which are therefore kept."
-            elif DEFAULTS in scored:
-                verdict = f"{best}; the defaults are {scored[DEFAULTS] - scored[best]:+.2f} points from it."
+            elif default_label in scored:
+                verdict = (f"{best}; the defaults are {scored[default_label] - scored[best]:+.2f} "
+                           "points from it.")
             else:
                 verdict = best + "."
             lines += ["", "Highest: " + verdict]
