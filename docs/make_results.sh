@@ -9,7 +9,8 @@
 # Then the V2 ablation and the number of samples over 1 and 2 ranks. Every run's directory stays
 # under $RESULTS_DIR; docs/results.py reads their report.json files and writes the page.
 # The ablation runs first: it is what the V2 defaults were chosen from, and the main table's V2
-# column uses the defaults. Finished runs are kept, so a second call only does what is missing.
+# column uses the defaults. Finished runs are kept while the teacher file is unchanged, so a second
+# call only does what is missing; runs of a replaced teacher are moved aside.
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
 # ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
 # "32x1 32x2 128x1 128x2 512x1 512x2"), SWEEP_METHODS (default "v1 v2"),
@@ -42,6 +43,22 @@ job() {
     return 1
   }
 }
+
+# Runs are kept per teacher only while its weights stay the same: a retrained teacher's old runs
+# would otherwise count as finished. $OUT/TEACHER/weights.sha256 records the weights they used.
+for teacher in $TEACHERS; do
+  model="$ROOT/model/zoo/$teacher.safetensors"
+  [ -f "$model" ] || { log "no teacher $model (TEACHERS)"; exit 1; }
+  sum="$(sha256sum "$model" | cut -d' ' -f1)"
+  dir="$OUT/$teacher"
+  if [ -d "$dir" ] && [ "$(cat "$dir/weights.sha256" 2>/dev/null)" != "$sum" ]; then
+    old="$dir.old-$(date +%Y%m%d-%H%M%S)"
+    log "$teacher: $model is not the model of the runs in $dir; moved them to $old"
+    mv "$dir" "$old"
+  fi
+  mkdir -p "$dir"
+  echo "$sum" >"$dir/weights.sha256"
+done
 
 EVAL=(--eval_dataset=fashion_mnist --eval_float=false)
 # v2 MODEL DIR W A SEED [FLAGS...]: V2 on 32 samples over RANKS ranks, evaluated.
