@@ -20,8 +20,8 @@ namespace {
 // batches over the ranks); re-evaluating in other batches may flip a near-tie or two: 0.05 points
 // is 5 of 10,000 images.
 constexpr double kTop1TolerancePoints = 0.05;
-// The floor the shipped teacher clears. Issue 6 asks for 90%; the fmnist_swin shipped now
-// reaches 88.82% (model/zoo/README.md), so the floor is that teacher's, not the goal.
+// The floor the shipped teachers clear. Issue 6 asks for 90%; fmnist_swin 88.82%
+// (model/zoo/README.md) does not reach it yet, so the floor is the lower teacher's, not the goal.
 constexpr double kMinimumTop1 = 88.8;
 // Shipped as float32 "a few MB at most".
 constexpr std::uintmax_t kMaxFileBytes = 4u << 20;
@@ -62,7 +62,7 @@ TEST_P(ZooTest, ReachesItsRecordedTop1AndWasTrainedOnTheInstalledData) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shipped, ZooTest,
-                         ::testing::Values("fmnist_swin.safetensors"),
+                         ::testing::Values("fmnist_swin.safetensors", "fmnist_vit.safetensors"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param.substr(0, info.param.find('.'));
                          });
