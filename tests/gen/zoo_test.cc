@@ -20,9 +20,13 @@ namespace {
 // batches over the ranks); re-evaluating in other batches may flip a near-tie or two: 0.05 points
 // is 5 of 10,000 images.
 constexpr double kTop1TolerancePoints = 0.05;
-// The floor the shipped teachers clear. Issue 6 asks for 90%; fmnist_swin 88.82%
-// (model/zoo/README.md) does not reach it yet, so the floor is the lower teacher's, not the goal.
-constexpr double kMinimumTop1 = 88.8;
+// What issue 6 asks of each shipped teacher.
+constexpr double kGoalTop1 = 90.0;
+// The Swin shipped now reaches 88.82% (model/zoo/README.md): its floor is its own, below the goal,
+// until a retrained Swin replaces it. Every other teacher must reach the goal.
+double MinimumTop1(const std::string& file) {
+  return file == "fmnist_swin.safetensors" ? 88.8 : kGoalTop1;
+}
 // Shipped as float32 "a few MB at most".
 constexpr std::uintmax_t kMaxFileBytes = 4u << 20;
 
@@ -53,7 +57,7 @@ TEST_P(ZooTest, ReachesItsRecordedTop1AndWasTrainedOnTheInstalledData) {
   EXPECT_EQ(file.metadata.at("test_data_checksum"),
             model::FormatChecksum(Split("test").ContentChecksum()));
   const double recorded = std::stod(file.metadata.at("test_top1"));
-  EXPECT_GE(recorded, kMinimumTop1);
+  EXPECT_GE(recorded, MinimumTop1(GetParam())) << path;
 
   const model::ModelPtr m = model::LoadModel(path);
   const EvalResult result = Evaluate(*m, Split("test"), 1000, nullptr);
