@@ -13,23 +13,24 @@ import statistics
 SOURCES = [("real", "32 real"), ("noise", "32 noise"), ("v1", "V1"), ("v2", "V2")]
 
 
-def top1(path):
+def read_json(path):
+    """The parsed file, or {} when it is missing or unreadable (the run did not finish)."""
     try:
         with open(path) as f:
-            r = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
-        return None
+        return {}
+
+
+def top1(path):
+    r = read_json(path)
     if "evaluation" in r:
         return 100 * r["evaluation"]["quantized"]["top1"]
     return 100 * r["top1"] if "top1" in r else None
 
 
 def wall(path):
-    try:
-        with open(path) as f:
-            return json.load(f)["wall_seconds"]
-    except (OSError, ValueError, KeyError):
-        return None
+    return read_json(path).get("wall_seconds")
 
 
 def stats(values):
@@ -42,11 +43,7 @@ def stats(values):
 
 def v2_options(path):
     """The V2 options a run recorded in its report.json (what its flags set), or None."""
-    try:
-        with open(path) as f:
-            return json.load(f)["options"]["v2"]
-    except (OSError, ValueError, KeyError):
-        return None
+    return read_json(path).get("options", {}).get("v2")
 
 
 def changed(options, defaults):
@@ -176,11 +173,13 @@ def main():
     def report(name, k):
         return os.path.join(abl_dir, f"{name}-s{k}", "report.json")
 
-    found = [o for o in (v2_options(report("w4a4-v2", k)) for k in abl_seeds) if o]
-    defaults = found[0] if found else {}
+    def options_of(name):  # of the first seed that finished
+        return next((o for o in (v2_options(report(name, k)) for k in abl_seeds) if o), None)
+
+    defaults = options_of("w4a4-v2") or {}
     rows = []
     for name in names:
-        opts = next((o for o in (v2_options(report(name, k)) for k in abl_seeds) if o), None)
+        opts = options_of(name)
         if opts is not None:
             rows.append((changed(opts, defaults), name))
     rows.sort(key=lambda r: [(k, str(type(v)), v) for k, v in r[0]])
