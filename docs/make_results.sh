@@ -135,8 +135,12 @@ command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS"
 command+=" ABLATION=${ABLATION:-1} ABLATION_SEEDS=\"$ABLATION_SEEDS\""
 command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP=\"$SWEEP\""
 command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" docs/make_results.sh"
+# The page reports only the parts this call ran (finished runs of other parts are not shown).
+page_ablation_seeds="$ABLATION_SEEDS" page_sweep="$SWEEP"
+[ "${ABLATION:-1}" = 1 ] || page_ablation_seeds=""
+[ "${SAMPLE_SWEEP:-1}" = 1 ] || page_sweep=""
 /usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
-  --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$ABLATION_SEEDS" \
-  --sweep "$SWEEP" --command "$command" \
+  --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$page_ablation_seeds" \
+  --sweep "$page_sweep" --command "$command" \
   --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
 log "wrote docs/results.md and docs/results.png"

@@ -135,8 +135,10 @@ def main():
         "with their defaults (V1: official 2 × 500 steps; V2: the reconstruction's defaults, README).",
         "Plot: `docs/results.png`.",
         "",
-        f"Scope of this run: teachers {', '.join(teachers)}; V2 ablation over seeds "
-        f"{', '.join(abl_seeds)}; sample sweep at (samples x ranks) {', '.join(a.sweep.split())}.",
+        f"Scope of this run: teachers {', '.join(teachers)}; "
+        + (f"V2 ablation over seeds {', '.join(abl_seeds)}" if abl_seeds else "no V2 ablation") + "; "
+        + (f"sample sweep at (samples x ranks) {', '.join(a.sweep.split())}." if a.sweep.split()
+           else "no sample sweep."),
         "Parts the command left out are absent, not estimated.",
         "",
     ]
@@ -167,7 +169,7 @@ def main():
     # Each ablation run's label is what its report.json says it changed against the defaults run,
     # so the variants of docs/make_results.sh are not repeated here.
     names = sorted({d.rsplit("-s", 1)[0] for d in
-                    (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
+                    (os.listdir(abl_dir) if os.path.isdir(abl_dir) and abl_seeds else [])
                     if d.startswith("ablation-") and not d.endswith(".log")})
 
     def report(name, k):
