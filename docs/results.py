@@ -169,7 +169,7 @@ def main():
     # Each ablation run's label is what its report.json says it changed against the defaults run,
     # so the variants of docs/make_results.sh are not repeated here.
     names = sorted({d.rsplit("-s", 1)[0] for d in
-                    (os.listdir(abl_dir) if os.path.isdir(abl_dir) and abl_seeds else [])
+                    (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
                     if d.startswith("ablation-") and not d.endswith(".log")})
 
     def report(name, k):
