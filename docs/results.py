@@ -6,9 +6,14 @@ images, "evaluation" section) or float.json (psaq eval). Missing runs are shown 
 """
 import argparse
 import datetime
+import glob
+import gzip
 import json
 import os
 import statistics
+import struct
+
+import numpy as np
 
 SOURCES = [("real", "32 real"), ("noise", "32 noise"), ("v1", "V1"), ("v2", "V2")]
 
@@ -31,6 +36,66 @@ def top1(path):
 
 def wall(path):
     return read_json(path).get("wall_seconds")
+
+
+def read_samples(directory):
+    """All images of a run's sample shards (normalized space) and the shards' preprocessing
+    metadata, or (None, None) when there are none."""
+    images, pre = [], None
+    for path in sorted(glob.glob(os.path.join(directory, "samples", "shard-*.safetensors"))):
+        with open(path, "rb") as f:
+            blob = f.read()
+        n = struct.unpack("<Q", blob[:8])[0]
+        header = json.loads(blob[8:8 + n])
+        t = header["images"]
+        assert t["dtype"] == "F32", path
+        lo, hi = t["data_offsets"]
+        images.append(np.frombuffer(blob[8 + n + lo:8 + n + hi], "<f4").reshape(t["shape"]))
+        pre = json.loads(header["__metadata__"]["preprocess"])
+    return (np.concatenate(images), pre) if images else (None, None)
+
+
+def read_test_pixels(data_dir):
+    """The Fashion-MNIST test images as pixel values in [0, 1], or None without the dataset."""
+    try:
+        with gzip.open(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz")) as f:
+            return np.frombuffer(f.read(), np.uint8, offset=16).astype(np.float32) / 255
+    except OSError:
+        return None
+
+
+def input_lines(root, t, bits, seeds, test_pixels):
+    """What each source's calibration images look like at the model's input, and how much of
+    the test images the input quantizer (range = min/max of those images) would clip."""
+    w, ab = bits[0]
+    dirs = {"real": "samples-real-s{}", "noise": "samples-noise-s{}", "v1": "samples-v1-s{}",
+            "v2": f"w{w}a{ab}-v2-s" + "{}"}
+    rows = []
+    for s, name in SOURCES:
+        per_seed = []
+        for k in seeds:
+            x, pre = read_samples(os.path.join(root, t, dirs[s].format(k)))
+            if x is None:
+                continue
+            diffs = np.concatenate([np.abs(np.diff(x, axis=3)).ravel(),
+                                    np.abs(np.diff(x, axis=2)).ravel()])
+            clipped = None
+            if test_pixels is not None:
+                normed = (test_pixels - pre["mean"][0]) / pre["std"][0]
+                clipped = 100 * np.mean((normed > x.max()) | (normed < x.min()))
+            per_seed.append((x.min(), x.max(), np.percentile(x, 99), diffs.mean(), clipped))
+        if per_seed:
+            m = np.mean(np.array([[v if v is not None else np.nan for v in r] for r in per_seed]),
+                        axis=0)
+            rows.append(f"| {name} | [{m[0]:.2f}, {m[1]:.2f}] | {m[2]:.2f} | {m[3]:.3f} | "
+                        + ("n/a" if np.isnan(m[4]) else f"{m[4]:.1f}%") + " |")
+    if not rows:
+        return []
+    return ["", f"Calibration images at the model's input (normalized space; mean over seeds; V2's "
+            f"samples of its W{w}/A{ab} runs). The input quantizer's range is their min/max, so "
+            "test-image pixels outside it are clipped before the first layer:", "",
+            "| source | min, max | 99th percentile | mean abs. neighbour difference "
+            "| test pixels outside the range |", "|---|---|---|---|---|"] + rows
 
 
 def stats(values):
@@ -122,6 +187,8 @@ def main():
     ap.add_argument("--command", required=True)
     ap.add_argument("--markdown", required=True)
     ap.add_argument("--plot", required=True)
+    ap.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist",
+                    help="Fashion-MNIST idx files, for the share of test pixels the input range clips")
     a = ap.parse_args()
     root, teachers, seeds = a.results_dir, a.teachers.split(), a.seeds.split()
     abl_seeds = a.ablation_seeds.split()
@@ -143,6 +210,7 @@ def main():
         "",
     ]
     table = {}
+    test_pixels = read_test_pixels(a.data_dir)
     for t in teachers:
         fl = top1(os.path.join(root, t, "float.json"))
         lines += [f"## {t}", "", f"Float: **{fl:.2f}**" if fl is not None else "Float: n/a", ""]
@@ -161,6 +229,7 @@ def main():
         if v1t is not None and times["v2"] is not None:
             lines += ["", f"Wall time on 2 ranks: V1 generation {v1t:.0f} s, V2 quantize run "
                       f"{times['v2']:.0f} s (mean over seeds)."]
+        lines += input_lines(root, t, bits, seeds, test_pixels)
         lines.append("")
         table[(t, "float")] = fl
 
