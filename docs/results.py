@@ -282,6 +282,11 @@ def main():
             else:
                 verdict = best + "."
             lines += ["", "Highest: " + verdict]
+            sd = table.get((first, "4", "4", "v2"), (None, None, 0))
+            if len(abl_seeds) == 1 and sd[2] > 1:
+                lines.append(f"One seed: V2's standard deviation at W4/A4 over seeds "
+                             f"{', '.join(seeds)} is {sd[1]:.2f} points (main table), so a gap "
+                             f"under {2 * sd[1]:.1f} points is not established.")
         lines.append("")
     sweep = [(int(p.split("x")[0]), int(p.split("x")[1]), m) for p in a.sweep.split()
              for m in ("v1", "v2")]
