@@ -68,25 +68,23 @@ def input_lines(root, t, bits, seeds, test_pixels):
     """What each source's calibration images look like at the model's input, and how much of
     the test images the input quantizer (range = min/max of those images) would clip."""
     w, ab = bits[0]
-    dirs = {"real": "samples-real-s{}", "noise": "samples-noise-s{}", "v1": "samples-v1-s{}",
-            "v2": f"w{w}a{ab}-v2-s" + "{}"}
     rows = []
     for s, name in SOURCES:
         per_seed = []
         for k in seeds:
-            x, pre = read_samples(os.path.join(root, t, dirs[s].format(k)))
+            run = f"w{w}a{ab}-v2-s{k}" if s == "v2" else f"samples-{s}-s{k}"
+            x, pre = read_samples(os.path.join(root, t, run))
             if x is None:
                 continue
             diffs = np.concatenate([np.abs(np.diff(x, axis=3)).ravel(),
                                     np.abs(np.diff(x, axis=2)).ravel()])
-            clipped = None
+            clipped = np.nan
             if test_pixels is not None:
                 normed = (test_pixels - pre["mean"][0]) / pre["std"][0]
                 clipped = 100 * np.mean((normed > x.max()) | (normed < x.min()))
             per_seed.append((x.min(), x.max(), np.percentile(x, 99), diffs.mean(), clipped))
         if per_seed:
-            m = np.mean(np.array([[v if v is not None else np.nan for v in r] for r in per_seed]),
-                        axis=0)
+            m = np.mean(per_seed, axis=0)
             rows.append(f"| {name} | [{m[0]:.2f}, {m[1]:.2f}] | {m[2]:.2f} | {m[3]:.3f} | "
                         + ("n/a" if np.isnan(m[4]) else f"{m[4]:.1f}%") + " |")
     if not rows:
