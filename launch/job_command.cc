@@ -304,12 +304,18 @@ int RunJobCommand(ProcessContext& process, JobKind kind) {
   }
   nlohmann::json evaluation;
   if (kind == JobKind::kQuantize && !FLAGS_eval_dataset.empty()) {
-    evaluation = EvaluateBoth(process, result.model_path);
-    if (process.is_root()) {
+    // The job's report already says "complete" (the model is); until the evaluation is in it,
+    // the report says that it is running, so a run stopped during it does not read as evaluated.
+    const auto write_report = [&](const nlohmann::json& eval) {
+      if (!process.is_root()) return;
       nlohmann::json report = result.report;
-      report["evaluation"] = evaluation;
+      report["evaluation"] = eval;
       WriteFileAtomically(gen::ReportPath(FLAGS_output_dir), report.dump(1) + "\n");
-    }
+    };
+    write_report({{"status", "running"}, {"dataset", FLAGS_eval_dataset}});
+    evaluation = EvaluateBoth(process, result.model_path);
+    evaluation["status"] = "complete";
+    write_report(evaluation);
   }
   if (process.is_root()) PrintSummary(kind, result, evaluation);
   return 0;

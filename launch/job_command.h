@@ -5,9 +5,11 @@
 // the job (gen::RunGenerateJob or gen::RunQuantizeJob) with should_stop = StopRequested, then
 //   - preempted: logs where the checkpoint is and returns kPreemptedExitCode (75); running the
 //     same command again with --resume continues;
-//   - complete: with --eval_dataset (quantize), evaluates the float teacher and the exported
-//     model on it (distributed), adds {"evaluation": ...} to report.json, and rank 0 prints the
-//     summary table (method, bits, samples, ranks, phase times, output SQNR, top-1s, paths).
+//   - complete: with --eval_dataset (quantize), marks report.json's "evaluation" as
+//     {"status": "running", "dataset"}, evaluates the float teacher and the exported model on it
+//     (distributed), replaces that with {"status": "complete", "dataset", "float", "quantized"},
+//     and rank 0 prints the summary table (method, bits, samples, ranks, phase times, output SQNR,
+//     top-1s, paths). A run killed during the evaluation keeps the "running" mark.
 #pragma once
 
 #include "gen/job_options.h"

@@ -2,7 +2,8 @@
 # psaq quantize under mpirun -np 2: V1 samples -> W4/A8 export with its manifest, samples and
 # report, a summary with the evaluation, an export `psaq eval` scores the same; quantizing the
 # written samples again (--method=files) gives the same tensors; a finished directory is refused
-# without --overwrite; noise and real calibration run; bad flag combinations are usage errors.
+# without --overwrite; noise and real calibration run; a run killed during its evaluation says so
+# in its report; bad flag combinations are usage errors.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
 MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
@@ -25,7 +26,8 @@ else
   expect_in v1 out "psaq_v1 (W4/A8)"
   expect_in v1 out "8 over 2 rank(s), mpi"
   grep -q '"status": "complete"' "$WORK/v1/report.json" || fail "v1: report status is not complete"
-  grep -q '"evaluation"' "$WORK/v1/report.json" || fail "v1: report has no evaluation"
+  grep -q '"quantized": {' "$WORK/v1/report.json" || fail "v1: report has no evaluation"
+  grep -q '"running"' "$WORK/v1/report.json" && fail "v1: report still says the evaluation runs"
   # The summary's quantized top-1 is what psaq eval measures on the export.
   summary_top1=$(grep -E '^ +top-1 quantized' "$WORK/v1.out" | grep -oE '[0-9]+\.[0-9]+%' | head -1)
   run eval_export "${MPIRUN[@]}" -np 2 "$PSAQ" eval --model="$WORK/v1/model.safetensors" \
@@ -54,6 +56,21 @@ run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist
   --output_dir="$WORK/real"
 [ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }
 expect_in real out "real (W8/A8)"
+
+# Killed during its evaluation: the report says the model is complete and the evaluation is
+# running (not evaluated). The evaluation of 2 x 10,000 images leaves seconds to see the mark.
+"$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --output_dir="$WORK/killed" \
+  --eval_dataset=fashion_mnist >"$WORK/killed.out" 2>"$WORK/killed.err" &
+pid=$!
+for _ in $(seq $((HANG_SECONDS * 20))); do
+  grep -qs '"running"' "$WORK/killed/report.json" || ! kill -0 "$pid" 2>/dev/null && break
+  sleep 0.05
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+grep -q '"status": "complete"' "$WORK/killed/report.json" || fail "killed: report is not complete"
+grep -q '"running"' "$WORK/killed/report.json" || fail "killed: no running evaluation in its report"
+grep -q '"quantized": {' "$WORK/killed/report.json" && fail "killed: report has an evaluation"
 
 # usage NAME TEXT ARGS...: status 2 and TEXT on stderr, before any work.
 usage() {
