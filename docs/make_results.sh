@@ -13,7 +13,8 @@
 # call only does what is missing; runs of a replaced teacher are moved aside.
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
 # ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
-# "32x1 32x2 128x1 128x2 512x1 512x2"), SWEEP_METHODS (default "v1 v2"),
+# "32x1 32x2 128x1 128x2 512x1 512x2"; a point may name its own methods: "512x1:v1,v2"),
+# SWEEP_METHODS (the other points' methods, default "v1 v2"),
 # RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,11 +33,17 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 mkdir -p "$OUT"
 log() { printf '[results %s] %s\n' "$(date +%T)" "$*" >&2; }
 
-# job DIR NP ARGS...: psaq on NP ranks into DIR unless DIR already holds a finished run.
+# job DIR NP ARGS...: psaq on NP ranks into DIR unless DIR already holds a finished run: its
+# report says complete and, when ARGS ask for an evaluation, holds its result (psaq writes the
+# report before it evaluates, so a run stopped during the evaluation has a complete report
+# without one).
 job() {
   local dir="$1" np="$2"
   shift 2
-  if grep -qs '"status": "complete"' "$dir/report.json"; then return 0; fi
+  if grep -qs '"status": "complete"' "$dir/report.json" &&
+    { [[ " $* " != *" --eval_dataset="* ]] || grep -qs '"quantized": {' "$dir/report.json"; }; then
+    return 0
+  fi
   log "${dir#"$OUT"/}"
   "${MPIRUN[@]}" -np "$np" "$PSAQ" "$@" --output_dir="$dir" --overwrite >"$dir.log" 2>&1 || {
     tail -5 "$dir.log" >&2
@@ -124,8 +131,14 @@ if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
   model="$ROOT/model/zoo/$teacher.safetensors"
   seed="${SEEDS%% *}"
   for point in $SWEEP; do
+    methods="$SWEEP_METHODS"
+    if [[ "$point" == *:* ]]; then
+      methods="${point#*:}"
+      methods="${methods//,/ }"
+      point="${point%%:*}"
+    fi
     n="${point%x*}" np="${point#*x}"
-    for method in $SWEEP_METHODS; do
+    for method in $methods; do
       job "$OUT/$teacher/samples$n-np$np-$method" "$np" quantize --model="$model" \
         --method="$method" --num_samples="$n" --w_bits=4 --a_bits=4 --seed="$seed" "${EVAL[@]}"
     done
