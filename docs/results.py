@@ -104,6 +104,19 @@ def stats(values):
     return statistics.mean(values), sd, len(values)
 
 
+def rate(run_dir):
+    """Mean over ranks of a run's samples·iterations per second (report.json "ranks")."""
+    ranks = read_json(os.path.join(run_dir, "report.json")).get("ranks", [])
+    return f"{statistics.mean(r['throughput'] for r in ranks):.0f}" if ranks else "n/a"
+
+
+def phase_seconds(run_dir):
+    """The phases of a run that took at least a second, as 'name s, ...' (max over ranks)."""
+    phases = read_json(os.path.join(run_dir, "report.json")).get("phases", {})
+    return ", ".join(f"{k.replace('_', ' ')} {v['max_seconds']:.0f}"
+                     for k, v in sorted(phases.items()) if v["max_seconds"] >= 1) or "n/a"
+
+
 def v2_options(path):
     """The V2 options a run recorded in its report.json (what its flags set), or None."""
     return read_json(path).get("options", {}).get("v2")
@@ -181,7 +194,7 @@ def main():
     ap.add_argument("--bits", required=True)
     ap.add_argument("--seeds", required=True)
     ap.add_argument("--ablation_seeds", required=True)
-    ap.add_argument("--sweep", required=True, help="samples x ranks points, e.g. '32x1 32x2'")
+    ap.add_argument("--sweep", required=True, help="samples x ranks points, e.g. '32x1 32x2 512x1:v1'")
     ap.add_argument("--command", required=True)
     ap.add_argument("--markdown", required=True)
     ap.add_argument("--plot", required=True)
@@ -255,11 +268,15 @@ def main():
     knobs = sorted({k for diff, _ in rows for k, _ in diff})
     default_label = "defaults (" + ", ".join(f"{k} = {defaults.get(k)}" for k in knobs) + ")"
     if rows:
+        seeded = len(abl_seeds) > 1  # then each variant is compared with the defaults' noise
         lines += [f"## V2 ablation ({first}, W4/A4)", "",
                   f"One knob changed from the defaults at a time (the option names of report.json); "
-                  f"seeds {', '.join(abl_seeds)}.", "",
-                  "| variant | top-1 | wall s |", "|---|---|---|"]
-        means = {}
+                  f"seeds {', '.join(abl_seeds)}"
+                  + ("; the last column is the difference from the defaults and whether it exceeds "
+                     "twice the pooled standard deviation." if seeded else "."), "",
+                  "| variant | top-1 | wall s |" + (" vs defaults |" if seeded else ""),
+                  "|---|---|---|" + ("---|" if seeded else "")]
+        means, kinds, base = {}, {}, None
         for label, name in [(default_label, "w4a4-v2")] + [
                 (", ".join(f"{k} = {v}" for k, v in diff) or "(same as defaults)", name)
                 for diff, name in rows]:
@@ -267,36 +284,97 @@ def main():
             wt = stats([wall(r) for r in runs])[0]
             m = stats([top1(r) for r in runs])
             means[label] = m[0]
+            vs = ""
+            if seeded:
+                if base is None:
+                    base, vs = m, " |"
+                elif m[0] is None or base[0] is None or m[2] < 2 or base[2] < 2:
+                    vs = " n/a |"
+                else:
+                    d, kinds[label] = compare(m, base)
+                    vs = f" {d:+.2f} ({kinds[label]}) |"
             lines.append(f"| {label} | {cell(*m, len(abl_seeds))} | "
-                         + ("n/a" if wt is None else f"{wt:.0f}") + " |")
+                         + ("n/a" if wt is None else f"{wt:.0f}") + " |" + vs)
         scored = {k: v for k, v in means.items() if v is not None}
         if scored:
             best = max(scored, key=scored.get)
             if best == default_label:
                 verdict = "the defaults, which are therefore kept."
             elif default_label in scored:
-                verdict = (f"{best}; the defaults are {scored[default_label] - scored[best]:+.2f} "
-                           "points from it.")
+                verdict = (f"{best}; the defaults' mean is {scored[best] - scored[default_label]:.2f} "
+                           "points below it.")
             else:
                 verdict = best + "."
             lines += ["", "Highest: " + verdict]
+            if kinds:
+                lines.append("Against the defaults beyond noise: " + "; ".join(
+                    f"{kind}: " + (", ".join(k for k, v in kinds.items() if v == kind) or "none")
+                    for kind in ("above", "below", "within noise")) + ". " + (
+                    "No variant is above the defaults beyond noise, so the defaults are kept."
+                    if "above" not in kinds.values() else
+                    "A variant is above the defaults beyond noise: the defaults should change."))
             sd = table.get((first, "4", "4", "v2"), (None, None, 0))
             if len(abl_seeds) == 1 and sd[2] > 1:
                 lines.append(f"One seed: V2's standard deviation at W4/A4 over seeds "
                              f"{', '.join(seeds)} is {sd[1]:.2f} points (main table), so a gap "
                              f"under {2 * sd[1]:.1f} points is not established.")
         lines.append("")
-    sweep = [(int(p.split("x")[0]), int(p.split("x")[1]), m) for p in a.sweep.split()
-             for m in ("v1", "v2")]
-    rows = []
+    # Points "NxR" or "NxR:m1,m2" (docs/make_results.sh SWEEP); a method without a run is skipped.
+    sweep = [(int(p.split(":")[0].split("x")[0]), int(p.split(":")[0].split("x")[1]), m)
+             for p in a.sweep.split()
+             for m in (p.split(":")[1].split(",") if ":" in p else ("v1", "v2"))]
+    def sweep_dir(n, np_, m):
+        return os.path.join(root, first, f"samples{n}-np{np_}-{m}")
+
+    rows, walls, repeats, earlier_walls, same_top1 = [], {}, False, {}, []
     for n, np_, m in sweep:
-        d = os.path.join(root, first, f"samples{n}-np{np_}-{m}", "report.json")
-        v, wt = top1(d), wall(d)
+        name = sweep_dir(n, np_, m)
+        v, wt = top1(os.path.join(name, "report.json")), wall(os.path.join(name, "report.json"))
+        # Earlier runs of the same point (a directory moved to NAME.earlier-K to re-time it).
+        earlier = [(top1(r), wall(r)) for r in
+                   sorted(glob.glob(glob.escape(name) + ".earlier-*/report.json"))]
+        earlier = [e for e in earlier if e[1] is not None]
+        repeats |= bool(earlier)
         if v is not None:
-            rows.append(f"| {n} | {np_} | {m.upper()} | {v:.2f} | {wt:.0f} |")
+            walls[(n, np_, m)] = wt
+            earlier_walls[(n, np_, m)] = [w for _, w in earlier]
+            same_top1 += [t == v for t, _ in earlier if t is not None]
+            rows.append(f"| {n} | {np_} | {m.upper()} | {v:.2f} | {wt:.0f} | {rate(name)} | "
+                        f"{phase_seconds(name)} | " + (", ".join(
+                ("n/a" if t is None else f"{t:.2f}") + f" / {w:.0f}" for t, w in earlier) or "")
+                + " |")
     if rows:
         lines += [f"## Number of samples ({first}, W4/A4, seed {seeds[0]})", "",
-                  "| samples | ranks | method | top-1 | wall s |", "|---|---|---|---|---|"] + rows + [""]
+                  "| samples | ranks | method | top-1 | wall s | samples·iterations/s per rank "
+                  "| main phases, s (slowest rank) | earlier runs: top-1 / wall s |",
+                  "|---|---|---|---|---|---|---|---|"] + rows + [""]
+        if repeats:
+            lines += ["Earlier runs are the same command run at another time (n/a: stopped during "
+                      "its evaluation). "
+                      + (f"All {len(same_top1)} repeated runs reproduced their top-1 exactly. "
+                         if same_top1 and all(same_top1) else
+                         f"{same_top1.count(False)} of {len(same_top1)} repeated runs did not "
+                         "reproduce their top-1. " if same_top1 else "")
+                      + "Wall times on these shared machines vary between periods: the first ratio "
+                      "below is between the main columns, run one after another; the earlier runs' "
+                      "ratio shows how far it moves.", ""]
+        def earlier_ratio(n, m):  # of the first earlier runs of both layouts, when both exist
+            one, two = earlier_walls.get((n, 1, m)), earlier_walls.get((n, 2, m))
+            return f", earlier runs {one[0] / two[0]:.1f}×" if one and two else ""
+
+        speedups = [f"{m.upper()} at {n} samples {walls[(n, 1, m)] / walls[(n, 2, m)]:.1f}× "
+                    f"(per-rank rate {rate(sweep_dir(n, 1, m))} → {rate(sweep_dir(n, 2, m))}"
+                    f"{earlier_ratio(n, m)})"
+                    for n, np_, m in sweep if np_ == 2 and (n, 1, m) in walls and (n, 2, m) in walls]
+        if speedups:
+            lines += ["Two ranks against one (wall time ratio): " + ", ".join(speedups) + ". A sample "
+                      "depends on its global index and on the batch it is optimised in (each rank "
+                      "takes a contiguous share, in batches of at most 32): where the two layouts "
+                      "batch alike (each rank's share a multiple of 32, as at 128) V1 makes the same "
+                      "samples and top-1; where they do not (32 samples: one batch of 32, or 16 per "
+                      "rank), top-1 differs by sampling as well. V2's student gradient is the same mean over all samples "
+                      "on either layout up to the order of float sums (gen/v2_rounds.h), which its "
+                      "500 student steps at W4/A4 carry into top-1.", ""]
 
     lines += ["## Against the papers' claims", "",
               "PSAQ-ViT claims (1) its samples calibrate about as well as real images, PSAQ-ViT V2",
