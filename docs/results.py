@@ -28,7 +28,11 @@ def read_json(path):
 
 
 def top1(path):
-    r = read_json(path)
+    """Top-1 (%) of a report.json (its evaluation) or float.json, or None."""
+    return top1_of(read_json(path))
+
+
+def top1_of(r):
     if "evaluation" in r:
         return 100 * r["evaluation"]["quantized"]["top1"]
     return 100 * r["top1"] if "top1" in r else None
@@ -104,15 +108,15 @@ def stats(values):
     return statistics.mean(values), sd, len(values)
 
 
-def rate(run_dir):
+def rate(report):
     """Mean over ranks of a run's samples·iterations per second (report.json "ranks")."""
-    ranks = read_json(os.path.join(run_dir, "report.json")).get("ranks", [])
+    ranks = report.get("ranks", [])
     return f"{statistics.mean(r['throughput'] for r in ranks):.0f}" if ranks else "n/a"
 
 
-def phase_seconds(run_dir):
+def phase_seconds(report):
     """The phases of a run that took at least a second, as 'name s, ...' (max over ranks)."""
-    phases = read_json(os.path.join(run_dir, "report.json")).get("phases", {})
+    phases = report.get("phases", {})
     return ", ".join(f"{k.replace('_', ' ')} {v['max_seconds']:.0f}"
                      for k, v in sorted(phases.items()) if v["max_seconds"] >= 1) or "n/a"
 
@@ -187,67 +191,100 @@ def claim_lines(t, bits, table):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--results_dir", required=True)
-    ap.add_argument("--teachers", required=True)
-    ap.add_argument("--bits", required=True)
-    ap.add_argument("--seeds", required=True)
-    ap.add_argument("--ablation_seeds", required=True)
-    ap.add_argument("--sweep", required=True, help="samples x ranks points, e.g. '32x1 32x2 512x1:v1'")
-    ap.add_argument("--command", required=True)
-    ap.add_argument("--markdown", required=True)
-    ap.add_argument("--plot", required=True)
-    ap.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist",
-                    help="Fashion-MNIST idx files, for the share of test pixels the input range clips")
-    a = ap.parse_args()
-    root, teachers, seeds = a.results_dir, a.teachers.split(), a.seeds.split()
-    abl_seeds = a.ablation_seeds.split()
-    bits = [tuple(b.split(",")) for b in a.bits.split()]
-    lines = [
-        "# Results: data-free quantization of the Fashion-MNIST teachers",
-        "",
-        f"Generated {datetime.date.today().isoformat()} by `{a.command}` (2-core CPU machine,",
-        "Debian LibTorch 1.13). Top-1 (%) on the 10,000 Fashion-MNIST test images, mean ± standard",
-        f"deviation over seeds {', '.join(seeds)}. Calibration: 32 images from each source; V1 and V2",
-        "with their defaults (V1: official 2 × 500 steps; V2: the reconstruction's defaults, README).",
-        "Plot: `docs/results.png`.",
-        "",
-        f"Scope of this run: teachers {', '.join(teachers)}; "
-        + (f"V2 ablation over seeds {', '.join(abl_seeds)}" if abl_seeds else "no V2 ablation") + "; "
-        + (f"sample sweep at (samples x ranks) {', '.join(a.sweep.split())}." if a.sweep.split()
-           else "no sample sweep."),
-        "Parts the command left out are absent, not estimated.",
-        "",
-    ]
-    table = {}
-    test_pixels = read_test_pixels(a.data_dir)
-    for t in teachers:
-        fl = top1(os.path.join(root, t, "float.json"))
-        lines += [f"## {t}", "", f"Float: **{fl:.2f}**" if fl is not None else "Float: n/a", ""]
-        lines += ["| bits | " + " | ".join(n for _, n in SOURCES) + " |",
-                  "|---|" + "---|" * len(SOURCES)]
-        for w, ab in bits:
-            row = []
-            for s, _ in SOURCES:
-                vals = [top1(os.path.join(root, t, f"w{w}a{ab}-{s}-s{k}", "report.json")) for k in seeds]
-                table[(t, w, ab, s)] = stats(vals)
-                row.append(cell(*table[(t, w, ab, s)], len(seeds)))
-            lines.append(f"| W{w}/A{ab} | " + " | ".join(row) + " |")
-        times = {s: stats([wall(os.path.join(root, t, f"w{bits[0][0]}a{bits[0][1]}-{s}-s{k}", "report.json"))
-                           for k in seeds])[0] for s in ("v2",)}
-        v1t = stats([wall(os.path.join(root, t, f"samples-v1-s{k}", "report.json")) for k in seeds])[0]
-        if v1t is not None and times["v2"] is not None:
-            lines += ["", f"Wall time on 2 ranks: V1 generation {v1t:.0f} s, V2 quantize run "
-                      f"{times['v2']:.0f} s (mean over seeds)."]
-        lines += input_lines(root, t, bits, seeds, test_pixels)
-        lines.append("")
-        table[(t, "float")] = fl
+def sweep_lines(root, teacher, seed, spec):
+    """The number-of-samples section: one row per point and method of SPEC ("NxR" or
+    "NxR:m1,m2", docs/make_results.sh SWEEP) that finished, earlier runs of the same point
+    (directories NAME.earlier-K), and the wall-time ratio of two ranks against one."""
+    points = [(int(p.split(":")[0].split("x")[0]), int(p.split(":")[0].split("x")[1]), m)
+              for p in spec.split()
+              for m in (p.split(":")[1].split(",") if ":" in p else ("v1", "v2"))]
+    runs, earlier = {}, {}  # (n, ranks, method) -> report; -> [report] of its earlier runs
+    for n, np_, m in points:
+        name = os.path.join(root, teacher, f"samples{n}-np{np_}-{m}")
+        r = read_json(os.path.join(name, "report.json"))
+        if top1_of(r) is None:
+            continue
+        runs[(n, np_, m)] = r
+        earlier[(n, np_, m)] = [e for e in map(read_json, sorted(
+            glob.glob(glob.escape(name) + ".earlier-*/report.json"))) if "wall_seconds" in e]
+    if not runs:
+        return []
+    rows = []
+    for key, r in runs.items():
+        n, np_, m = key
+        before = ", ".join(("n/a" if top1_of(e) is None else f"{top1_of(e):.2f}")
+                           + f" / {e['wall_seconds']:.0f}" for e in earlier[key])
+        rows.append(f"| {n} | {np_} | {m.upper()} | {top1_of(r):.2f} | {r['wall_seconds']:.0f} | "
+                    f"{rate(r)} | {phase_seconds(r)} | {before} |")
+    lines = [f"## Number of samples ({teacher}, W4/A4, seed {seed})", "",
+             "| samples | ranks | method | top-1 | wall s | samples·iterations/s per rank "
+             "| main phases, s (slowest rank) | earlier runs: top-1 / wall s |",
+             "|---|---|---|---|---|---|---|---|"] + rows + [""]
+    same = [top1_of(e) == top1_of(runs[k]) for k, es in earlier.items() for e in es
+            if top1_of(e) is not None]
+    if any(earlier.values()):
+        lines += ["Earlier runs are the same command run at another time (n/a: stopped during "
+                  "its evaluation). "
+                  + (f"All {len(same)} repeated runs reproduced their top-1 exactly. "
+                     if same and all(same) else
+                     f"{same.count(False)} of {len(same)} repeated runs did not "
+                     "reproduce their top-1. " if same else "")
+                  + "Wall times on these shared machines vary between periods: the first ratio "
+                  "below is between the main columns, run one after another; the earlier runs' "
+                  "ratio shows how far it moves.", ""]
 
-    first = teachers[0]
-    abl_dir = os.path.join(root, first)
-    # Each ablation run's label is what its report.json says it changed against the defaults run,
-    # so the variants of docs/make_results.sh are not repeated here.
+    def ratio(n, m):
+        one, two = runs[(n, 1, m)], runs[(n, 2, m)]
+        text = (f"{m.upper()} at {n} samples {one['wall_seconds'] / two['wall_seconds']:.1f}× "
+                f"(per-rank rate {rate(one)} → {rate(two)}")
+        one, two = earlier[(n, 1, m)], earlier[(n, 2, m)]  # their first earlier runs, if both
+        if one and two:
+            text += f", earlier runs {one[0]['wall_seconds'] / two[0]['wall_seconds']:.1f}×"
+        return text + ")"
+
+    speedups = [ratio(n, m) for n, np_, m in runs if np_ == 2 and (n, 1, m) in runs]
+    if speedups:
+        lines += ["Two ranks against one (wall time ratio): " + ", ".join(speedups) + ". A sample "
+                  "depends on its global index and on the batch it is optimised in (each rank "
+                  "takes a contiguous share, in batches of at most 32): where the two layouts "
+                  "batch alike (each rank's share a multiple of 32, as at 128) V1 makes the same "
+                  "samples and top-1; where they do not (32 samples: one batch of 32, or 16 per "
+                  "rank), top-1 differs by sampling as well. V2's student gradient is the same "
+                  "mean over all samples on either layout up to the order of float sums "
+                  "(gen/v2_rounds.h), which its 500 student steps at W4/A4 carry into top-1.", ""]
+    return lines
+
+
+def teacher_lines(root, t, bits, seeds, test_pixels, table):
+    """Teacher T's section: float top-1, the table of bits by calibration source, wall times and
+    the calibration images' input statistics. Fills TABLE[(t, w, a, source)] with (mean, sd, n)
+    over SEEDS and TABLE[(t, "float")] with the float top-1 (or None)."""
+    def runs(name):
+        return [os.path.join(root, t, f"{name}-s{k}", "report.json") for k in seeds]
+
+    fl = table[(t, "float")] = top1(os.path.join(root, t, "float.json"))
+    lines = [f"## {t}", "", f"Float: **{fl:.2f}**" if fl is not None else "Float: n/a", "",
+             "| bits | " + " | ".join(n for _, n in SOURCES) + " |",
+             "|---|" + "---|" * len(SOURCES)]
+    for w, ab in bits:
+        row = []
+        for s, _ in SOURCES:
+            table[(t, w, ab, s)] = stats([top1(r) for r in runs(f"w{w}a{ab}-{s}")])
+            row.append(cell(*table[(t, w, ab, s)], len(seeds)))
+        lines.append(f"| W{w}/A{ab} | " + " | ".join(row) + " |")
+    v2t = stats([wall(r) for r in runs(f"w{bits[0][0]}a{bits[0][1]}-v2")])[0]
+    v1t = stats([wall(r) for r in runs("samples-v1")])[0]
+    if v1t is not None and v2t is not None:
+        lines += ["", f"Wall time on 2 ranks: V1 generation {v1t:.0f} s, V2 quantize run "
+                  f"{v2t:.0f} s (mean over seeds)."]
+    return lines + input_lines(root, t, bits, seeds, test_pixels) + [""]
+
+
+def ablation_lines(root, teacher, abl_seeds, seeds, table):
+    """The V2 ablation section: the defaults run (w4a4-v2) and every ablation-* run of TEACHER
+    over ABL_SEEDS, each labelled with what its report.json says it changed against the defaults
+    (so the variants of docs/make_results.sh are not repeated here), and the verdict."""
+    abl_dir = os.path.join(root, teacher)
     names = sorted({d.rsplit("-s", 1)[0] for d in
                     (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
                     if d.startswith("ablation-") and not d.endswith(".log")})
@@ -264,130 +301,79 @@ def main():
         opts = options_of(name)
         if opts is not None:
             rows.append((changed(opts, defaults), name))
+    if not rows:
+        return []
     rows.sort(key=lambda r: [(k, str(type(v)), v) for k, v in r[0]])
     knobs = sorted({k for diff, _ in rows for k, _ in diff})
     default_label = "defaults (" + ", ".join(f"{k} = {defaults.get(k)}" for k in knobs) + ")"
-    if rows:
-        seeded = len(abl_seeds) > 1  # then each variant is compared with the defaults' noise
-        lines += [f"## V2 ablation ({first}, W4/A4)", "",
-                  f"One knob changed from the defaults at a time (the option names of report.json); "
-                  f"seeds {', '.join(abl_seeds)}"
-                  + ("; the last column is the difference from the defaults and whether it exceeds "
-                     "twice the pooled standard deviation." if seeded else "."), "",
-                  "| variant | top-1 | wall s |" + (" vs defaults |" if seeded else ""),
-                  "|---|---|---|" + ("---|" if seeded else "")]
-        means, kinds, base = {}, {}, None
-        for label, name in [(default_label, "w4a4-v2")] + [
-                (", ".join(f"{k} = {v}" for k, v in diff) or "(same as defaults)", name)
-                for diff, name in rows]:
-            runs = [report(name, k) for k in abl_seeds]
-            wt = stats([wall(r) for r in runs])[0]
-            m = stats([top1(r) for r in runs])
-            means[label] = m[0]
-            vs = ""
-            if seeded:
-                if base is None:
-                    base, vs = m, " |"
-                elif m[0] is None or base[0] is None or m[2] < 2 or base[2] < 2:
-                    vs = " n/a |"
-                else:
-                    d, kinds[label] = compare(m, base)
-                    vs = f" {d:+.2f} ({kinds[label]}) |"
-            lines.append(f"| {label} | {cell(*m, len(abl_seeds))} | "
-                         + ("n/a" if wt is None else f"{wt:.0f}") + " |" + vs)
-        scored = {k: v for k, v in means.items() if v is not None}
-        if scored:
-            best = max(scored, key=scored.get)
-            if best == default_label:
-                verdict = "the defaults, which are therefore kept."
-            elif default_label in scored:
-                verdict = (f"{best}; the defaults' mean is {scored[best] - scored[default_label]:.2f} "
-                           "points below it.")
+    seeded = len(abl_seeds) > 1  # then each variant is compared with the defaults' noise
+    lines = [f"## V2 ablation ({teacher}, W4/A4)", "",
+             f"One knob changed from the defaults at a time (the option names of report.json); "
+             f"seeds {', '.join(abl_seeds)}"
+             + ("; the last column is the difference from the defaults and whether it exceeds "
+                "twice the pooled standard deviation." if seeded else "."), "",
+             "| variant | top-1 | wall s |" + (" vs defaults |" if seeded else ""),
+             "|---|---|---|" + ("---|" if seeded else "")]
+    means, kinds, base = {}, {}, None
+    for label, name in [(default_label, "w4a4-v2")] + [
+            (", ".join(f"{k} = {v}" for k, v in diff) or "(same as defaults)", name)
+            for diff, name in rows]:
+        runs = [report(name, k) for k in abl_seeds]
+        wt = stats([wall(r) for r in runs])[0]
+        m = stats([top1(r) for r in runs])
+        means[label] = m[0]
+        vs = ""
+        if seeded:
+            if base is None:
+                base, vs = m, " |"
+            elif m[0] is None or base[0] is None or m[2] < 2 or base[2] < 2:
+                vs = " n/a |"
             else:
-                verdict = best + "."
-            lines += ["", "Highest: " + verdict]
-            if kinds:
-                lines.append("Against the defaults beyond noise: " + "; ".join(
-                    f"{kind}: " + (", ".join(k for k, v in kinds.items() if v == kind) or "none")
-                    for kind in ("above", "below", "within noise")) + ". " + (
-                    "No variant is above the defaults beyond noise, so the defaults are kept."
-                    if "above" not in kinds.values() else
-                    "A variant is above the defaults beyond noise: the defaults should change."))
-            sd = table.get((first, "4", "4", "v2"), (None, None, 0))
-            if len(abl_seeds) == 1 and sd[2] > 1:
-                lines.append(f"One seed: V2's standard deviation at W4/A4 over seeds "
-                             f"{', '.join(seeds)} is {sd[1]:.2f} points (main table), so a gap "
-                             f"under {2 * sd[1]:.1f} points is not established.")
-        lines.append("")
-    # Points "NxR" or "NxR:m1,m2" (docs/make_results.sh SWEEP); a method without a run is skipped.
-    sweep = [(int(p.split(":")[0].split("x")[0]), int(p.split(":")[0].split("x")[1]), m)
-             for p in a.sweep.split()
-             for m in (p.split(":")[1].split(",") if ":" in p else ("v1", "v2"))]
-    def sweep_dir(n, np_, m):
-        return os.path.join(root, first, f"samples{n}-np{np_}-{m}")
+                d, kinds[label] = compare(m, base)
+                vs = f" {d:+.2f} ({kinds[label]}) |"
+        lines.append(f"| {label} | {cell(*m, len(abl_seeds))} | "
+                     + ("n/a" if wt is None else f"{wt:.0f}") + " |" + vs)
+    scored = {k: v for k, v in means.items() if v is not None}
+    if scored:
+        best = max(scored, key=scored.get)
+        if best == default_label:
+            verdict = "the defaults, which are therefore kept."
+        elif default_label in scored:
+            verdict = (f"{best}; the defaults' mean is "
+                       f"{scored[best] - scored[default_label]:.2f} points below it.")
+        else:
+            verdict = best + "."
+        lines += ["", "Highest: " + verdict]
+        if kinds:
+            lines.append("Against the defaults beyond noise: " + "; ".join(
+                f"{kind}: " + (", ".join(k for k, v in kinds.items() if v == kind) or "none")
+                for kind in ("above", "below", "within noise")) + ". " + (
+                "No variant is above the defaults beyond noise, so the defaults are kept."
+                if "above" not in kinds.values() else
+                "A variant is above the defaults beyond noise: the defaults should change."))
+        sd = table.get((teacher, "4", "4", "v2"), (None, None, 0))
+        if len(abl_seeds) == 1 and sd[2] > 1:
+            lines.append(f"One seed: V2's standard deviation at W4/A4 over seeds "
+                         f"{', '.join(seeds)} is {sd[1]:.2f} points (main table), so a gap "
+                         f"under {2 * sd[1]:.1f} points is not established.")
+    return lines + [""]
 
-    rows, walls, repeats, earlier_walls, same_top1 = [], {}, False, {}, []
-    for n, np_, m in sweep:
-        name = sweep_dir(n, np_, m)
-        v, wt = top1(os.path.join(name, "report.json")), wall(os.path.join(name, "report.json"))
-        # Earlier runs of the same point (a directory moved to NAME.earlier-K to re-time it).
-        earlier = [(top1(r), wall(r)) for r in
-                   sorted(glob.glob(glob.escape(name) + ".earlier-*/report.json"))]
-        earlier = [e for e in earlier if e[1] is not None]
-        repeats |= bool(earlier)
-        if v is not None:
-            walls[(n, np_, m)] = wt
-            earlier_walls[(n, np_, m)] = [w for _, w in earlier]
-            same_top1 += [t == v for t, _ in earlier if t is not None]
-            rows.append(f"| {n} | {np_} | {m.upper()} | {v:.2f} | {wt:.0f} | {rate(name)} | "
-                        f"{phase_seconds(name)} | " + (", ".join(
-                ("n/a" if t is None else f"{t:.2f}") + f" / {w:.0f}" for t, w in earlier) or "")
-                + " |")
-    if rows:
-        lines += [f"## Number of samples ({first}, W4/A4, seed {seeds[0]})", "",
-                  "| samples | ranks | method | top-1 | wall s | samples·iterations/s per rank "
-                  "| main phases, s (slowest rank) | earlier runs: top-1 / wall s |",
-                  "|---|---|---|---|---|---|---|---|"] + rows + [""]
-        if repeats:
-            lines += ["Earlier runs are the same command run at another time (n/a: stopped during "
-                      "its evaluation). "
-                      + (f"All {len(same_top1)} repeated runs reproduced their top-1 exactly. "
-                         if same_top1 and all(same_top1) else
-                         f"{same_top1.count(False)} of {len(same_top1)} repeated runs did not "
-                         "reproduce their top-1. " if same_top1 else "")
-                      + "Wall times on these shared machines vary between periods: the first ratio "
-                      "below is between the main columns, run one after another; the earlier runs' "
-                      "ratio shows how far it moves.", ""]
-        def earlier_ratio(n, m):  # of the first earlier runs of both layouts, when both exist
-            one, two = earlier_walls.get((n, 1, m)), earlier_walls.get((n, 2, m))
-            return f", earlier runs {one[0] / two[0]:.1f}×" if one and two else ""
 
-        speedups = [f"{m.upper()} at {n} samples {walls[(n, 1, m)] / walls[(n, 2, m)]:.1f}× "
-                    f"(per-rank rate {rate(sweep_dir(n, 1, m))} → {rate(sweep_dir(n, 2, m))}"
-                    f"{earlier_ratio(n, m)})"
-                    for n, np_, m in sweep if np_ == 2 and (n, 1, m) in walls and (n, 2, m) in walls]
-        if speedups:
-            lines += ["Two ranks against one (wall time ratio): " + ", ".join(speedups) + ". A sample "
-                      "depends on its global index and on the batch it is optimised in (each rank "
-                      "takes a contiguous share, in batches of at most 32): where the two layouts "
-                      "batch alike (each rank's share a multiple of 32, as at 128) V1 makes the same "
-                      "samples and top-1; where they do not (32 samples: one batch of 32, or 16 per "
-                      "rank), top-1 differs by sampling as well. V2's student gradient is the same mean over all samples "
-                      "on either layout up to the order of float sums (gen/v2_rounds.h), which its "
-                      "500 student steps at W4/A4 carry into top-1.", ""]
-
-    lines += ["## Against the papers' claims", "",
-              "PSAQ-ViT claims (1) its samples calibrate about as well as real images, PSAQ-ViT V2",
-              "(2) that it beats V1 and (3) that W8/A8 stays close to float. Each line gives the",
-              "measured differences (points of top-1) and whether they exceed the seeds' noise (twice",
-              "the pooled standard deviation, at least 0.2 points):", ""]
+def papers_lines(teachers, bits, seeds, table):
+    """The comparison with the papers' claims (claim_lines per teacher) and with the
+    Python/timm yardstick of ../shared/docs/reference_fmnist.md."""
+    lines = ["## Against the papers' claims", "",
+             "PSAQ-ViT claims (1) its samples calibrate about as well as real images, PSAQ-ViT V2",
+             "(2) that it beats V1 and (3) that W8/A8 stays close to float. Each line gives the",
+             "measured differences (points of top-1) and whether they exceed the seeds' noise (twice",
+             "the pooled standard deviation, at least 0.2 points):", ""]
     for t in teachers:
         lines += claim_lines(t, bits, table)
-    lines += ["", "Yardstick: the Python/timm measurement in `../shared/docs/reference_fmnist.md` (a",
-              "ViT at 89.55% float with fmnist_vit's architecture — patch 4, embed 96, depth 6, 3 heads —",
-              "an approximation of PSAQ's quantizer, 2 seeds) found W4/A4 real 74.27 ± 2.39, noise",
-              "75.60 ± 3.93, V1 86.83 ± 0.16, and W8/A8 real 89.50, V1 88.53: V1 far above real images",
-              "at 4-bit activations, about one point below at 8 bits."]
+    lines += ["", "Yardstick: the Python/timm measurement in `../shared/docs/reference_fmnist.md`",
+              "(a ViT at 89.55% float with fmnist_vit's architecture — patch 4, embed 96, depth 6,",
+              "3 heads — an approximation of PSAQ's quantizer, 2 seeds) found W4/A4 real 74.27 ±",
+              "2.39, noise 75.60 ± 3.93, V1 86.83 ± 0.16, and W8/A8 real 89.50, V1 88.53: V1 far",
+              "above real images at 4-bit activations, about one point below at 8 bits."]
     ours = [f"W{w}/A{ab} " + ", ".join(f"{s} {cell(*table[('fmnist_vit', w, ab, s)], len(seeds))}"
                                       for s in ("real", "noise", "v1"))
             for w, ab in (("4", "4"), ("8", "8")) if ("fmnist_vit", w, ab, "v1") in table]
@@ -399,10 +385,12 @@ def main():
                      "class logits) at the activation bits, which is the likely reason its 4-bit-"
                      "activation rows are lower for every source; that cause is not isolated by a "
                      "measurement here.")
-    lines.append("")
-    with open(a.markdown, "w") as f:
-        f.write("\n".join(lines))
+    return lines + [""]
 
+
+def write_plot(path, teachers, bits, table):
+    """Top-1 against bit widths per calibration source (error bars: sd over seeds), one
+    panel per teacher, float as a dashed line."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -425,7 +413,54 @@ def main():
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(a.plot, dpi=100)
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results_dir", required=True)
+    ap.add_argument("--teachers", required=True)
+    ap.add_argument("--bits", required=True)
+    ap.add_argument("--seeds", required=True)
+    ap.add_argument("--ablation_seeds", required=True)
+    ap.add_argument("--sweep", required=True,
+                    help="samples x ranks points, e.g. '32x1 32x2 512x1:v1'")
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--markdown", required=True)
+    ap.add_argument("--plot", required=True)
+    ap.add_argument("--data_dir", default="/usr/share/datasets/fashion-mnist",
+                    help="Fashion-MNIST idx files (share of test pixels the input range clips)")
+    a = ap.parse_args()
+    root, teachers, seeds = a.results_dir, a.teachers.split(), a.seeds.split()
+    abl_seeds = a.ablation_seeds.split()
+    bits = [tuple(b.split(",")) for b in a.bits.split()]
+    lines = [
+        "# Results: data-free quantization of the Fashion-MNIST teachers",
+        "",
+        f"Generated {datetime.date.today().isoformat()} by `{a.command}` (2-core CPU machine,",
+        "Debian LibTorch 1.13). Top-1 (%) on the 10,000 Fashion-MNIST test images, mean ± standard",
+        f"deviation over seeds {', '.join(seeds)}. Calibration: 32 images from each source; V1 and "
+        "V2",
+        "with their defaults (V1: official 2 × 500 steps; V2: the reconstruction's defaults, README).",
+        "Plot: `docs/results.png`.",
+        "",
+        f"Scope of this run: teachers {', '.join(teachers)}; "
+        + (f"V2 ablation over seeds {', '.join(abl_seeds)}" if abl_seeds else "no V2 ablation") + "; "
+        + (f"sample sweep at (samples x ranks) {', '.join(a.sweep.split())}." if a.sweep.split()
+           else "no sample sweep."),
+        "Parts the command left out are absent, not estimated.",
+        "",
+    ]
+    table = {}
+    test_pixels = read_test_pixels(a.data_dir)
+    for t in teachers:
+        lines += teacher_lines(root, t, bits, seeds, test_pixels, table)
+    lines += ablation_lines(root, teachers[0], abl_seeds, seeds, table)
+    lines += sweep_lines(root, teachers[0], seeds[0], a.sweep)
+    lines += papers_lines(teachers, bits, seeds, table)
+    with open(a.markdown, "w") as f:
+        f.write("\n".join(lines))
+    write_plot(a.plot, teachers, bits, table)
 
 
 if __name__ == "__main__":
