@@ -33,8 +33,11 @@ def top1(path):
 
 
 def top1_of(r):
+    """Top-1 (%) of a parsed report.json (its evaluation) or float.json (its "top1"), or None.
+    An evaluation still marked running (the run was stopped during it) has no top-1."""
     if "evaluation" in r:
-        return 100 * r["evaluation"]["quantized"]["top1"]
+        quantized = r["evaluation"].get("quantized")
+        return 100 * quantized["top1"] if quantized else None
     return 100 * r["top1"] if "top1" in r else None
 
 

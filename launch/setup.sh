@@ -10,7 +10,8 @@
 PSAQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PSAQ_BUILD_DIR="${PSAQ_BUILD_DIR:-$PSAQ_ROOT/build}"
 
-# Debian packages psaq needs to build, test and run its demo. OpenBLAS is not optional: without
+# Debian packages psaq needs to build, test and run its demo (python3-numpy/-matplotlib: the
+# results page, docs/results.py, and its test). OpenBLAS is not optional: without
 # it Debian's libtorch falls back to the reference BLAS (about 10x slower matmuls).
 PSAQ_PACKAGES=(
   build-essential cmake ccache
@@ -19,6 +20,7 @@ PSAQ_PACKAGES=(
   libgflags-dev libgoogle-glog-dev libgtest-dev
   nlohmann-json3-dev zlib1g-dev libstb-dev
   dataset-fashion-mnist
+  python3-numpy python3-matplotlib
 )
 
 psaq_log() { printf '[psaq setup] %s\n' "$*" >&2; }
