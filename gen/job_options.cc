@@ -81,7 +81,8 @@ nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint
       {"act_bits", o.quant.act_bits},
       {"weight_granularity", quant::GranularityName(o.quant.weight_granularity)},
       {"act_observer", quant::ObserverKindName(o.quant.act_observer)},
-      {"bits_overrides", o.quant.bits_overrides}};
+      {"bits_overrides", o.quant.bits_overrides},
+      {"input_range", quant::InputRangeName(o.quant.input_range)}};
   switch (o.source) {
     case CalibrationSource::kV1:
       j["v1"] = V1OptionsToJson(o.v1);

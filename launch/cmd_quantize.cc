@@ -48,6 +48,10 @@ DEFINE_int32(w_bits, 8,
 DEFINE_int32(a_bits, 8,
              "Activation bits (2-8; 32 = float activations): asymmetric per tensor from the "
              "calibration min/max, at every quantization point of the model.");
+DEFINE_string(input_range, "calibrated",
+              "Range of the input image's quantizer: calibrated (the calibration images' min/max, "
+              "as PSAQ) or pixel_box (every valid image: [(0 - mean)/std, (1 - mean)/std] over "
+              "the channels), for samples dimmer than real images.");
 
 // --- V1 (PSAQ-ViT, official values) ---------------------------------------------------------
 DEFINE_int32(v1_epochs, 2, "V1: epochs of the image schedule per batch (official 2).");
@@ -122,6 +126,9 @@ bool ValidateDiscrepancy(const char* flag, const std::string& v) {
 bool ValidateImageSchedule(const char* flag, const std::string& v) {
   return psaq::launch::CheckOneOf(flag, v, {"per_round", "global"});
 }
+bool ValidateInputRange(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"calibrated", "pixel_box"});
+}
 bool ValidateCheckpointEvery(const char* flag, int64_t v) {
   return v >= -1 || psaq::launch::RefuseFlag(flag, "must be >= 1, 0 or -1, got " + std::to_string(v));
 }
@@ -135,6 +142,7 @@ DEFINE_validator(checkpoint_every, &ValidateCheckpointEvery);
 DEFINE_validator(progress_seconds, &psaq::launch::NonNegativeDouble);
 DEFINE_validator(w_bits, &ValidateBits);
 DEFINE_validator(a_bits, &ValidateBits);
+DEFINE_validator(input_range, &ValidateInputRange);
 DEFINE_validator(v1_epochs, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_iterations, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_warmup, &psaq::launch::AtLeast<0>);

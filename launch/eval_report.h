@@ -18,7 +18,7 @@ struct EvalReport {
   int ranks = 1;
   int64_t batch_size = 0;
   int64_t max_images = 0;
-  // For a quantized export: w_bits, a_bits, method, num_samples from its metadata.
+  // For a quantized export: w_bits, a_bits, input_range, method, num_samples from its metadata.
   std::map<std::string, std::string> quantization;
   quant::EvalResult result;
   // Per-layer errors, worst first (quantized exports only).

@@ -14,6 +14,7 @@
 #include "launch/output_file.h"
 #include "launch/shared_flags.h"
 #include "launch/stop_signal.h"
+#include "quant/quant_config.h"
 #include "quant/text_table.h"
 
 DECLARE_string(method);
@@ -28,6 +29,7 @@ DECLARE_bool(eval_float);
 DECLARE_double(progress_seconds);
 DECLARE_int32(w_bits);
 DECLARE_int32(a_bits);
+DECLARE_string(input_range);
 DECLARE_int32(v1_epochs);
 DECLARE_int32(v1_iterations);
 DECLARE_int32(v1_warmup);
@@ -199,8 +201,8 @@ void CheckJobFlags(JobKind kind) {
   RefuseUnless(method == "v1", kV1Flags, "--method=v1");
   RefuseUnless(method == "v2", kV2Flags, "--method=v2");
   RefuseUnless(method == "v1" || method == "v2", kGenerationFlags, "--method=v1|v2");
-  RefuseUnless(kind == JobKind::kQuantize || method == "v2", {"w_bits", "a_bits"},
-               "psaq quantize and the student of --method=v2");
+  RefuseUnless(kind == JobKind::kQuantize || method == "v2",
+               {"w_bits", "a_bits", "input_range"}, "psaq quantize and the student of --method=v2");
   RefuseUnless(kind == JobKind::kQuantize, {"eval_dataset"}, "psaq quantize");
   RefuseUnless(!FLAGS_eval_dataset.empty(), {"eval_float"}, "--eval_dataset");
   if (FLAGS_v1_warmup > FLAGS_v1_iterations) {
@@ -232,6 +234,7 @@ gen::QuantizeJobOptions JobOptionsFromFlags(const ProcessContext& process) {
   o.seed = FLAGS_seed;
   o.quant.weight_bits = FLAGS_w_bits;
   o.quant.act_bits = FLAGS_a_bits;
+  o.quant.input_range = quant::ParseInputRange(FLAGS_input_range);
   o.output_dir = FLAGS_output_dir;
   o.resume = FLAGS_resume;
   o.overwrite = FLAGS_overwrite;

@@ -157,6 +157,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   metadata["a_bits"] = std::to_string(model.config().act_bits);
   metadata["weight_granularity"] = GranularityName(model.config().weight_granularity);
   metadata["act_observer"] = ObserverKindName(model.config().act_observer);
+  metadata["input_range"] = InputRangeName(model.config().input_range);
   metadata["quant_points"] = quant_points.dump();
   metadata["method"] = options.method;
   metadata["num_samples"] = std::to_string(options.num_samples);

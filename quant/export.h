@@ -14,7 +14,8 @@
 //   "act.<tap>.zero_point"   F32 []              its z       } recomputes and checks them
 // Metadata (all strings): "arch", "config", "preprocess" (model::ConfigToMetadata); "format" =
 // "psaq_quantized"; "format_version" = "1"; "weight_storage" = "int8"; "w_bits", "a_bits";
-// "weight_granularity"; "act_observer"; "quant_points" = JSON array of {"name", "kind"
+// "weight_granularity"; "act_observer"; "input_range" (quant/quant_config.h InputRangeName; a
+// file without it reads as "calibrated"); "quant_points" = JSON array of {"name", "kind"
 // ("weight" | "activation"), "bits"} in forward order (per-tap bits live here); "method";
 // "num_samples"; "psaq_version"; "tool"; "created" (UTC, ISO 8601).
 // Manifest "<dir>/<stem>.manifest.json": the same metadata plus, per quantization point in

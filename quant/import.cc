@@ -139,6 +139,9 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
   try {
     config.weight_granularity = ParseGranularity(r.Meta("weight_granularity"));
     config.act_observer = ParseObserverKind(r.Meta("act_observer"));
+    if (r.metadata().count("input_range") != 0) {
+      config.input_range = ParseInputRange(r.Meta("input_range"));
+    }
   } catch (const std::invalid_argument& e) {
     r.Fail(e.what());
   }

@@ -190,7 +190,10 @@ void AddExportFields(const model::SafetensorsFile& header, Fields* fields) {
                                    Meta(header, "weight_storage") + " weight codes)");
   fields->emplace_back("bits", "W" + Meta(header, "w_bits") + "A" + Meta(header, "a_bits") +
                                    " (weights " + Meta(header, "weight_granularity") +
-                                   ", activation ranges " + Meta(header, "act_observer") + ")");
+                                   ", activation ranges " + Meta(header, "act_observer") +
+                                   (Meta(header, "input_range") == "pixel_box"
+                                        ? ", input over the pixel box)"
+                                        : ")"));
   fields->emplace_back("calibration",
                        Meta(header, "method") + ", " + Meta(header, "num_samples") + " samples");
   fields->emplace_back("written by", Meta(header, "tool") + " (psaq " +

@@ -2,7 +2,19 @@
 
 #include <c10/util/Exception.h>
 
+#include <stdexcept>
+
 namespace psaq::quant {
+
+std::string InputRangeName(InputRange range) {
+  return range == InputRange::kPixelBox ? "pixel_box" : "calibrated";
+}
+
+InputRange ParseInputRange(const std::string& name) {
+  if (name == "calibrated") return InputRange::kCalibrated;
+  if (name == "pixel_box") return InputRange::kPixelBox;
+  throw std::invalid_argument("unknown input range '" + name + "' (calibrated, pixel_box)");
+}
 
 void ValidateQuantConfig(const QuantConfig& config) {
   TORCH_CHECK(IsValidBits(config.weight_bits), "QuantConfig.weight_bits must be ", kMinBits, "..",
@@ -21,6 +33,7 @@ std::string DescribeQuantConfig(const QuantConfig& config) {
   if (!config.bits_overrides.empty()) {
     label += " +" + std::to_string(config.bits_overrides.size()) + " overrides";
   }
+  if (config.input_range == InputRange::kPixelBox) label += ", pixel-box input";
   return label;
 }
 

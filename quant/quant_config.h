@@ -10,6 +10,18 @@
 
 namespace psaq::quant {
 
+// Where the quantizer of the input image (activation tap "input") takes its range from.
+enum class InputRange {
+  kCalibrated,  // the calibration images' min/max, as every other activation (PSAQ)
+  kPixelBox,    // the model's normalised pixel box (model/preprocess.h NormalisedPixelRange,
+                // min and max over channels): every valid image lies inside it, however dim or
+                // bright the calibration images are
+};
+
+// "calibrated" | "pixel_box". ParseInputRange throws std::invalid_argument for another name.
+std::string InputRangeName(InputRange range);
+InputRange ParseInputRange(const std::string& name);
+
 struct QuantConfig {
   // Bits of every weight tap (Linear and Conv weights, including patch embed and head), 2..8,
   // or 32 = weights stay float. Default 8 (PSAQ's --w_bit); 4 for the W4/A8 setting.
@@ -30,12 +42,18 @@ struct QuantConfig {
   // parameter name or an activation tap's name, e.g. {"head.weight", 8} to keep an 8-bit head
   // at W4). Default empty. A name that is not a tap of the model is an error.
   std::map<std::string, int> bits_overrides;
+
+  // The input quantizer's range. Default kCalibrated (PSAQ). With kPixelBox, synthetic samples
+  // that are dimmer than real images (docs/results.md, "Calibration images at the model's
+  // input") no longer clip the real images' pixels at the first quantization point.
+  InputRange input_range = InputRange::kCalibrated;
 };
 
 // Throws c10::Error (TORCH_CHECK) naming the field for a bit width outside 2..8 and 32.
 void ValidateQuantConfig(const QuantConfig& config);
 
-// "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty.
+// "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty and ", pixel-box
+// input" for InputRange::kPixelBox.
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 }  // namespace psaq::quant

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "model/preprocess.h"
 #include "quant/granularity.h"
 #include "quant/weight_quantizer.h"
 
@@ -35,6 +36,14 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
     TORCH_CHECK(id >= 0 && taps[static_cast<size_t>(id)].kind != model::TapKind::kFeature,
                 "QuantConfig.bits_overrides: '", name, "' is not a weight or activation tap of ",
                 model_->config().name);
+  }
+  if (config_.input_range == InputRange::kPixelBox) {
+    const int id = model_->taps().Find(kInputTap);
+    TORCH_CHECK(id >= 0 && taps[static_cast<size_t>(id)].kind == model::TapKind::kActivation,
+                "QuantConfig.input_range = pixel_box: ", model_->config().name,
+                " has no activation tap '", kInputTap, "'");
+    auto [lo, hi] = model::NormalisedPixelRange(model_->config());
+    pixel_box_ = {lo.min().item<double>(), hi.max().item<double>()};
   }
   for (size_t i = 0; i < taps.size(); ++i) {
     const int id = static_cast<int>(i);
@@ -137,7 +146,9 @@ void QuantizedModel::ApplyObservedRanges() {
   TORCH_CHECK(missing.empty(), "calibration saw nothing at activation taps: ", missing,
               " (did the forward pass reach them?)");
   for (int id : activation_taps_) {
-    auto [min, max] = observers_[static_cast<size_t>(id)]->Range();
+    auto [min, max] = config_.input_range == InputRange::kPixelBox && tap(id).name == kInputTap
+                          ? pixel_box_
+                          : observers_[static_cast<size_t>(id)]->Range();
     activation_quantizers_[static_cast<size_t>(id)]->SetRange(min, max);
   }
 }

@@ -20,6 +20,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/tap.h"
@@ -31,13 +32,17 @@
 
 namespace psaq::quant {
 
+// The activation tap of the input image (every model of model/ registers it first).
+inline constexpr const char* kInputTap = "input";
+
 class QuantizedModel : public model::TapObserver {
  public:
   enum class Mode { kFloat, kCalibrate, kQuantized };
 
   // Builds the quantizers for every tap of `model`. Starts in kFloat with no ranges.
-  // Throws c10::Error for an invalid config or a bits_overrides key that names no weight or
-  // activation tap. REQUIRES: model non-null.
+  // Throws c10::Error for an invalid config, a bits_overrides key that names no weight or
+  // activation tap, or InputRange::kPixelBox for a model without an activation tap "input"
+  // (kInputTap). REQUIRES: model non-null.
   QuantizedModel(model::ModelPtr model, QuantConfig config = {});
   ~QuantizedModel() override;
   QuantizedModel(const QuantizedModel&) = delete;
@@ -73,7 +78,8 @@ class QuantizedModel : public model::TapObserver {
 
   // Resets every observer to "nothing observed".
   void ResetObservers();
-  // Sets each activation quantizer's range from its observer. Throws c10::Error listing the
+  // Sets each activation quantizer's range from its observer, except the input tap's under
+  // InputRange::kPixelBox (the model's normalised pixel box). Throws c10::Error listing the
   // taps whose observer saw nothing (no range is changed then).
   void ApplyObservedRanges();
   // Replaces weight tap `id`'s quantizer with a FrozenWeightQuantizer on (codes, scale) (see
@@ -100,6 +106,8 @@ class QuantizedModel : public model::TapObserver {
   std::vector<std::unique_ptr<Quantizer>> weight_quantizers_;
   std::vector<std::unique_ptr<ActivationQuantizer>> activation_quantizers_;
   std::vector<std::unique_ptr<RangeObserver>> observers_;
+  // The input tap's range under InputRange::kPixelBox.
+  std::pair<double, double> pixel_box_{0, 0};
 };
 
 // "float", "calibrate", "quantized".

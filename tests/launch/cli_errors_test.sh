@@ -32,6 +32,8 @@ usage_error unknown_flag "unknown flag --batchsize" eval --model="$MODEL" --batc
 usage_error quantize_bits "--a_bits must be 2-8, or 32 for no quantization, got 1" \
   quantize --model="$MODEL" --output_dir="$WORK/q" --a_bits=1
 usage_error foreign_flag "--tensors is not a flag of 'psaq eval'" eval --model="$MODEL" --tensors
+usage_error input_range "--input_range must be one of calibrated|pixel_box, got 'box'" \
+  quantize --model="$MODEL" --output_dir="$WORK/q" --input_range=box
 
 # run_error NAME EXPECTED-TEXT ARGS...: a runtime error aborts the job: non-zero status, the
 # reason on one line (no stack trace), at most one line per rank.

@@ -52,6 +52,27 @@ fi
 run noise "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --output_dir="$WORK/noise"
 [ "$RC" -eq 0 ] || { fail "quantize noise exited $RC"; sed 's/^/    /' "$WORK/noise.err" >&2; }
 expect_in noise out "noise (W8/A8)"
+# The same noise with --input_range=pixel_box: only the input's range changes, to the pixel box.
+run noise_box "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
+  --input_range=pixel_box --output_dir="$WORK/noise_box"
+[ "$RC" -eq 0 ] || { fail "quantize noise_box exited $RC"; sed 's/^/    /' "$WORK/noise_box.err" >&2; }
+grep -q '"input_range": "pixel_box"' "$WORK/noise_box/report.json" ||
+  fail "noise_box: report.json does not record input_range pixel_box"
+python3 - "$WORK/noise/model.manifest.json" "$WORK/noise_box/model.manifest.json" <<'PY' ||
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert (a["input_range"], b["input_range"]) == ("calibrated", "pixel_box"), "manifest input_range"
+pre = b["preprocess"]
+lo = min((0 - m) / s for m, s in zip(pre["mean"], pre["std"]))
+hi = max((1 - m) / s for m, s in zip(pre["mean"], pre["std"]))
+pa, pb = ({p["name"]: p for p in m["points"]} for m in (a, b))
+box = (pb["input"]["min"], pb["input"]["max"])
+assert abs(box[0] - lo) < 1e-6 and abs(box[1] - hi) < 1e-6, f"input range {box}, box {lo}, {hi}"
+assert (pa["input"]["min"], pa["input"]["max"]) != box, "the noise's own range is the box"
+changed = [n for n in pa if n != "input" and pa[n] != pb[n]]
+assert not changed, f"other points changed: {changed}"
+PY
+  fail "noise_box: the manifests' input ranges are not calibrated vs pixel box"
 run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \
   --output_dir="$WORK/real"
 [ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }

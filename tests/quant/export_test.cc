@@ -142,9 +142,10 @@ TEST(ExportTest, ManifestPathReplacesTheExtension) {
 }
 
 TEST(ExportTest, PerTapBitWidthsRoundTrip) {
-  // W4/A8 with an 8-bit head, a 32-bit (float) first weight and a 6-bit input.
+  // W4/A8 with an 8-bit head, a 32-bit (float) first weight and a 6-bit input over the pixel box.
   QuantConfig config = testing::Bits(4, 8);
   config.bits_overrides = {{"head.weight", 8}, {"patch_embed.proj.weight", 32}, {"input", 6}};
+  config.input_range = InputRange::kPixelBox;
   QuantizedModel q(testing::TinyModel("vit"), config);
   Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 2, 8, 303), nullptr);
   const std::string path = TempPath("overrides");
@@ -152,6 +153,9 @@ TEST(ExportTest, PerTapBitWidthsRoundTrip) {
   ImportedModel imported = ImportQuantizedModel(path);
   const QuantizedModel& r = *imported.model;
   EXPECT_EQ(r.config().bits_overrides, config.bits_overrides);
+  EXPECT_EQ(r.config().input_range, InputRange::kPixelBox);
+  EXPECT_EQ(r.activation_quantizer(r.TapId("input")).range(),
+            q.activation_quantizer(q.TapId("input")).range());
   EXPECT_EQ(r.weight_quantizer(r.TapId("head.weight")).bits(), 8);
   EXPECT_EQ(r.weight_quantizer(r.TapId("patch_embed.proj.weight")).bits(), kBitsOff);
   EXPECT_FALSE(r.weight_frozen(r.TapId("patch_embed.proj.weight")));
@@ -162,6 +166,13 @@ TEST(ExportTest, PerTapBitWidthsRoundTrip) {
   const at::Tensor x = Input("vit");
   at::NoGradGuard no_grad;
   EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
+  // A file written before "input_range" was recorded reads as calibrated.
+  std::map<std::string, std::string> metadata = file.metadata;
+  ASSERT_EQ(metadata.erase("input_range"), 1u);
+  const std::string old_path = TempPath("before_input_range");
+  model::WriteSafetensors(old_path, file.tensors, metadata);
+  EXPECT_EQ(ImportQuantizedModel(old_path).model->config().input_range, InputRange::kCalibrated);
+  std::remove(old_path.c_str());
   std::remove(path.c_str());
   std::remove(ManifestPath(path).c_str());
 }
@@ -296,6 +307,8 @@ TEST_F(CorruptExportTest, MissingOrForeignMetadata) {
                      }});
   ExpectImportFails({"granularity", "unknown weight granularity",
                      [](Tensors&, Metadata& m) { m["weight_granularity"] = "per_row"; }});
+  ExpectImportFails({"input_range", "unknown input range 'box'",
+                     [](Tensors&, Metadata& m) { m["input_range"] = "box"; }});
 }
 
 TEST_F(CorruptExportTest, ActivationScaleThatDoesNotMatchItsRange) {

@@ -83,9 +83,11 @@ TEST(InspectTest, BareCheckpointAndBadFiles) {
 }
 
 // A W4A8 export of the tiny ViT (head kept at 8 bits), calibrated on noise.
-std::string WriteExport(const psaq::testing::TempDir& dir) {
+std::string WriteExport(const psaq::testing::TempDir& dir,
+                        InputRange input_range = InputRange::kCalibrated) {
   QuantConfig config = testing::Bits(4, 8);
   config.bits_overrides["head.weight"] = 8;
+  config.input_range = input_range;
   QuantizedModel q(testing::TinyModel("vit"), config);
   Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 1, 8, 5), nullptr);
   ExportOptions options;
@@ -104,7 +106,8 @@ TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
   const std::string text = InspectFile(path);
   EXPECT_TRUE(Contains(text, "quantized export (psaq_quantized version 1, int8 weight codes)"))
       << text;
-  EXPECT_TRUE(Contains(text, "bits          W4A8 (weights per_channel")) << text;
+  EXPECT_TRUE(Contains(text, "bits          W4A8 (weights per_channel, activation ranges minmax)"))
+      << text;
   EXPECT_TRUE(Contains(text, "calibration   noise, 8 samples")) << text;
   EXPECT_TRUE(Contains(text, "written by    inspect_test (psaq ")) << text;
   EXPECT_TRUE(Contains(text, "vit: 16x16x3 input, patch 4, embed_dim 32, depth 2")) << text;
@@ -143,6 +146,14 @@ TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
   int64_t params = 0;
   for (const auto& p : m->parameters()) params += p.numel();
   EXPECT_TRUE(Contains(text, "parameters    " + FormatCount(params) + "\n")) << text;
+}
+
+TEST(InspectExportTest, NamesAPixelBoxInputRange) {
+  psaq::testing::TempDir dir;
+  const std::string text = InspectFile(WriteExport(dir, InputRange::kPixelBox));
+  EXPECT_TRUE(Contains(text, "(weights per_channel, activation ranges minmax, input over the "
+                             "pixel box)"))
+      << text;
 }
 
 TEST(InspectExportTest, MissingManifestIsANoteAndACorruptOneAnError) {

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "model/preprocess.h"
 #include "quant/calibration.h"
 #include "quant/metrics.h"
 #include "tests/quant/tiny_models.h"
@@ -174,6 +176,33 @@ TEST_P(QuantizedModelTest, BitOverridesApplyPerTap) {
   QuantConfig bad_bits;
   bad_bits.act_bits = 1;
   EXPECT_THROW(QuantizedModel(Model(), bad_bits), c10::Error);
+}
+
+TEST_P(QuantizedModelTest, PixelBoxReplacesOnlyTheInputRangeAndSurvivesRecalibration) {
+  std::vector<at::Tensor> dim = Calibration();
+  for (at::Tensor& b : dim) b.mul_(0.1);  // far inside the pixel box, as dim synthetic samples
+  QuantizedModel calibrated(Model(), QuantConfig{});
+  QuantConfig config;
+  config.input_range = InputRange::kPixelBox;
+  QuantizedModel box(Model(), config);
+  Calibrate(calibrated, dim, nullptr);
+  Calibrate(box, dim, nullptr);
+  auto [lo, hi] = model::NormalisedPixelRange(testing::TinyConfig(GetParam()));
+  const std::pair<double, double> pixel_box{lo.min().item<double>(), hi.max().item<double>()};
+  const int input = box.TapId(kInputTap);
+  EXPECT_EQ(box.activation_quantizer(input).range(), pixel_box);
+  const auto dim_range = calibrated.activation_quantizer(input).range();
+  EXPECT_GT(dim_range.first, pixel_box.first);
+  EXPECT_LT(dim_range.second, pixel_box.second);
+  // Calibration observes the float model, so every other range is the calibrated one.
+  for (int id : box.activation_taps()) {
+    if (id == input) continue;
+    EXPECT_EQ(box.activation_quantizer(id).range(), calibrated.activation_quantizer(id).range())
+        << box.tap(id).name;
+  }
+  // V2 recalibrates every round: the box stays.
+  Recalibrate(box, Calibration(), nullptr);
+  EXPECT_EQ(box.activation_quantizer(input).range(), pixel_box);
 }
 
 TEST_P(QuantizedModelTest, RecalibrateFollowsTheCurrentWeightsAndKeepsTheMode) {
