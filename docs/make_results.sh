@@ -6,7 +6,8 @@
 # 32 real training images, 32 N(0,1) images, 32 V1 samples and 32 V2 samples (V2 at the setting's
 # bits: its student is the exported model). V1/noise/real samples do not depend on the bits: they
 # are generated once per seed (psaq generate) and quantized at every setting (--method=files).
-# Then the V2 ablation and the number of samples over 1 and 2 ranks. Every run's directory stays
+# Then the V2 ablation, the number of samples over 1 and 2 ranks, and the real, noise and V1
+# samples quantized again with --input_range=pixel_box. Every run's directory stays
 # under $RESULTS_DIR; docs/results.py reads their report.json files and writes the page.
 # The ablation runs first: it is what the V2 defaults were chosen from, and the main table's V2
 # column uses the defaults. Finished runs are kept while the teacher file is unchanged, so a second
@@ -14,7 +15,8 @@
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
 # ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
 # "32x1 32x2 128x1 128x2 512x1 512x2"; a point may name its own methods: "512x1:v1,v2"),
-# SWEEP_METHODS (the other points' methods, default "v1 v2"),
+# SWEEP_METHODS (the other points' methods, default "v1 v2"), INPUT_RANGE_BITS (settings of the
+# input-range comparison, default "8,8 4,8 4,4"; "" leaves it out),
 # RESULTS_DIR (default /tmp/psaq-results), PSAQ_BUILD_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +28,7 @@ RANKS="${RANKS:-2}"
 ABLATION_SEEDS="${ABLATION_SEEDS:-$SEEDS}"
 SWEEP="${SWEEP:-32x1 32x2 128x1 128x2 512x1 512x2}"
 SWEEP_METHODS="${SWEEP_METHODS:-v1 v2}"
+INPUT_RANGE_BITS="${INPUT_RANGE_BITS-8,8 4,8 4,4}"
 OUT="${RESULTS_DIR:-/tmp/psaq-results}"
 MPIRUN=(mpirun --oversubscribe)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
@@ -145,16 +148,32 @@ if [ "${SAMPLE_SWEEP:-1}" = 1 ]; then
   done
 fi
 
+# The input quantizer's range: the first teacher's real, noise and V1 samples of every seed,
+# quantized again with the pixel box as the input range (the main table has them calibrated).
+teacher="${TEACHERS%% *}"
+for bits in $INPUT_RANGE_BITS; do
+  w="${bits%,*}" a="${bits#*,}"
+  for seed in $SEEDS; do
+    for source in v1 noise real; do
+      job "$OUT/$teacher/w${w}a${a}-$source-box-s$seed" "$RANKS" quantize \
+        --model="$ROOT/model/zoo/$teacher.safetensors" --method=files \
+        --sample_files="$OUT/$teacher/samples-$source-s$seed/samples" --w_bits="$w" --a_bits="$a" \
+        --input_range=pixel_box "${EVAL[@]}"
+    done
+  done
+done
+
 command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS"
 command+=" ABLATION=${ABLATION:-1} ABLATION_SEEDS=\"$ABLATION_SEEDS\""
 command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP=\"$SWEEP\""
-command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" docs/make_results.sh"
+command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" INPUT_RANGE_BITS=\"$INPUT_RANGE_BITS\""
+command+=" docs/make_results.sh"
 # The page reports only the parts this call ran (finished runs of other parts are not shown).
 page_ablation_seeds="$ABLATION_SEEDS" page_sweep="$SWEEP"
 [ "${ABLATION:-1}" = 1 ] || page_ablation_seeds=""
 [ "${SAMPLE_SWEEP:-1}" = 1 ] || page_sweep=""
 /usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
   --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$page_ablation_seeds" \
-  --sweep "$page_sweep" --command "$command" \
+  --sweep "$page_sweep" --input_range_bits "$INPUT_RANGE_BITS" --command "$command" \
   --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
 log "wrote docs/results.md and docs/results.png"

@@ -362,6 +362,42 @@ def ablation_lines(root, teacher, abl_seeds, seeds, table):
     return lines + [""]
 
 
+def input_range_lines(root, teacher, spec, seeds, table):
+    """The input-range section: for each setting "W,A" of SPEC and each source but V2, TEACHER's
+    runs with --input_range=pixel_box (w{W}a{A}-{source}-box-s{seed}) against the main table's
+    calibrated cells, with the difference and whether it exceeds their noise."""
+    rows, kinds = [], []
+    for w, ab in (b.split(",") for b in spec.split()):
+        for s, name in SOURCES[:3]:
+            box = stats([top1(os.path.join(root, teacher, f"w{w}a{ab}-{s}-box-s{k}", "report.json"))
+                         for k in seeds])
+            if box[2] == 0:
+                continue
+            calibrated = table.get((teacher, w, ab, s), (None, None, 0))
+            vs = "n/a"
+            if calibrated[2] > 1 and box[2] > 1:
+                d, kind = compare(box, calibrated)
+                vs = f"{d:+.2f} ({kind})"
+                kinds.append((f"W{w}/A{ab} {name}", kind))
+            rows.append(f"| W{w}/A{ab} | {name} | {cell(*calibrated, len(seeds))} | "
+                        f"{cell(*box, len(seeds))} | {vs} |")
+    if not rows:
+        return []
+    lines = [f"## Input range ({teacher}): calibrated or the pixel box", "",
+             "The same samples as the main table, quantized again with `--input_range=pixel_box`: "
+             "the input quantizer spans every valid image ([(0 − mean)/std, (1 − mean)/std]) "
+             "instead of the calibration images' min/max; every other range is the same "
+             "calibration. Difference: pixel box minus calibrated, and whether it exceeds twice "
+             "the pooled standard deviation.", "",
+             "| bits | source | calibrated | pixel box | difference |", "|---|---|---|---|---|"]
+    lines += rows
+    if kinds:
+        lines += ["", "Pixel box against calibrated: " + "; ".join(
+            f"{kind}: " + (", ".join(c for c, k in kinds if k == kind) or "none")
+            for kind in ("above", "below", "within noise")) + "."]
+    return lines + [""]
+
+
 def papers_lines(teachers, bits, seeds, table):
     """The comparison with the papers' claims (claim_lines per teacher) and with the
     Python/timm yardstick of ../shared/docs/reference_fmnist.md."""
@@ -428,6 +464,8 @@ def main():
     ap.add_argument("--ablation_seeds", required=True)
     ap.add_argument("--sweep", required=True,
                     help="samples x ranks points, e.g. '32x1 32x2 512x1:v1'")
+    ap.add_argument("--input_range_bits", default="",
+                    help="settings 'W,A ...' of the input-range comparison ('' = left out)")
     ap.add_argument("--command", required=True)
     ap.add_argument("--markdown", required=True)
     ap.add_argument("--plot", required=True)
@@ -449,8 +487,10 @@ def main():
         "",
         f"Scope of this run: teachers {', '.join(teachers)}; "
         + (f"V2 ablation over seeds {', '.join(abl_seeds)}" if abl_seeds else "no V2 ablation") + "; "
-        + (f"sample sweep at (samples x ranks) {', '.join(a.sweep.split())}." if a.sweep.split()
-           else "no sample sweep."),
+        + (f"sample sweep at (samples x ranks) {', '.join(a.sweep.split())}" if a.sweep.split()
+           else "no sample sweep") + "; "
+        + (f"input range compared at {', '.join(a.input_range_bits.split())}."
+           if a.input_range_bits.split() else "no input-range comparison."),
         "Parts the command left out are absent, not estimated.",
         "",
     ]
@@ -460,6 +500,7 @@ def main():
         lines += teacher_lines(root, t, bits, seeds, test_pixels, table)
     lines += ablation_lines(root, teachers[0], abl_seeds, seeds, table)
     lines += sweep_lines(root, teachers[0], seeds[0], a.sweep)
+    lines += input_range_lines(root, teachers[0], a.input_range_bits, seeds, table)
     lines += papers_lines(teachers, bits, seeds, table)
     with open(a.markdown, "w") as f:
         f.write("\n".join(lines))

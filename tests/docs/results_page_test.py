@@ -2,7 +2,8 @@
 """docs/results.py against a results directory written here, with known numbers: the cells and
 their (n=...) marks, a run stopped during its evaluation, the verdicts on the papers' claims, the
 ablation's labels and its comparison with the defaults, the sample sweep's ratios and repeats, the
-input-range clipping share, and the plot. Run by CTest (label "docs") with Debian's python3."""
+pixel-box comparison, the input clipping share, and the plot. Run by CTest (label "docs") with
+Debian's python3."""
 import gzip
 import json
 import os
@@ -80,6 +81,10 @@ class ResultsPageTest(unittest.TestCase):
         run_report(sw, "samples32-np2-v1", 0.63, wall=40, throughput=(200, 210))
         run_report(sw, "samples32-np1-v1.earlier-1", 0.70, wall=90)
         run_report(sw, "samples32-np2-v1.earlier-1", 0.63, wall=30)
+        # The input range: pixel-box runs of W4/A4's V1 (above) and real images (the same).
+        for k in range(3):
+            run_report(sw, f"w4a4-v1-box-s{k}", 0.60 + k / 100)
+            run_report(sw, f"w4a4-real-box-s{k}", 0.70 + k / 100)
         # V1 samples of seed 0 span [-0.5, 2] in normalized space; the test set is half 0, half 1
         # pixels, which mean 0.5 and std 0.5 map to -1 and 1: half of them fall outside.
         write_shard(os.path.join(sw, "samples-v1-s0", "samples", "shard-00000.safetensors"),
@@ -92,7 +97,8 @@ class ResultsPageTest(unittest.TestCase):
         subprocess.run([sys.executable, SCRIPT, "--results_dir", root,
                         "--teachers", "fmnist_swin fmnist_vit", "--bits", "8,8 4,4",
                         "--seeds", "0 1 2", "--ablation_seeds", "0 1 2",
-                        "--sweep", "32x1:v1 32x2:v1 128x1", "--command", "THE COMMAND",
+                        "--sweep", "32x1:v1 32x2:v1 128x1", "--input_range_bits", "8,8 4,4",
+                        "--command", "THE COMMAND",
                         "--markdown", cls.md, "--plot", cls.png, "--data_dir", data_dir],
                        check=True)
         with open(cls.md) as f:
@@ -107,8 +113,10 @@ class ResultsPageTest(unittest.TestCase):
         self.assertEqual(len(found), 1, f"one line starting {start!r} in:\n{self.page}")
         return found[0]
 
-    def test_records_the_command(self):
+    def test_records_the_command_and_its_scope(self):
         self.assertIn("by `THE COMMAND`", self.page)
+        self.assertIn("sample sweep at (samples x ranks) 32x1:v1, 32x2:v1, 128x1; input range "
+                      "compared at 8,8, 4,4.", self.page)
 
     def test_main_table_cells(self):
         self.assertIn("Float: **90.62**", self.page)
@@ -150,6 +158,16 @@ class ResultsPageTest(unittest.TestCase):
         self.assertIn("All 2 repeated runs reproduced their top-1 exactly.", self.page)
         self.assertIn("V1 at 32 samples 2.0× (per-rank rate 400 → 205, earlier runs 3.0×)",
                       self.page)
+
+    def test_pixel_box_against_calibrated(self):
+        self.assertIn("## Input range (fmnist_swin): calibrated or the pixel box", self.page)
+        self.assertEqual(self.line("| W4/A4 | V1 |"),
+                         "| W4/A4 | V1 | 50.00 ± 0.00 | 61.00 ± 1.00 | +11.00 (above) |")
+        self.assertEqual(self.line("| W4/A4 | 32 real |"),
+                         "| W4/A4 | 32 real | 71.00 ± 1.00 | 71.00 ± 1.00 | +0.00 (within noise) |")
+        self.assertNotIn("| W8/A8 | V1 |", self.page)  # no pixel-box runs there
+        self.assertIn("Pixel box against calibrated: above: W4/A4 V1; below: none; within noise: "
+                      "W4/A4 32 real.", self.page)
 
     def test_input_range(self):
         # 32 values 2.5/31 apart, 4 per row: the 99th percentile is -0.5 + 0.99 × 2.5 = 1.975,
