@@ -9,11 +9,13 @@ function(psaq_warnings target)
   endif()
 endfunction()
 
-# psaq_library(<name> [CUDA_SOURCES ...] DEPS <targets...>): a static library from every .cc
-# file in the calling folder; CUDA sources are added when PSAQ_CUDA_ENABLED.
+# psaq_library(<name> SOURCES <.cc files...> [CUDA_SOURCES ...] DEPS <targets...>): a static
+# library from the listed sources of the calling folder (listed, not globbed: a new file is a
+# reviewed line here); CUDA sources are added when PSAQ_CUDA_ENABLED. DEPS are the layers below it
+# (docs/architecture.md): linking is how the dependency direction is enforced.
 function(psaq_library name)
-  cmake_parse_arguments(ARG "" "" "DEPS;CUDA_SOURCES" ${ARGN})
-  file(GLOB _srcs CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cc")
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;CUDA_SOURCES" ${ARGN})
+  set(_srcs ${ARG_SOURCES})
   if(PSAQ_CUDA_ENABLED AND ARG_CUDA_SOURCES)
     list(APPEND _srcs ${ARG_CUDA_SOURCES})
   endif()

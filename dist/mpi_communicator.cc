@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "dist/check.h"
-#include "dist/scoped_seconds.h"
+#include "dist/base/scoped_seconds.h"
 
 namespace psaq::dist {
 namespace {
@@ -85,7 +85,7 @@ void MpiCommunicator::AllReduce(at::Tensor& t, ReduceOp op) {
   const MPI_Datatype type = ReduceType(t.scalar_type());
   TORCH_CHECK(op != ReduceOp::kAvg || t.is_floating_point(),
               "MpiCommunicator::AllReduce: kAvg needs a floating dtype, got ", t.scalar_type());
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   const int64_t n = t.numel();
   const int64_t element = t.element_size();
   char* data = static_cast<char*>(t.data_ptr());
@@ -101,7 +101,7 @@ void MpiCommunicator::Broadcast(at::Tensor& t, int root) {
   CheckCpuContiguous(t, "Broadcast");
   TORCH_CHECK(root >= 0 && root < size_, "MpiCommunicator::Broadcast: root ", root,
               " is outside [0, ", size_, ")");
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
   char* data = static_cast<char*>(t.data_ptr());
   for (int64_t begin = 0; begin < bytes; begin += kMaxMpiCount) {
@@ -117,14 +117,14 @@ at::Tensor MpiCommunicator::AllGather(const at::Tensor& t) {
               " bytes per rank exceeds the MPI count limit (", INT_MAX, ")");
   at::Tensor out = at::empty({size_ * t.numel()}, t.options());  // [size * n]
   if (bytes == 0) return out;
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   PSAQ_MPI_CHECK(MPI_Allgather(t.data_ptr(), static_cast<int>(bytes), MPI_BYTE, out.data_ptr(),
                                static_cast<int>(bytes), MPI_BYTE, comm_));
   return out;
 }
 
 void MpiCommunicator::Barrier() {
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   PSAQ_MPI_CHECK(MPI_Barrier(comm_));
 }
 

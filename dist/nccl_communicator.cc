@@ -11,7 +11,7 @@
 
 #include "dist/check.h"
 #include "dist/nccl_check.h"
-#include "dist/scoped_seconds.h"
+#include "dist/base/scoped_seconds.h"
 
 #if NCCL_VERSION_CODE < NCCL_VERSION(2, 13, 0)
 #error "psaq needs NCCL >= 2.13 (ncclAvg, ncclGetLastError)"
@@ -162,7 +162,7 @@ void NcclCommunicator::AllReduceRaw(void* buffer, size_t count, ncclDataType_t d
   TORCH_CHECK(op != ReduceOp::kAvg || IsFloating(dtype),
               "NcclCommunicator::AllReduce: kAvg needs a floating dtype");
   if (count == 0) return;  // the same on every rank (Collective contract)
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   UseDevice();
   PSAQ_NCCL_CHECK(ncclAllReduce(buffer, buffer, count, dtype, ToNccl(op), comm_, stream_));
   Wait("AllReduce");
@@ -173,7 +173,7 @@ void NcclCommunicator::BroadcastRaw(void* buffer, size_t count, ncclDataType_t d
   TORCH_CHECK(root >= 0 && root < size_, "NcclCommunicator::Broadcast: root ", root,
               " is outside [0, ", size_, ")");
   if (count == 0) return;
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   UseDevice();
   PSAQ_NCCL_CHECK(ncclBroadcast(buffer, buffer, count, dtype, root, comm_, stream_));
   Wait("Broadcast");
@@ -184,7 +184,7 @@ void NcclCommunicator::AllGatherRaw(const void* send, void* recv, size_t count,
   TORCH_CHECK((send != nullptr && recv != nullptr) || count == 0,
               "NcclCommunicator::AllGather: null buffer");
   if (count == 0) return;
-  ScopedSeconds timer(seconds_);
+  base::ScopedSeconds timer(seconds_);
   UseDevice();
   PSAQ_NCCL_CHECK(ncclAllGather(send, recv, count, dtype, comm_, stream_));
   Wait("AllGather");

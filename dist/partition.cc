@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+
 namespace psaq::dist {
 
 Range ShardRange(int64_t total, int world_size, int rank) {
@@ -17,6 +19,17 @@ Range ShardRange(int64_t total, int world_size, int rank) {
   range.begin = r * base + (r < extra ? r : extra);
   range.end = range.begin + base + (r < extra ? 1 : 0);
   return range;
+}
+
+std::vector<std::pair<int64_t, int64_t>> ShardBatches(int64_t num_samples, int world_size,
+                                                      int rank, int64_t batch_size) {
+  TORCH_CHECK(batch_size >= 1, "ShardBatches: batch_size must be >= 1");
+  const Range mine = ShardRange(num_samples, world_size, rank);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int64_t first = mine.begin; first < mine.end; first += batch_size) {
+    out.emplace_back(first, std::min(batch_size, mine.end - first));
+  }
+  return out;
 }
 
 uint64_t SplitMix64(uint64_t x) {

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace psaq::dist {
 
@@ -26,6 +28,11 @@ struct Range {
 // ranges, in rank order, tile [0, total) exactly. Ranks past `total` get an empty range.
 // REQUIRES: total >= 0, world_size >= 1, 0 <= rank < world_size (TORCH_CHECK, throws c10::Error).
 Range ShardRange(int64_t total, int world_size, int rank);
+
+// This rank's batches: ShardRange(num_samples, world_size, rank) cut into (first global index,
+// count) chunks of batch_size; the last may be smaller. REQUIRES: batch_size >= 1 (TORCH_CHECK).
+std::vector<std::pair<int64_t, int64_t>> ShardBatches(int64_t num_samples, int world_size,
+                                                      int rank, int64_t batch_size);
 
 // The splitmix64 output function (Steele, Lea, Flood, "Fast splittable pseudorandom number
 // generators", OOPSLA 2014; constants from Vigna's reference splitmix64.c): adds the golden-ratio

@@ -14,7 +14,7 @@
 //
 // State: per tensor "exp_avg" m and "exp_avg_sq" v (the tensor's dtype/device, created as zeros
 // at its first step) and "step" t. ExportState/ImportState turn it into named tensors for
-// checkpoints (gen/checkpoint.h), so a resumed run continues bit for bit.
+// checkpoints (launch/job/checkpoint.h), so a resumed run continues bit for bit.
 //
 // Lifetime: holds handles to the tensors it updates (not copies); updates them in place under
 // no-grad. Not thread-safe.

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "gen/random_streams.h"
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 
 namespace psaq::gen {
 

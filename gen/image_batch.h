@@ -46,7 +46,7 @@ struct ImageBatchInit {
 ImageBatch MakeImageBatch(const model::ModelConfig& config, int64_t first_index, int64_t count,
                           const ImageBatchInit& init, const at::Device& device);
 
-// Clamps X in place to the per-channel box [lo, hi] (float32 [C] each; model/preprocess.h
+// Clamps X in place to the per-channel box [lo, hi] (float32 [C] each; model/data/preprocess.h
 // NormalisedPixelRange), outside autograd.
 void ClampToBox(at::Tensor& images, const at::Tensor& lo, const at::Tensor& hi);
 

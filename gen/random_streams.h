@@ -3,7 +3,7 @@
 // one draw to the next, so
 //   - a sample's values depend on its GLOBAL index, never on the rank or world size that made it;
 //   - a run's "RNG state" is just (seed, counters): a resumed run redraws the same values from the
-//     counters it stored (gen/checkpoint.h), and nothing else needs saving.
+//     counters it stored (launch/job/checkpoint.h), and nothing else needs saving.
 //
 // Counters:
 //   per sample   (global sample index i):       initial noise, V1 label

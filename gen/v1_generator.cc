@@ -9,7 +9,7 @@
 
 #include "gen/lr_schedule.h"
 #include "gen/random_streams.h"
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 
 namespace psaq::gen {
 

@@ -31,6 +31,12 @@ ImageSchedule ParseImageSchedule(const std::string& name) {
                               "' (expected per_round or global)");
 }
 
+int64_t ImageSchedulePeriod(const V2Options& o) {
+  return std::max<int64_t>(1, o.image_schedule == ImageSchedule::kPerRound
+                                  ? o.sample_iterations
+                                  : o.rounds * o.sample_iterations);
+}
+
 void ValidateV2Options(const V2Options& o) {
   TORCH_CHECK(o.batch_size >= 1, "V2Options.batch_size must be >= 1, got ", o.batch_size);
   TORCH_CHECK(o.rounds >= 0, "V2Options.rounds must be >= 0, got ", o.rounds);
@@ -41,9 +47,7 @@ void ValidateV2Options(const V2Options& o) {
   TORCH_CHECK(o.warmup_iterations >= 0, "V2Options.warmup_iterations must be >= 0, got ",
               o.warmup_iterations);
   TORCH_CHECK(o.image_lr >= 0, "V2Options.image_lr must be >= 0 (0 = architecture default)");
-  const int64_t period = o.image_schedule == ImageSchedule::kPerRound
-                             ? o.sample_iterations
-                             : std::max<int64_t>(1, o.rounds * o.sample_iterations);
+  const int64_t period = ImageSchedulePeriod(o);
   TORCH_CHECK(o.image_warmup >= 0 && o.image_warmup <= period,
               "V2Options.image_warmup must be in [0, ", period, "] for the ",
               ImageScheduleName(o.image_schedule), " schedule, got ", o.image_warmup);

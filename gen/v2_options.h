@@ -89,6 +89,10 @@ struct V2Options {
   bool recalibrate_each_round = true;
 };
 
+// The length in steps of one period of the image learning-rate schedule: sample_iterations
+// (per_round) or rounds * sample_iterations (global), at least 1. image_warmup must not exceed it.
+int64_t ImageSchedulePeriod(const V2Options& options);
+
 // Throws c10::Error naming the field for an invalid value.
 void ValidateV2Options(const V2Options& options);
 // Every field, by name.

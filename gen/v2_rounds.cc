@@ -9,12 +9,12 @@
 #include <stdexcept>
 #include <tuple>
 
-#include "dist/scoped_seconds.h"
+#include "dist/base/scoped_seconds.h"
 #include "gen/jitter.h"
 #include "gen/lr_schedule.h"
 #include "gen/random_streams.h"
 #include "gen/v1_generator.h"
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 #include "quant/calibration.h"
 
 namespace psaq::gen {
@@ -93,11 +93,10 @@ double V2Rounds::ImageLr(int64_t step) const {
     return WarmupCosineLr({base_lr_, std::min(options_.image_warmup, warmup), warmup}, step);
   }
   const int64_t u = step - warmup;
+  const int64_t period = ImageSchedulePeriod(options_);
   if (options_.image_schedule == ImageSchedule::kPerRound) {
-    return WarmupCosineLr({base_lr_, options_.image_warmup, options_.sample_iterations},
-                          u % options_.sample_iterations);
+    return WarmupCosineLr({base_lr_, options_.image_warmup, period}, u % period);
   }
-  const int64_t period = std::max<int64_t>(1, options_.rounds * options_.sample_iterations);
   return WarmupCosineLr({base_lr_, options_.image_warmup, period}, std::min(u, period - 1));
 }
 
@@ -150,14 +149,14 @@ void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t 
 void V2Rounds::WarmupAndCalibrate() {
   TORCH_CHECK(completed_rounds_ == -1, "V2Rounds: already calibrated");
   {
-    dist::ScopedSeconds timer(timings_.warmup_seconds);
+    base::ScopedSeconds timer(timings_.warmup_seconds);
     for (ImageBatch& batch : batches_) {
       for (int64_t i = batch.iteration; i < options_.warmup_iterations; ++i) {
         ImageStep(batch, true, 0, i, options_.warmup_iterations);
       }
     }
   }
-  dist::ScopedSeconds timer(timings_.calibration_seconds);
+  base::ScopedSeconds timer(timings_.calibration_seconds);
   quant::Calibrate(student_, Images(batches_), &comm_);
   completed_rounds_ = 0;
 }
@@ -223,7 +222,7 @@ void V2Rounds::RunRound() {
               " rounds completed (calibrate first)");
   const int64_t round = completed_rounds_ + 1;
   {
-    dist::ScopedSeconds timer(timings_.sample_seconds);
+    base::ScopedSeconds timer(timings_.sample_seconds);
     for (ImageBatch& batch : batches_) {
       for (int64_t i = 0; i < options_.sample_iterations; ++i) {
         ImageStep(batch, false, round, i, options_.sample_iterations);
@@ -231,11 +230,11 @@ void V2Rounds::RunRound() {
     }
   }
   if (!trainable_.empty() && options_.student_iterations > 0) {
-    dist::ScopedSeconds timer(timings_.student_seconds);
+    base::ScopedSeconds timer(timings_.student_seconds);
     StudentStep(round);
   }
   if (options_.recalibrate_each_round) {
-    dist::ScopedSeconds timer(timings_.calibration_seconds);
+    base::ScopedSeconds timer(timings_.calibration_seconds);
     quant::Recalibrate(student_, Images(batches_), &comm_);
   }
   completed_rounds_ = round;

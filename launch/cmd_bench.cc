@@ -1,7 +1,7 @@
 // psaq bench: the speed of a generation step (not a test). For one model and batch it times V1
 // steps (with and without the entropy term, for each entropy implementation) and V2 sample and
 // student steps on every rank, and rank 0 prints ms per step, samples/s over all ranks, achieved
-// TFLOP/s (gen/step_flops.h), the entropy term's share of the V1 step, and peak memory.
+// TFLOP/s (launch/step_flops.h), the entropy term's share of the V1 step, and peak memory.
 // launch/bench.sh runs it next to the Python/timm reference (launch/bench_timm.py).
 #include <sys/resource.h>
 
@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "dist/logging.h"
-#include "gen/run_report.h"
-#include "gen/step_flops.h"
+#include "launch/job/run_report.h"
+#include "launch/step_flops.h"
 #include "gen/v1_generator.h"
 #include "gen/v2_rounds.h"
 #include "launch/flags.h"
@@ -20,7 +20,7 @@
 #include "launch/shared_flags.h"
 #include "model/registry.h"
 #include "quant/quantized_model.h"
-#include "quant/text_table.h"
+#include "dist/base/text_table.h"
 
 DEFINE_int32(steps, 10, "Timed steps per measurement (after the warm-up steps).");
 DEFINE_int32(warmup_steps, 3, "Untimed steps before each measurement (>= 1).");
@@ -57,7 +57,7 @@ gen::KdeImplementation ParseImpl(const std::string& name) {
 // The mean of the last `steps` durations between consecutive calls of Tick().
 class StepClock {
  public:
-  void Tick() { stamps_.push_back(gen::NowSeconds()); }
+  void Tick() { stamps_.push_back(job::NowSeconds()); }
   double MeanMs(int steps) const {
     TORCH_CHECK(static_cast<int>(stamps_.size()) > steps, "StepClock: too few steps");
     const size_t n = stamps_.size();
@@ -76,11 +76,11 @@ double MatmulFlopsPerSecond(const c10::Device& device) {
   const at::Tensor b = at::randn({n, n}, at::TensorOptions().device(device));
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
-    const double start = gen::NowSeconds();
+    const double start = job::NowSeconds();
     at::Tensor c;
     for (int i = 0; i < 10; ++i) c = at::mm(a, b);
     c.sum().item<float>();  // waits for the device
-    best = std::max(best, 10 * 2.0 * n * n * n / (gen::NowSeconds() - start));
+    best = std::max(best, 10 * 2.0 * n * n * n / (job::NowSeconds() - start));
   }
   return best;
 }
@@ -111,7 +111,7 @@ Timing TimeV1(ProcessContext& process, model::VisionModel& teacher, gen::KdeImpl
   Timing t;
   t.what = what;
   t.ms = MaxOverRanks(process.comm(), clock.MeanMs(FLAGS_steps));
-  t.flops = 2 * gen::ForwardFlopsPerImage(teacher.config()) * FLAGS_batch_size;
+  t.flops = 2 * launch::ForwardFlopsPerImage(teacher.config()) * FLAGS_batch_size;
   t.peak_mb = MaxOverRanks(process.comm(), PeakResidentMb());
   return t;
 }
@@ -140,7 +140,7 @@ std::vector<Timing> TimeV2(ProcessContext& process, model::VisionModel& teacher,
   rounds.WarmupAndCalibrate();
   sample.Tick();  // the first sample step starts now
   rounds.RunRound();
-  const double fwd = gen::ForwardFlopsPerImage(teacher.config()) * n;
+  const double fwd = launch::ForwardFlopsPerImage(teacher.config()) * n;
   Timing s{"V2 sample step (teacher + W4/A8 student)", 0, 4 * fwd, 0, ""};
   s.ms = MaxOverRanks(process.comm(), sample.MeanMs(FLAGS_steps));
   // Student steps follow the last sample step: the first student interval starts there.
@@ -184,7 +184,7 @@ int RunBench(ProcessContext& process) {
       if (impl == impls.front()) {
         Timing off = TimeV1(process, *teacher, ParseImpl(impl), 0.0, "V1 step without entropy");
         entropy_share = std::max(0.0, 1.0 - off.ms / on.ms);
-        on.note = "entropy " + quant::FormatFixed(100 * entropy_share, 1) + "% of the step";
+        on.note = "entropy " + base::FormatFixed(100 * entropy_share, 1) + "% of the step";
         rows.push_back(on);
         rows.push_back(off);
       } else {
@@ -197,20 +197,20 @@ int RunBench(ProcessContext& process) {
   }
   if (!process.is_root()) return 0;
   const double matmul_rate = MatmulFlopsPerSecond(process.device());
-  quant::TextTable table(
+  base::TextTable table(
       {"step", "ms/step", "samples/s", "TFLOP/s", "floor ms", "peak RSS MB", "note"});
-  for (int c = 1; c <= 5; ++c) table.SetAlign(c, quant::TextTable::Align::kRight);
+  for (int c = 1; c <= 5; ++c) table.SetAlign(c, base::TextTable::Align::kRight);
   const double images = static_cast<double>(FLAGS_batch_size) * process.size();
   for (const Timing& t : rows) {
-    table.AddRow({t.what, quant::FormatFixed(t.ms, 1), quant::FormatFixed(images / (t.ms / 1e3), 1),
-                  quant::FormatFixed(t.flops * process.size() / (t.ms / 1e3) / 1e12, 3),
-                  quant::FormatFixed(1e3 * t.flops / matmul_rate, 1),
-                  quant::FormatFixed(t.peak_mb, 0), t.note});
+    table.AddRow({t.what, base::FormatFixed(t.ms, 1), base::FormatFixed(images / (t.ms / 1e3), 1),
+                  base::FormatFixed(t.flops * process.size() / (t.ms / 1e3) / 1e12, 3),
+                  base::FormatFixed(1e3 * t.flops / matmul_rate, 1),
+                  base::FormatFixed(t.peak_mb, 0), t.note});
   }
   std::printf("\npsaq bench: %s, batch %d x %d rank(s), %s (forward %.3f GFLOP/image)\n%s",
               teacher->config().name.c_str(), FLAGS_batch_size, process.size(),
               process.device().str().c_str(),
-              gen::ForwardFlopsPerImage(teacher->config()) / 1e9, table.Render(2).c_str());
+              launch::ForwardFlopsPerImage(teacher->config()) / 1e9, table.Render(2).c_str());
   std::printf("  (ms/step: mean over %d steps, slowest rank; floor: the step's FLOPs at this rank's "
               "measured matmul rate, %.1f GFLOP/s; peak RSS: process high-water mark, cumulative "
               "over the rows)\n",

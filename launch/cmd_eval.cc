@@ -3,15 +3,16 @@
 #include <cstdio>
 #include <vector>
 
+#include "dist/base/atomic_file.h"
+#include "dist/base/text_table.h"
 #include "dist/logging.h"
 #include "launch/eval_report.h"
 #include "launch/flags.h"
 #include "launch/inputs.h"
-#include "launch/output_file.h"
 #include "launch/process.h"
 #include "launch/shared_flags.h"
+#include "model/data/dataset_by_name.h"
 #include "quant/evaluate.h"
-#include "quant/text_table.h"
 
 DEFINE_int64(max_images, 0,
              "Evaluate only the first N images of the dataset, in dataset order (0 = all).");
@@ -51,8 +52,8 @@ void CheckEvalFlags() {
 
 int RunEval(ProcessContext& process) {
   // Fail in seconds, not after the evaluation, when the result cannot be written.
-  if (process.is_root() && !FLAGS_json_out.empty()) CheckWritable("--json_out", FLAGS_json_out);
-  const auto dataset = OpenDataset(FLAGS_dataset, FLAGS_dataset_dir, FLAGS_split);
+  if (process.is_root() && !FLAGS_json_out.empty()) base::CheckWritable("--json_out", FLAGS_json_out);
+  const auto dataset = model::OpenImageDataset(FLAGS_dataset, FLAGS_dataset_dir, FLAGS_split);
   LoadedModel model(FLAGS_model, process.device());
   if (process.is_root()) {
     if (model.random_weights()) {
@@ -96,7 +97,7 @@ int RunEval(ProcessContext& process) {
   }
   std::fflush(stdout);
   if (!FLAGS_json_out.empty()) {
-    WriteFileAtomically(FLAGS_json_out, EvalReportJson(report));
+    base::WriteFileAtomic(FLAGS_json_out, EvalReportJson(report));
     LOG(INFO) << "wrote " << FLAGS_json_out;
   }
   return 0;

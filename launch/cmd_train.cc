@@ -1,17 +1,18 @@
 // psaq train: trains a ViT or Swin from scratch on a labelled dataset, data-parallel over the
-// ranks (gen/train.h), evaluates it on the test images and writes the weights with a record of
+// ranks (launch/train/train.h), evaluates it on the test images and writes the weights with a record of
 // how they were made (launch/train_record.h).
 #include <cstdio>
 #include <string>
 
+#include "dist/base/atomic_file.h"
 #include "dist/logging.h"
-#include "gen/train.h"
 #include "launch/flags.h"
 #include "launch/inputs.h"
-#include "launch/output_file.h"
 #include "launch/process.h"
 #include "launch/shared_flags.h"
+#include "launch/train/train.h"
 #include "launch/train_record.h"
+#include "model/data/dataset_by_name.h"
 #include "model/registry.h"
 #include "quant/evaluate.h"
 
@@ -82,19 +83,19 @@ DEFINE_validator(arch, &ValidateArch);
 namespace psaq::launch {
 namespace {
 
-// The options of gen::Train from the flags; ValidateTrainOptions throws for a bad value.
-gen::TrainOptions TrainOptionsFromFlags() {
-  gen::TrainOptions o;
+// The options of train::Train from the flags; ValidateTrainOptions throws for a bad value.
+train::TrainOptions TrainOptionsFromFlags() {
+  train::TrainOptions o;
   o.epochs = FLAGS_epochs;
   o.batch_size = FLAGS_global_batch_size;
-  o.lr.shape = gen::ParseLrShape(FLAGS_schedule);
+  o.lr.shape = train::ParseLrShape(FLAGS_schedule);
   o.lr.peak_lr = FLAGS_lr;
   o.lr.final_lr = FLAGS_min_lr;
-  o.warmup_epochs = o.lr.shape == gen::LrShape::kWarmupCosine ? FLAGS_warmup_epochs : 0.0;
+  o.warmup_epochs = o.lr.shape == train::LrShape::kWarmupCosine ? FLAGS_warmup_epochs : 0.0;
   o.adamw.weight_decay = FLAGS_weight_decay;
   o.label_smoothing = FLAGS_label_smoothing;
   o.augment.pad = FLAGS_pad;
-  o.augment.pad_mode = gen::ParsePadMode(FLAGS_pad_mode);
+  o.augment.pad_mode = train::ParsePadMode(FLAGS_pad_mode);
   o.augment.flip_prob = FLAGS_flip_prob;
   o.seed = FLAGS_seed;
   o.eval_every_epochs = FLAGS_eval_every;
@@ -117,27 +118,27 @@ void CheckTrainFlags() {
   try {
     TrainModelConfigFromFlags(FLAGS_arch, FLAGS_config_json, FLAGS_mean, FLAGS_std, FLAGS_name,
                               FLAGS_output);
-    gen::ValidateTrainOptions(TrainOptionsFromFlags());
+    train::ValidateTrainOptions(TrainOptionsFromFlags());
   } catch (const std::exception& e) {
     throw UsageError(e.what());
   }
 }
 
 int RunTrain(ProcessContext& process) {
-  if (process.is_root()) CheckWritable("--output", FLAGS_output);
+  if (process.is_root()) base::CheckWritable("--output", FLAGS_output);
   const model::ModelConfig config = TrainModelConfigFromFlags(
       FLAGS_arch, FLAGS_config_json, FLAGS_mean, FLAGS_std, FLAGS_name, FLAGS_output);
-  const auto train_set = OpenDataset(FLAGS_dataset, FLAGS_dataset_dir, "train");
+  const auto train_set = model::OpenImageDataset(FLAGS_dataset, FLAGS_dataset_dir, "train");
   const auto test_set = FLAGS_eval_dataset.empty()
-                            ? OpenDataset(FLAGS_dataset, FLAGS_dataset_dir, "test")
-                            : OpenDataset(FLAGS_eval_dataset, FLAGS_dataset_dir, "test");
+                            ? model::OpenImageDataset(FLAGS_dataset, FLAGS_dataset_dir, "test")
+                            : model::OpenImageDataset(FLAGS_eval_dataset, FLAGS_dataset_dir, "test");
   at::manual_seed(FLAGS_seed);  // the initial weights (rank 0's are broadcast by Train)
   model::ModelPtr model = model::CreateModel(config);
   model->to(process.device());
   dist::Communicator& comm = process.device_comm();
 
-  const gen::TrainOptions options = TrainOptionsFromFlags();
-  const gen::TrainResult result = gen::Train(*model, *train_set, test_set.get(), options, &comm);
+  const train::TrainOptions options = TrainOptionsFromFlags();
+  const train::TrainResult result = train::Train(*model, *train_set, test_set.get(), options, &comm);
 
   // The recorded accuracy: psaq eval's procedure on the trained weights, every test image.
   quant::EvalOptions eval;

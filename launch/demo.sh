@@ -5,7 +5,7 @@
 # comparison, each evaluated on the 10,000 test images. Prints a table (top-1 and wall time of
 # each) and where the quantized models and reports are.
 #   launch/demo.sh
-# Installs the missing Debian packages, builds in Release (-j$(nproc)); safe to run twice (each
+# Installs the missing Debian packages, builds the psaq binary in Release (-j$(nproc)); safe to run twice (each
 # run replaces the previous outputs). Environment:
 #   PSAQ_DEMO_DIR     outputs (default /tmp/psaq-demo)
 #   PSAQ_DEMO_MODEL   the float model (default the shipped Swin)
@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 psaq_install_packages "${PSAQ_PACKAGES[@]}"
-psaq_build
+psaq_build psaq  # only the binary the demo runs, not the tests
 
 PSAQ="$PSAQ_BUILD_DIR/launch/psaq"
 OUT="${PSAQ_DEMO_DIR:-/tmp/psaq-demo}"

@@ -4,13 +4,13 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "quant/text_table.h"
+#include "dist/base/text_table.h"
 
 namespace psaq::launch {
 namespace {
 
 std::string Percent(int64_t count, int64_t total) {
-  return quant::FormatFixed(total > 0 ? 100.0 * static_cast<double>(count) / total : 0.0, 2) + "%";
+  return base::FormatFixed(total > 0 ? 100.0 * static_cast<double>(count) / total : 0.0, 2) + "%";
 }
 
 }  // namespace
@@ -21,16 +21,16 @@ std::string FormatEvalSummary(const EvalReport& report) {
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"model", report.model_description},
       {"dataset", report.dataset_description},
-      {"images", quant::FormatCount(r.images) + " (" + quant::FormatCount(r.skipped) + " skipped)"},
+      {"images", base::FormatCount(r.images) + " (" + base::FormatCount(r.skipped) + " skipped)"},
       {"top-1",
-       Percent(r.top1_correct, r.images) + " (" + quant::FormatCount(r.top1_correct) + ")"},
+       Percent(r.top1_correct, r.images) + " (" + base::FormatCount(r.top1_correct) + ")"},
       {"top-" + std::to_string(r.topk),
-       Percent(r.top5_correct, r.images) + " (" + quant::FormatCount(r.top5_correct) + ")"},
-      {"time", quant::FormatSeconds(r.seconds) + " (" + quant::FormatFixed(rate, 1) +
+       Percent(r.top5_correct, r.images) + " (" + base::FormatCount(r.top5_correct) + ")"},
+      {"time", base::FormatSeconds(r.seconds) + " (" + base::FormatFixed(rate, 1) +
                    " images/s on " + std::to_string(report.ranks) + " rank" +
                    (report.ranks == 1 ? ")" : "s)")},
   };
-  return quant::RenderFields(fields);
+  return base::RenderFields(fields);
 }
 
 std::string EvalReportJson(const EvalReport& report) {

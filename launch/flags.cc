@@ -13,6 +13,7 @@
 namespace psaq::launch {
 namespace {
 
+// Where the flags several subcommands take are defined; `--help` lists them apart.
 constexpr char kSharedFlagsFile[] = "shared_flags.cc";
 
 std::string BaseName(const std::string& path) {
@@ -24,9 +25,11 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 }
 
 bool BelongsTo(const gflags::CommandLineFlagInfo& info, const Subcommand& sub) {
-  const std::string base = BaseName(info.filename);
-  return base == sub.flags_file ||
-         (base == kSharedFlagsFile && Contains(sub.shared_flags, info.name));
+  return Contains(sub.flags, info.name);
+}
+
+bool IsShared(const gflags::CommandLineFlagInfo& info) {
+  return BaseName(info.filename) == kSharedFlagsFile;
 }
 
 // State of one ParseFlagsOrExit call, read by the exit handler when gflags exits on an error.
@@ -130,8 +133,8 @@ std::string FormatUsageError(const std::string& subcommand, const std::string& r
 }
 
 bool IsPsaqFlag(const gflags::CommandLineFlagInfo& info) {
-  const std::string base = BaseName(info.filename);
-  return base.rfind("cmd_", 0) == 0 || base == kSharedFlagsFile;
+  // Defined in launch/ (glog's and gflags' own flags are defined elsewhere).
+  return std::filesystem::path(info.filename).parent_path().filename() == "launch";
 }
 
 std::vector<gflags::CommandLineFlagInfo> FlagsOf(const Subcommand& sub) {
@@ -140,7 +143,7 @@ std::vector<gflags::CommandLineFlagInfo> FlagsOf(const Subcommand& sub) {
   std::vector<gflags::CommandLineFlagInfo> own, shared;
   for (const auto& info : all) {
     if (!BelongsTo(info, sub)) continue;
-    (BaseName(info.filename) == sub.flags_file ? own : shared).push_back(info);
+    (IsShared(info) ? shared : own).push_back(info);
   }
   auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
   std::sort(own.begin(), own.end(), by_name);
@@ -176,7 +179,7 @@ std::string ProgramHelp() {
 std::string SubcommandHelp(const Subcommand& sub) {
   std::string own, shared;
   for (const auto& info : FlagsOf(sub)) {
-    (BaseName(info.filename) == sub.flags_file ? own : shared) += DescribeFlag(info);
+    (IsShared(info) ? shared : own) += DescribeFlag(info);
   }
   std::string text = "psaq " + sub.name + ": " + sub.summary + "\n\nUsage: " + sub.usage + "\n";
   if (!own.empty()) text += "\nFlags of 'psaq " + sub.name + "':\n" + own;

@@ -2,10 +2,10 @@
 // line on rank 0 and exits with status 2 on every rank, the effective configuration, and the
 // validators used with DEFINE_validator.
 //
-// A flag belongs to subcommand S when it is defined in S's flags_file (launch/cmd_<S>.cc) or is a
-// shared flag (launch/shared_flags.cc) named in S's table line. Every other psaq flag (those of
-// cmd_*.cc and shared_flags.cc) is refused on S's command line and in its --flagfile. Flags psaq
-// does not define (glog's --log_dir, --v, ...; gflags' --flagfile) are accepted everywhere.
+// A flag belongs to subcommand S when S's table line (launch/subcommands.cc) names it. Every
+// other psaq flag (those DEFINEd in launch/) is refused on S's command line and in its
+// --flagfile. Flags psaq does not define (glog's --log_dir, --v, ...; gflags' --flagfile) are
+// accepted everywhere.
 #pragma once
 
 #include <gflags/gflags.h>
@@ -21,7 +21,7 @@ namespace psaq::launch {
 // The flags of `sub` (its own, then the shared ones it takes), each group sorted by name.
 std::vector<gflags::CommandLineFlagInfo> FlagsOf(const Subcommand& sub);
 
-// True when `info` is a psaq flag (defined in a cmd_*.cc or shared_flags.cc of launch/).
+// True when `info` is a psaq flag (DEFINEd in a file of launch/).
 bool IsPsaqFlag(const gflags::CommandLineFlagInfo& info);
 
 // The subcommands a psaq flag belongs to, e.g. {"eval"} (empty for a flag no subcommand takes).

@@ -2,8 +2,6 @@
 
 #include <filesystem>
 
-#include "model/idx_dataset.h"
-#include "model/image_folder.h"
 #include "model/registry.h"
 #include "quant/export.h"
 #include "quant/inspect.h"
@@ -19,12 +17,6 @@ std::string MetaOr(const std::map<std::string, std::string>& meta, const std::st
 }
 
 }  // namespace
-
-std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset, const std::string& dir,
-                                                 const std::string& split) {
-  if (dataset == "fashion_mnist") return std::make_unique<model::FashionMnist>(dir, split);
-  return std::make_unique<model::ImageFolder>(dataset);
-}
 
 LoadedModel::LoadedModel(const std::string& name_or_path, c10::Device device) {
   random_weights_ = model::IsPreset(name_or_path);

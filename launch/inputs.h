@@ -1,5 +1,5 @@
-// Opening what the subcommands read: the dataset named by --dataset and the model named by
-// --model (a preset, a float weights file, or a quantized export).
+// Opening the model named by --model (a preset, a float weights file, or a quantized export);
+// datasets by name: model/data/dataset_by_name.h.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -9,17 +9,12 @@
 #include <string>
 
 #include "model/config.h"
-#include "model/dataset.h"
+#include "model/data/dataset.h"
 #include "model/vision_model.h"
 #include "quant/evaluate.h"
 #include "quant/quantized_model.h"
 
 namespace psaq::launch {
-
-// "fashion_mnist" (split `split` of the IDX files in `dir`) or the root of an ImageFolder.
-// Throws model::DatasetError naming the path for a missing or unusable dataset.
-std::unique_ptr<model::ImageDataset> OpenDataset(const std::string& dataset, const std::string& dir,
-                                                 const std::string& split);
 
 // A model ready for inference on one device, whichever form it was stored in.
 class LoadedModel {

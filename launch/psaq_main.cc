@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
 
   ProcessOptions options;
   options.program = "psaq";
-  for (const std::string& name : sub->shared_flags) {
+  for (const std::string& name : sub->flags) {
     if (name == "device") options.device = FLAGS_device;
   }
   options.configuration = EffectiveFlags(*sub);

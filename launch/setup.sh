@@ -51,16 +51,19 @@ psaq_install_packages() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# psaq_build: configure (once) and build everything in Release with all cores.
+# psaq_build [TARGET...]: configure and build in Release with all cores: the given targets (and
+# what they link), or everything. The configure output goes to $PSAQ_BUILD_DIR/configure.log.
 psaq_build() {
   local args=(-S "$PSAQ_ROOT" -B "$PSAQ_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release)
   if [ "${PSAQ_WERROR:-OFF}" = "ON" ]; then args+=(-DPSAQ_WERROR=ON); fi
   # shellcheck disable=SC2206
   args+=(${PSAQ_CMAKE_ARGS:-})
+  local log="$PSAQ_BUILD_DIR/configure.log" targets=()
+  if [ $# -gt 0 ]; then targets=(--target "$@"); fi
+  mkdir -p "$PSAQ_BUILD_DIR"
   psaq_log "configuring in $PSAQ_BUILD_DIR"
-  cmake "${args[@]}" >"$PSAQ_BUILD_DIR.configure.log" 2>&1 || {
-    cat "$PSAQ_BUILD_DIR.configure.log" >&2; return 1; }
-  grep -E "^-- psaq " "$PSAQ_BUILD_DIR.configure.log" >&2 || true
-  psaq_log "building with -j$(nproc)"
-  cmake --build "$PSAQ_BUILD_DIR" -j"$(nproc)"
+  cmake "${args[@]}" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
+  grep -E "^-- psaq " "$log" >&2 || true
+  psaq_log "building ${*:-everything} with -j$(nproc)"
+  cmake --build "$PSAQ_BUILD_DIR" -j"$(nproc)" "${targets[@]}"
 }

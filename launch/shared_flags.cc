@@ -1,7 +1,7 @@
 #include "launch/shared_flags.h"
 
 #include "launch/flags.h"
-#include "model/idx_dataset.h"
+#include "model/data/idx_dataset.h"
 
 DEFINE_string(model, "",
               "The model: a preset name (random weights, e.g. deit_tiny_patch16_224), a weights "

@@ -1,7 +1,7 @@
 // Preemption requests by signal. Slurm's `--signal=B:USR1@300` (forwarded to the ranks by
 // cluster/psaq.sbatch), `scancel --signal=USR1`, mpirun's forwarding of SIGUSR1, and the SIGTERM a
 // scheduler sends before killing: each only sets a flag here. The long-running jobs poll it at
-// their safe points (gen/job_options.h should_stop), combine it across ranks, checkpoint together
+// their safe points (launch/job/job_options.h should_stop), combine it across ranks, checkpoint together
 // and exit with kPreemptedExitCode, so that a requeued or restarted run resumes.
 #pragma once
 

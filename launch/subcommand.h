@@ -1,17 +1,18 @@
 // The `psaq` binary's subcommands: what each one is, and the table that lists them.
 //
-// Adding a subcommand `foo` = one new file and one table line:
-//   1. launch/cmd_foo.cc defines its own flags with DEFINE_* (gflags: they belong to `psaq foo`
-//      because they are defined in that file), their DEFINE_validator ranges, and
+// Adding a subcommand `foo` = one new file, one table line and one CMake line:
+//   1. launch/cmd_foo.cc defines its own flags with DEFINE_* and their DEFINE_validator ranges,
+//   and
 //        void CheckFooFlags();                      // cross-flag checks; throws UsageError
 //        int RunFoo(ProcessContext& process);       // the thin main; returns the exit code
-//      inside namespace psaq::launch. Flags that several subcommands share (--model, --batch_size,
-//      --device, ...) are defined once in launch/shared_flags.cc and only named in the table line;
-//      never DEFINE a flag of the same name twice (gflags refuses to start).
-//   2. launch/subcommands.cc: declare the two functions and add one line to the table.
-// launch/CMakeLists.txt compiles every .cc file of launch/ into `psaq`, so no build change is
-// needed. `psaq foo --help` then lists the flags of cmd_foo.cc and the shared flags named in the
-// table, with their descriptions and defaults.
+//      inside namespace psaq::launch. Flags that several subcommands take (--model, --batch_size,
+//      --device, ...) are defined once in launch/shared_flags.cc; never DEFINE a flag of the same
+//      name twice (gflags refuses to start).
+//   2. launch/subcommands.cc: declare the two functions and add one line to the table, listing
+//      every flag the subcommand takes (its own and the shared ones) by name.
+//   3. launch/CMakeLists.txt: cmd_foo.cc in psaq_launch's sources.
+// `psaq foo --help` then lists exactly those flags with their descriptions and defaults, and
+// every other psaq flag is refused on its command line and in its --flagfile.
 #pragma once
 
 #include <functional>
@@ -42,10 +43,9 @@ struct Subcommand {
   // A usage example for `psaq <name> --help`, e.g. "psaq eval --model=M.safetensors
   // --dataset=fashion_mnist".
   std::string usage;
-  // The base name of the file whose DEFINE_* flags belong to this subcommand ("cmd_eval.cc").
-  std::string flags_file;
-  // The flags of launch/shared_flags.cc this subcommand takes (by name, without dashes).
-  std::vector<std::string> shared_flags;
+  // Every psaq flag this subcommand takes, by name without dashes (its own and the shared ones of
+  // launch/shared_flags.cc). The one place that says which flag belongs to which subcommand.
+  std::vector<std::string> flags;
   // Cross-flag checks, run on every rank after flag parsing and before MPI starts; throw
   // UsageError. May be empty.
   std::function<void()> check_flags;

@@ -1,4 +1,5 @@
 // The table of `psaq` subcommands (see launch/subcommand.h for how to add one).
+#include "launch/job_flags.h"
 #include "launch/process.h"
 #include "launch/subcommand.h"
 
@@ -20,53 +21,51 @@ int RunTrain(ProcessContext& process);
 
 const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> table = {
-      // name, summary, usage, flags file, shared flags, flag checks, run
+      // name, summary, usage, flags (own, then shared), flag checks, run
       {"bench",
        "Time generation steps (V1 with/without entropy, V2 sample and student steps)",
        "[mpirun -np N] psaq bench --model=<preset|weights.safetensors> --batch_size=32 "
        "[--device=cuda]",
-       "cmd_bench.cc",
-       {"model", "batch_size", "seed", "device"},
+       {"steps", "warmup_steps", "methods", "entropy_impls",  //
+        "model", "batch_size", "seed", "device"},
        &CheckBenchFlags,
        &RunBench},
       {"eval",
        "Top-1/top-5 accuracy of a float or quantized model on labelled images",
        "[mpirun -np N] psaq eval --model=<preset|weights.safetensors|export.safetensors> "
        "--dataset=<fashion_mnist|ImageFolder root> [--json_out=FILE]",
-       "cmd_eval.cc",
-       {"model", "dataset", "dataset_dir", "split", "batch_size", "on_bad_image", "device"},
+       {"max_images", "json_out", "sqnr_batches",  //
+        "model", "dataset", "dataset_dir", "split", "batch_size", "on_bad_image", "device"},
        &CheckEvalFlags,
        &RunEval},
       {"generate",
        "Data-free calibration samples (PSAQ-ViT V1/V2, noise or real images), a shard per rank",
        "[mpirun -np N] psaq generate --model=<preset|weights.safetensors> --method=v1|v2|noise|real "
        "--num_samples=N --output_dir=DIR",
-       "cmd_quantize.cc",
-       {"model", "dataset", "dataset_dir", "split", "seed", "device"},
+       JobFlagNames(JobKind::kGenerate),
        &CheckGenerateFlags,
        &RunGenerate},
       {"inspect",
        "Describe a weights file or a quantized export",
        "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors]",
-       "cmd_inspect.cc",
-       {},
+       {"file", "tensors"},
        &CheckInspectFlags,
        &RunInspect},
       {"quantize",
        "Quantize a float model with data-free (V2, V1) or noise/real/file calibration, export it",
        "[mpirun -np N] psaq quantize --model=<preset|weights.safetensors> --method=v2 "
        "--w_bits=4 --a_bits=8 --num_samples=N --output_dir=DIR [--eval_dataset=fashion_mnist]",
-       "cmd_quantize.cc",
-       {"model", "dataset", "dataset_dir", "split", "seed", "eval_dataset", "on_bad_image",
-        "device"},
+       JobFlagNames(JobKind::kQuantize),
        &CheckQuantizeFlags,
        &RunQuantize},
       {"train",
        "Train a ViT or Swin from scratch on labelled images, data-parallel over the ranks",
        "[mpirun -np N] psaq train --arch=vit|swin --config_json='{...}' --dataset=fashion_mnist "
        "--output=model.safetensors",
-       "cmd_train.cc",
-       {"dataset", "dataset_dir", "batch_size", "seed", "eval_dataset", "device"},
+       {"arch", "config_json", "mean", "std", "output", "name", "epochs", "global_batch_size",
+        "lr", "min_lr", "schedule", "warmup_epochs", "weight_decay", "label_smoothing", "pad",
+        "pad_mode", "flip_prob", "eval_every", "log_every", "max_steps",  //
+        "dataset", "dataset_dir", "batch_size", "seed", "eval_dataset", "device"},
        &CheckTrainFlags,
        &RunTrain},
   };

@@ -15,7 +15,7 @@
 #include "launch/subcommand.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
-#include "quant/text_table.h"
+#include "dist/base/text_table.h"
 
 namespace psaq::launch {
 namespace {
@@ -59,7 +59,7 @@ std::string ShellQuote(const std::string& arg) {
   return out + "'";
 }
 
-std::string Fixed(double value, int decimals) { return quant::FormatFixed(value, decimals); }
+std::string Fixed(double value, int decimals) { return base::FormatFixed(value, decimals); }
 
 }  // namespace
 
@@ -106,7 +106,7 @@ std::map<std::string, std::string> TrainMetadata(const model::VisionModel& model
     for (const auto& info : FlagsOf(*train)) flags[info.name] = info.current_value;
   }
   Json history = Json::array();
-  for (const gen::EpochStats& e : r.result.epochs) {
+  for (const train::EpochStats& e : r.result.epochs) {
     history.push_back({{"epoch", e.epoch},
                        {"loss", e.train_loss},
                        {"train_top1", e.train_top1},
@@ -138,28 +138,28 @@ void WriteTrainedModel(const std::string& path, const model::VisionModel& model,
 }
 
 std::string TrainSummary(const model::VisionModel& model, const TrainRecord& r) {
-  quant::TextTable table({"epoch", "lr", "loss", "train top-1", "test top-1", "time", "img/s"});
-  for (int c = 0; c < 7; ++c) table.SetAlign(c, quant::TextTable::Align::kRight);
-  for (const gen::EpochStats& e : r.result.epochs) {
+  base::TextTable table({"epoch", "lr", "loss", "train top-1", "test top-1", "time", "img/s"});
+  for (int c = 0; c < 7; ++c) table.SetAlign(c, base::TextTable::Align::kRight);
+  for (const train::EpochStats& e : r.result.epochs) {
     char lr[32];
     std::snprintf(lr, sizeof(lr), "%.3e", e.lr);
     table.AddRow({std::to_string(e.epoch), lr, Fixed(e.train_loss, 4), Fixed(e.train_top1, 2) + "%",
                   e.evaluated ? Fixed(e.test.top1(), 2) + "%" : "-",
-                  quant::FormatSeconds(e.seconds), Fixed(e.images_per_second, 0)});
+                  base::FormatSeconds(e.seconds), Fixed(e.images_per_second, 0)});
   }
   int64_t params = 0;
   for (const at::Tensor& p : model.parameters()) params += p.numel();
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"model", model.config().name + " (" + model::ArchName(model.config().arch) + ", " +
-                    quant::FormatCount(params) + " parameters)"},
+                    base::FormatCount(params) + " parameters)"},
       {"trained on", r.train_set->Describe()},
       {"ranks", std::to_string(r.world_size)},
       {"time",
-       quant::FormatSeconds(r.result.seconds) + " (" + std::to_string(r.result.steps) + " steps)"},
+       base::FormatSeconds(r.result.seconds) + " (" + std::to_string(r.result.steps) + " steps)"},
       {"test top-1",
-       Fixed(r.test_top1_percent, 2) + "% of " + quant::FormatCount(r.test_images) + " images"},
+       Fixed(r.test_top1_percent, 2) + "% of " + base::FormatCount(r.test_images) + " images"},
   };
-  return table.Render() + "\n" + quant::RenderFields(fields);
+  return table.Render() + "\n" + base::RenderFields(fields);
 }
 
 }  // namespace psaq::launch

@@ -26,9 +26,9 @@
 #include <map>
 #include <string>
 
-#include "gen/train.h"
+#include "launch/train/train.h"
 #include "model/config.h"
-#include "model/dataset.h"
+#include "model/data/dataset.h"
 #include "model/vision_model.h"
 
 namespace psaq::launch {
@@ -50,8 +50,8 @@ std::string TrainCommandLine(int world_size);
 struct TrainRecord {
   std::string command;  // TrainCommandLine
   int world_size = 1;
-  gen::TrainOptions options;
-  gen::TrainResult result;
+  train::TrainOptions options;
+  train::TrainResult result;
   const model::ImageDataset* train_set = nullptr;  // REQUIRES non-null
   const model::ImageDataset* test_set = nullptr;   // REQUIRES non-null
   double test_top1_percent = 0;                    // final evaluation

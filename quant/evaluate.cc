@@ -11,7 +11,7 @@
 #include "dist/fatal.h"
 #include "dist/logging.h"
 #include "dist/partition.h"
-#include "quant/text_table.h"
+#include "dist/base/text_table.h"
 
 namespace psaq::quant {
 namespace {
@@ -41,9 +41,9 @@ class ProgressLog {
     const double eta =
         elapsed / static_cast<double>(batches_done) * static_cast<double>(total_ - batches_done);
     LOG(INFO) << "eval: batch " << batches_done << "/" << total_ << " on rank 0, "
-              << FormatCount(images_done) << " images, "
-              << FormatFixed(static_cast<double>(images_done) / elapsed, 1) << " images/s, ETA "
-              << FormatSeconds(eta);
+              << base::FormatCount(images_done) << " images, "
+              << base::FormatFixed(static_cast<double>(images_done) / elapsed, 1) << " images/s, ETA "
+              << base::FormatSeconds(eta);
   }
 
  private:
@@ -214,17 +214,17 @@ std::vector<TapError> LayerErrors(QuantizedModel& model, const model::ImageDatas
 }
 
 std::string FormatLayerErrors(const std::vector<TapError>& errors, int max_rows) {
-  TextTable table({"rank", "layer", "SQNR dB", "cosine"});
-  table.SetAlign(0, TextTable::Align::kRight);
-  table.SetAlign(2, TextTable::Align::kRight);
-  table.SetAlign(3, TextTable::Align::kRight);
+  base::TextTable table({"rank", "layer", "SQNR dB", "cosine"});
+  table.SetAlign(0, base::TextTable::Align::kRight);
+  table.SetAlign(2, base::TextTable::Align::kRight);
+  table.SetAlign(3, base::TextTable::Align::kRight);
   int64_t shown = 0;
   for (size_t i = 0; i < errors.size(); ++i) {
     const TapError& e = errors[i];
     const bool keep = max_rows <= 0 || static_cast<int64_t>(i) < max_rows || e.name == "output";
     if (!keep) continue;
     table.AddRow(
-        {std::to_string(i + 1), e.name, FormatFixed(e.sqnr_db, 2), FormatFixed(e.cosine, 6)});
+        {std::to_string(i + 1), e.name, base::FormatFixed(e.sqnr_db, 2), base::FormatFixed(e.cosine, 6)});
     ++shown;
   }
   std::string text = table.Render();

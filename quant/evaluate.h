@@ -37,7 +37,7 @@
 
 #include "dist/communicator.h"
 #include "model/config.h"
-#include "model/dataset.h"
+#include "model/data/dataset.h"
 #include "quant/metrics.h"
 #include "quant/quantized_model.h"
 

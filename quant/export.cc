@@ -4,18 +4,16 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
-#include "dist/utc_time.h"
+#include "dist/base/atomic_file.h"
+#include "dist/base/utc_time.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -28,22 +26,6 @@ namespace {
 
 using json = nlohmann::json;
 namespace fmt = export_format;
-
-// Writes `text` to `path` through a temporary file and a rename, like WriteSafetensors.
-void WriteTextAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(path + ": cannot open '" + tmp + "' for writing");
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(path + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename the temporary file into place");
-  }
-}
 
 // Integer codes and the flat [C] scales of a quantized weight.
 std::pair<at::Tensor, at::Tensor> WeightCodes(const Quantizer& quantizer, const at::Tensor& w) {
@@ -163,7 +145,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   metadata["num_samples"] = std::to_string(options.num_samples);
   metadata["psaq_version"] = PSAQ_VERSION;
   metadata["tool"] = options.tool;
-  metadata["created"] = dist::UtcNow();
+  metadata["created"] = base::UtcNow();
   model::WriteSafetensors(path, tensors, metadata);
 
   json manifest = json::object();
@@ -175,7 +157,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   }
   manifest["file"] = path.substr(path.find_last_of('/') + 1);
   manifest["points"] = std::move(manifest_points);
-  WriteTextAtomically(ManifestPath(path), manifest.dump(2) + "\n");
+  base::WriteFileAtomic(ManifestPath(path), manifest.dump(2) + "\n");
 }
 
 }  // namespace psaq::quant

@@ -17,7 +17,7 @@
 #include "model/safetensors.h"
 #include "quant/export.h"
 #include "quant/export_format.h"
-#include "quant/text_table.h"
+#include "dist/base/text_table.h"
 
 namespace psaq::quant {
 namespace {
@@ -119,24 +119,24 @@ void AddTensorFields(const model::SafetensorsFile& header, bool is_export, Field
   }
   std::string dtypes;
   for (const auto& [dtype, count] : by_dtype) {
-    dtypes += (dtypes.empty() ? "" : ", ") + dtype + " " + FormatCount(count.first) + " (" +
-              FormatBytes(count.second) + ")";
+    dtypes += (dtypes.empty() ? "" : ", ") + dtype + " " + base::FormatCount(count.first) + " (" +
+              base::FormatBytes(count.second) + ")";
   }
-  fields->emplace_back("tensors", FormatCount(static_cast<int64_t>(header.tensors.size())) + ", " +
-                                      FormatBytes(bytes) + ": " + dtypes);
+  fields->emplace_back("tensors", base::FormatCount(static_cast<int64_t>(header.tensors.size())) + ", " +
+                                      base::FormatBytes(bytes) + ": " + dtypes);
   fields->emplace_back(
       "parameters",
-      FormatCount(params) + (derived > 0 ? " (not counting " + std::to_string(derived) +
+      base::FormatCount(params) + (derived > 0 ? " (not counting " + std::to_string(derived) +
                                                " derived index/mask buffers)"
                                          : ""));
 }
 
 std::string TensorTable(const model::SafetensorsFile& header) {
-  TextTable table({"tensor", "dtype", "shape", "bytes"});
-  table.SetAlign(3, TextTable::Align::kRight);
+  base::TextTable table({"tensor", "dtype", "shape", "bytes"});
+  table.SetAlign(3, base::TextTable::Align::kRight);
   for (const auto& [name, t] : header.tensors) {
     table.AddRow({name, DtypeName(t), ShapeString(t),
-                  FormatCount(t.numel() * static_cast<int64_t>(t.element_size()))});
+                  base::FormatCount(t.numel() * static_cast<int64_t>(t.element_size()))});
   }
   return table.Render(2);
 }
@@ -176,9 +176,9 @@ std::string DescribePoints(const model::SafetensorsFile& header) {
     std::string detail;
     for (const auto& [b, count] : by_bits) {
       total += count;
-      detail += (detail.empty() ? "" : ", ") + std::to_string(b) + " bits: " + FormatCount(count);
+      detail += (detail.empty() ? "" : ", ") + std::to_string(b) + " bits: " + base::FormatCount(count);
     }
-    text += (text.empty() ? "" : ", ") + FormatCount(total) + " " + kind + " points" +
+    text += (text.empty() ? "" : ", ") + base::FormatCount(total) + " " + kind + " points" +
             (detail.empty() ? "" : " (" + detail + ")");
   }
   return text;
@@ -223,11 +223,11 @@ std::string ManifestSection(const std::string& path, const InspectOptions& optio
   if (!manifest.contains("points") || !manifest["points"].is_array()) {
     throw std::runtime_error(manifest_path + ": no \"points\" array");
   }
-  TextTable weights({"weight", "bits", "shape", "scale min", "scale mean", "scale max"});
-  TextTable activations({"activation", "bits", "min", "max", "scale", "zero point"});
+  base::TextTable weights({"weight", "bits", "shape", "scale min", "scale mean", "scale max"});
+  base::TextTable activations({"activation", "bits", "min", "max", "scale", "zero point"});
   for (int c = 1; c < 6; ++c) {
-    weights.SetAlign(c, TextTable::Align::kRight);
-    activations.SetAlign(c, TextTable::Align::kRight);
+    weights.SetAlign(c, base::TextTable::Align::kRight);
+    activations.SetAlign(c, base::TextTable::Align::kRight);
   }
   std::vector<double> mins, means, maxs;
   for (const json& p : manifest["points"]) {
@@ -279,7 +279,7 @@ std::string InspectFile(const std::string& path, const InspectOptions& options) 
   Fields fields;
   fields.emplace_back(
       "file",
-      path + " (" + FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) + ")");
+      path + " (" + base::FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) + ")");
   const auto format = header.metadata.find("format");
   const bool is_export = format != header.metadata.end() && format->second == fmt::kFormat;
   if (is_export) {
@@ -289,7 +289,7 @@ std::string InspectFile(const std::string& path, const InspectOptions& options) 
   }
   AddModelFields(header, &fields);
   AddTensorFields(header, is_export, &fields);
-  std::string text = RenderFields(fields);
+  std::string text = base::RenderFields(fields);
   if (is_export) text += ManifestSection(path, options);
   if (options.list_tensors) text += "\n" + TensorTable(header);
   return text;

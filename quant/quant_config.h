@@ -13,7 +13,7 @@ namespace psaq::quant {
 // Where the quantizer of the input image (activation tap "input") takes its range from.
 enum class InputRange {
   kCalibrated,  // the calibration images' min/max, as every other activation (PSAQ)
-  kPixelBox,    // the model's normalised pixel box (model/preprocess.h NormalisedPixelRange,
+  kPixelBox,    // the model's normalised pixel box (model/data/preprocess.h NormalisedPixelRange,
                 // min and max over channels): every valid image lies inside it, however dim or
                 // bright the calibration images are
 };

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 #include "quant/granularity.h"
 #include "quant/weight_quantizer.h"
 

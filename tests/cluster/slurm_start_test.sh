@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fixture setup of the Slurm tests: `cluster/local_slurm.sh start` (run by the library) brings
+# Fixture setup of the Slurm tests: `tests/cluster/local_slurm.sh start` (run by the library) brings
 # up munged, slurmctld and slurmd with the node idle; starting again changes nothing. Jobs left
 # by an interrupted run (the daemons were still up) are cancelled so that they cannot hold the node.
 # shellcheck source=tests/cluster/slurm_test_lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fixture cleanup of the Slurm tests: `cluster/local_slurm.sh stop` must leave none of its
+# Fixture cleanup of the Slurm tests: `tests/cluster/local_slurm.sh stop` must leave none of its
 # daemons running (status exits 3 and names each one "not running").
 # shellcheck source=tests/cluster/slurm_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/slurm_test_lib.sh" slurm_stop

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by the Slurm tests (sourced, not run). The tests submit real jobs to the private cluster
-# of cluster/local_slurm.sh, which the CTest fixture starts (PSAQ_SLURM_DIR comes from CTest).
+# of tests/cluster/local_slurm.sh, which the CTest fixture starts (PSAQ_SLURM_DIR comes from CTest).
 #   source "$(dirname "${BASH_SOURCE[0]}")/slurm_test_lib.sh" <test name>
 # Sets: PSAQ_ROOT (the source tree), WORK (an empty directory for this test's files, kept after
 # the run for inspection), SLURM_CONF (exported). Exits 77 (CTest: skipped) where Slurm cannot
@@ -9,7 +9,7 @@ set -euo pipefail
 
 PSAQ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TEST_NAME="$1"
-LOCAL_SLURM="$PSAQ_ROOT/cluster/local_slurm.sh"
+LOCAL_SLURM="$PSAQ_ROOT/tests/cluster/local_slurm.sh"
 T0=$(date +%s)
 
 # Everything diagnostic goes to stderr: helpers run inside $(...) too.

@@ -7,7 +7,7 @@
 #include "model/safetensors.h"
 #include "quant/calibration.h"
 #include "quant/quantized_model.h"
-#include "tests/gen/test_models.h"
+#include "tests/testing/tiny_models.h"
 #include "tests/testing/tolerances.h"
 
 namespace psaq::gen {
@@ -40,9 +40,9 @@ TEST(FeatureCaptureTest, SwinFeaturesMatchGoldenInBlockOrder) { CheckGolden("swi
 
 TEST(FeatureCaptureTest, ForwardingToQuantizedModelReproducesItsOutput) {
   for (const std::string arch : {"vit", "swin"}) {
-    model::ModelPtr m = quant::testing::TinyModel(arch);
-    quant::QuantizedModel q(m, quant::testing::Bits(4, 4));
-    const auto batches = quant::testing::Batches(m->config(), 1, 4, 9);
+    model::ModelPtr m = testing::TinyModel(arch);
+    quant::QuantizedModel q(m, testing::Bits(4, 4));
+    const auto batches = testing::Batches(m->config(), 1, 4, 9);
     quant::Calibrate(q, batches, nullptr);
     at::NoGradGuard no_grad;
     const at::Tensor expected = q.Forward(batches[0]);
@@ -60,8 +60,8 @@ TEST(FeatureCaptureTest, ForwardingToQuantizedModelReproducesItsOutput) {
 }
 
 TEST(FeatureCaptureTest, RejectsQuantizedModelOfAnotherModel) {
-  model::ModelPtr a = quant::testing::TinyModel("vit");
-  model::ModelPtr b = quant::testing::TinyModel("vit");
+  model::ModelPtr a = testing::TinyModel("vit");
+  model::ModelPtr b = testing::TinyModel("vit");
   quant::QuantizedModel q(b);
   EXPECT_THROW(FeatureCapture(*a, {}, &q), c10::Error);
 }

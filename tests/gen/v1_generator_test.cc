@@ -6,8 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "model/preprocess.h"
-#include "tests/gen/test_models.h"
+#include "model/data/preprocess.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::gen {
 namespace {

@@ -10,11 +10,11 @@
 #include <map>
 
 #include "dist/mpi_communicator.h"
-#include "gen/job_context.h"
+#include "dist/partition.h"
 #include "gen/v2_rounds.h"
 #include "model/registry.h"
-#include "tests/gen/test_models.h"
 #include "tests/testing/tensor_near.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::gen {
 namespace {
@@ -55,7 +55,7 @@ struct V2Run {
   V2Run(dist::Communicator& comm, const std::vector<std::pair<int64_t, int64_t>>& batches,
         int64_t n, const V2Options& o, int bits_w = 4, int bits_a = 8) {
     student = std::make_unique<quant::QuantizedModel>(model::CloneModel(*teacher),
-                                                      quant::testing::Bits(bits_w, bits_a));
+                                                      testing::Bits(bits_w, bits_a));
     if (bits_w == 32) {
       // A float student equal to the teacher has D = 0 and a zero gradient: perturb it (the same
       // way in every run).
@@ -83,8 +83,8 @@ TEST(V2EquivalenceMpiTest, StudentGradientIsTheExactMeanOverAllRanks) {
   const int64_t n = 8 * world.size() + 3;
   V2Options o = Options();
   o.student_jitter = false;
-  V2Run sharded(world, ShardBatches(n, world.size(), world.rank(), 8), n, o, 32, 32);
-  V2Run single(self, ShardBatches(n, 1, 0, 8), n, o, 32, 32);
+  V2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), 8), n, o, 32, 32);
+  V2Run single(self, dist::ShardBatches(n, 1, 0, 8), n, o, 32, 32);
   const double d_sharded = sharded.rounds->StudentGradients(1, 0);
   const double d_single = single.rounds->StudentGradients(1, 0);
   EXPECT_NEAR(d_sharded, d_single, 1e-6 * std::abs(d_single));
@@ -109,8 +109,8 @@ TEST(V2EquivalenceMpiTest, ShardedStudentAndSamplesEqualSingleRank) {
   dist::MpiCommunicator self(MPI_COMM_SELF);
   const int64_t n = 8 * world.size();
   const V2Options o = Options();
-  V2Run sharded(world, ShardBatches(n, world.size(), world.rank(), 8), n, o);
-  V2Run single(self, ShardBatches(n, 1, 0, 8), n, o);
+  V2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), 8), n, o);
+  V2Run single(self, dist::ShardBatches(n, 1, 0, 8), n, o);
   sharded.Finish();
   single.Finish();
 

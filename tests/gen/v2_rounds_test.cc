@@ -6,10 +6,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 #include "model/registry.h"
-#include "tests/gen/single_rank_communicator.h"
-#include "tests/gen/test_models.h"
+#include "tests/testing/single_rank_communicator.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::gen {
 namespace {
@@ -33,7 +33,7 @@ struct Rig {
   SingleRankCommunicator comm;
   explicit Rig(model::ModelPtr t, int w_bits = 4, int a_bits = 8) : teacher(std::move(t)) {
     student = std::make_unique<quant::QuantizedModel>(model::CloneModel(*teacher),
-                                                      quant::testing::Bits(w_bits, a_bits));
+                                                      testing::Bits(w_bits, a_bits));
   }
   std::unique_ptr<V2Rounds> Make(const V2Options& o, uint64_t seed = 1) {
     return std::make_unique<V2Rounds>(*teacher, *student, o, seed, comm,

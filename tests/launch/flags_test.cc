@@ -16,10 +16,6 @@
 namespace psaq::launch {
 namespace {
 
-std::string BaseName(const std::string& path) {
-  return std::filesystem::path(path).filename().string();
-}
-
 std::vector<gflags::CommandLineFlagInfo> AllFlags() {
   std::vector<gflags::CommandLineFlagInfo> all;
   gflags::GetAllFlags(&all);
@@ -38,17 +34,15 @@ TEST(SubcommandTableTest, EntriesAreCompleteAndTheirFlagsExist) {
     EXPECT_TRUE(names.insert(sub.name).second) << "duplicate subcommand " << sub.name;
     EXPECT_FALSE(sub.summary.empty()) << sub.name;
     EXPECT_NE(sub.usage.find("psaq " + sub.name), std::string::npos) << sub.name;
-    // Its own cmd_<name>.cc, or that of a subcommand whose flags it shares (generate: quantize's).
-    const bool shares = std::any_of(Subcommands().begin(), Subcommands().end(), [&](const auto& o) {
-      return sub.flags_file == "cmd_" + o.name + ".cc";
-    });
-    EXPECT_TRUE(shares) << sub.name << ": " << sub.flags_file;
     EXPECT_TRUE(static_cast<bool>(sub.run)) << sub.name;
-    for (const std::string& shared : sub.shared_flags) {
+    // Every listed flag exists, is a psaq flag, and is listed once.
+    std::set<std::string> seen;
+    for (const std::string& flag : sub.flags) {
+      EXPECT_TRUE(seen.insert(flag).second) << sub.name << ": --" << flag << " listed twice";
       gflags::CommandLineFlagInfo info;
-      ASSERT_TRUE(gflags::GetCommandLineFlagInfo(shared.c_str(), &info))
-          << sub.name << ": --" << shared;
-      EXPECT_EQ(BaseName(info.filename), "shared_flags.cc") << "--" << shared;
+      ASSERT_TRUE(gflags::GetCommandLineFlagInfo(flag.c_str(), &info))
+          << sub.name << ": --" << flag;
+      EXPECT_TRUE(IsPsaqFlag(info)) << sub.name << ": --" << flag << " (" << info.filename << ")";
     }
   }
   EXPECT_EQ(FindSubcommand("no_such_thing"), nullptr);

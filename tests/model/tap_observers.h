@@ -11,18 +11,18 @@
 
 #include "model/tap.h"
 
-namespace psaq::model::testing {
+namespace psaq::testing {
 
 // Records every call (id, name, kind, shape) and returns the tensor unchanged.
-class RecordingObserver : public TapObserver {
+class RecordingObserver : public model::TapObserver {
  public:
   struct Call {
     int id;
     std::string name;
-    TapKind kind;
+    model::TapKind kind;
     std::vector<int64_t> shape;
   };
-  at::Tensor OnTap(int id, const TapInfo& info, const at::Tensor& x) override {
+  at::Tensor OnTap(int id, const model::TapInfo& info, const at::Tensor& x) override {
     calls.push_back(Call{id, info.name, info.kind, x.sizes().vec()});
     return x;
   }
@@ -36,22 +36,22 @@ class RecordingObserver : public TapObserver {
 };
 
 // Keeps a detached copy of every feature tensor by tap name.
-class FeatureRecorder : public TapObserver {
+class FeatureRecorder : public model::TapObserver {
  public:
-  at::Tensor OnTap(int /*id*/, const TapInfo& info, const at::Tensor& x) override {
-    if (info.kind == TapKind::kFeature) features[info.name] = x.detach().clone();
+  at::Tensor OnTap(int /*id*/, const model::TapInfo& info, const at::Tensor& x) override {
+    if (info.kind == model::TapKind::kFeature) features[info.name] = x.detach().clone();
     return x;
   }
   std::map<std::string, at::Tensor> features;
 };
 
 // Replaces the tensor at the taps named in `replacements` by fn(x); others pass through.
-class ReplacingObserver : public TapObserver {
+class ReplacingObserver : public model::TapObserver {
  public:
   using Fn = std::function<at::Tensor(const at::Tensor&)>;
   explicit ReplacingObserver(std::map<std::string, Fn> replacements)
       : replacements_(std::move(replacements)) {}
-  at::Tensor OnTap(int /*id*/, const TapInfo& info, const at::Tensor& x) override {
+  at::Tensor OnTap(int /*id*/, const model::TapInfo& info, const at::Tensor& x) override {
     auto it = replacements_.find(info.name);
     return it == replacements_.end() ? x : it->second(x);
   }
@@ -60,4 +60,4 @@ class ReplacingObserver : public TapObserver {
   std::map<std::string, Fn> replacements_;
 };
 
-}  // namespace psaq::model::testing
+}  // namespace psaq::testing

@@ -10,7 +10,7 @@
 #include "dist/mpi_communicator.h"
 #include "quant/calibration.h"
 #include "quant/quantized_model.h"
-#include "tests/quant/tiny_models.h"
+#include "tests/testing/tiny_models.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::quant {

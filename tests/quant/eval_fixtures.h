@@ -15,9 +15,9 @@
 
 #include "dist/communicator.h"
 #include "model/config.h"
-#include "model/dataset.h"
+#include "model/data/dataset.h"
 
-namespace psaq::quant::testing {
+namespace psaq::testing {
 
 // 4x4 single-channel input, 10 classes, identity preprocessing (mean 0, std 1, crop 1).
 inline model::ModelConfig CodedConfig(int num_classes = 10) {
@@ -127,4 +127,4 @@ class LocalCommunicator final : public dist::Communicator {
   double seconds_in_collectives() const override { return 0; }
 };
 
-}  // namespace psaq::quant::testing
+}  // namespace psaq::testing

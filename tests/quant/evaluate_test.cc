@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "model/image_folder.h"
+#include "model/data/image_folder.h"
 #include "quant/calibration.h"
 #include "quant/metrics.h"
-#include "tests/model/temp_dir.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/quant/eval_fixtures.h"
-#include "tests/quant/tiny_models.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::quant {
 namespace {

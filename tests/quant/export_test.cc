@@ -17,7 +17,7 @@
 #include "model/safetensors.h"
 #include "quant/calibration.h"
 #include "quant/export_format.h"
-#include "tests/quant/tiny_models.h"
+#include "tests/testing/tiny_models.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::quant {

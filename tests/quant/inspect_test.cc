@@ -13,9 +13,9 @@
 #include "model/safetensors.h"
 #include "quant/calibration.h"
 #include "quant/export.h"
-#include "quant/text_table.h"
-#include "tests/model/temp_dir.h"
-#include "tests/quant/tiny_models.h"
+#include "dist/base/text_table.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::quant {
 namespace {
@@ -49,7 +49,7 @@ TEST(InspectTest, ParameterCountMatchesTheLoadedModel) {
     int64_t params = 0;
     for (const auto& p : m->parameters()) params += p.numel();
     const std::string text = InspectFile(Golden(name));
-    EXPECT_TRUE(Contains(text, "parameters    " + FormatCount(params))) << name << "\n" << text;
+    EXPECT_TRUE(Contains(text, "parameters    " + base::FormatCount(params))) << name << "\n" << text;
   }
 }
 
@@ -145,7 +145,7 @@ TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
   const model::ModelPtr m = testing::TinyModel("vit");
   int64_t params = 0;
   for (const auto& p : m->parameters()) params += p.numel();
-  EXPECT_TRUE(Contains(text, "parameters    " + FormatCount(params) + "\n")) << text;
+  EXPECT_TRUE(Contains(text, "parameters    " + base::FormatCount(params) + "\n")) << text;
 }
 
 TEST(InspectExportTest, NamesAPixelBoxInputRange) {

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "quant/calibration.h"
-#include "tests/quant/tiny_models.h"
+#include "tests/testing/tiny_models.h"
 
 namespace psaq::quant {
 namespace {

@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
-#include "model/preprocess.h"
+#include "model/data/preprocess.h"
 #include "quant/calibration.h"
 #include "quant/metrics.h"
-#include "tests/quant/tiny_models.h"
+#include "tests/testing/tiny_models.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::quant {

@@ -1,0 +1,24 @@
+// Scalar collectives the job needs on any backend (MPI: CPU tensors; NCCL: device tensors).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace psaq::dist {
+
+// Where `comm` exchanges tensors: the CPU for "mpi", else `model_device`.
+at::Device CollectiveDevice(const dist::Communicator& comm, const at::Device& model_device);
+
+// Collective. True on every rank when `flag` is true on any rank (one all-reduce MAX).
+bool AnyRank(dist::Communicator& comm, bool flag, const at::Device& device);
+
+// Collective. Every rank's `values` (same length on every rank), as [size() x n] row-major.
+std::vector<double> GatherDoubles(dist::Communicator& comm, const std::vector<double>& values,
+                                  const at::Device& device);
+
+}  // namespace psaq::dist

@@ -1,0 +1,341 @@
+#include "launch/job/quantize_job.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "dist/base/atomic_file.h"
+#include "dist/collective_util.h"
+#include "dist/logging.h"
+#include "launch/job/calibration_sources.h"
+#include "launch/job/output_dir.h"
+#include "launch/job/sample_store.h"
+#include "launch/job/v2_run.h"
+#include "model/data/dataset_by_name.h"
+#include "model/registry.h"
+#include "model/state_dict.h"
+#include "quant/calibration.h"
+#include "quant/evaluate.h"
+#include "quant/export.h"
+
+namespace psaq::job {
+namespace {
+
+// CRC-32 of the teacher's state dict (float32 bytes in state-dict order): the model's identity
+// in the checkpoint's option check.
+std::string WeightsChecksum(const model::VisionModel& m) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const auto& [name, t] : model::StateDict(m)) {
+    at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), static_cast<uInt>(name.size()));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(c.data_ptr()),
+                static_cast<uInt>(c.numel() * static_cast<int64_t>(sizeof(float))));
+  }
+  return model::FormatChecksum(static_cast<uint32_t>(crc));
+}
+
+std::vector<at::Tensor> Chunks(const at::Tensor& images, int64_t batch_size) {
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < images.size(0); i += batch_size) {
+    out.push_back(images.slice(0, i, std::min(i + batch_size, images.size(0))));
+  }
+  return out;
+}
+
+// Output SQNR and top-1 agreement of the quantized model against the float teacher, summed over
+// ranks. Collective.
+nlohmann::json CompareWithTeacher(model::VisionModel& teacher, quant::QuantizedModel& q,
+                                  const std::vector<at::Tensor>& batches, JobContext& ctx) {
+  at::NoGradGuard no_grad;
+  std::vector<double> sums = {0, 0, 0, 0};  // signal, noise, agreements, samples
+  for (const at::Tensor& x : batches) {
+    at::Tensor ref = teacher.forward(x).to(at::kDouble);
+    at::Tensor out = q.Forward(x).to(at::kDouble);
+    sums[0] += ref.pow(2).sum().item<double>();
+    sums[1] += (out - ref).pow(2).sum().item<double>();
+    if (ref.dim() == 2 && ref.size(1) > 1) {
+      sums[2] += (ref.argmax(1) == out.argmax(1)).sum().item<double>();
+    }
+    sums[3] += static_cast<double>(x.size(0));
+  }
+  at::Tensor t = at::tensor(sums, at::kDouble).to(dist::CollectiveDevice(ctx.comm, ctx.device));
+  ctx.comm.AllReduce(t, dist::ReduceOp::kSum);
+  t = t.cpu();
+  const double* v = t.data_ptr<double>();
+  nlohmann::json m = {{"compared_samples", v[3]}};
+  m["output_sqnr_db"] = v[1] > 0 ? 10 * std::log10(v[0] / v[1]) : 999.0;
+  if (v[3] > 0) m["top1_agreement"] = v[2] / v[3];
+  return m;
+}
+
+// Top-1 of the float teacher (in memory) and of the export as written (re-imported, so the number
+// is that of the file users get) on options.eval. Collective.
+nlohmann::json EvaluateTeacherAndExport(const QuantizeJobOptions& options,
+                                        model::VisionModel& teacher, const std::string& export_path,
+                                        JobContext& ctx) {
+  const auto dataset =
+      model::OpenImageDataset(options.eval.dataset, options.eval.dataset_dir, "test");
+  quant::EvalOptions eval;
+  eval.device = ctx.device;
+  eval.on_bad_image = options.eval.on_bad_image;
+  quant::ImportedModel exported = quant::ImportQuantizedModel(export_path);
+  exported.model->model_ptr()->to(ctx.device);
+  exported.model->model_ptr()->eval();
+  std::vector<std::pair<std::string, quant::ForwardFn>> models;
+  if (options.eval.evaluate_float) {
+    models.push_back({"float", [&](const at::Tensor& x) { return teacher.forward(x); }});
+  }
+  quant::QuantizedModel* q = exported.model.get();
+  models.push_back({"quantized", [q](const at::Tensor& x) { return q->Forward(x); }});
+  nlohmann::json out = {{"dataset", dataset->Describe()}};
+  for (const auto& [key, forward] : models) {
+    const quant::EvalResult r =
+        quant::Evaluate(ctx.comm, forward, *dataset, teacher.config(), eval);
+    out[key] = {
+        {"top1", r.top1()}, {"top5", r.top5()}, {"images", r.images}, {"seconds", r.seconds}};
+  }
+  out["status"] = "complete";
+  return out;
+}
+
+// One run of RunQuantizeJob/RunGenerateJob, as the steps of quantize_job.h.
+class Job {
+ public:
+  Job(const QuantizeJobOptions& in, dist::Communicator& comm, bool quantize)
+      : start_(NowSeconds()),
+        options_(Normalised(in)),
+        comm_(comm),
+        quantize_(quantize),
+        progress_(comm.rank(), options_.progress),
+        ctx_{comm,
+             c10::Device(options_.device),
+             nullptr,
+             0,
+             std::nullopt,
+             options_.should_stop,
+             timers_,
+             progress_,
+             options_.on_step} {}
+
+  JobResult Run() {
+    const std::string& out_dir = options_.output_dir;
+    const bool has_checkpoint =
+        PrepareOutputDir(out_dir, options_.resume, options_.overwrite, comm_);
+    if (!options_.eval.dataset.empty()) {
+      // Fail now, not after the generation, when the evaluation images are missing.
+      model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
+    }
+    LoadTeacher();
+    OpenCheckpoints(has_checkpoint);
+    const JobStatus status = ProduceSamples();
+    report_.options = JobOptionsToJson(options_, false);
+    report_.options["model_weights"] = checkpoint_options_["model_weights"];
+    report_.options["method"] = method_;
+    if (status == JobStatus::kPreempted) {
+      if (comm_.rank() == 0)
+        LOG(INFO) << "preempted: checkpoint written to " << CheckpointDir(out_dir);
+      return Finish(status);
+    }
+    WriteShard();
+    if (quantize_) QuantizeAndExport();
+    JobResult result = Finish(JobStatus::kComplete);
+    if (store_ != nullptr) {  // the run is complete: its checkpoint has served
+      if (comm_.rank() == 0) {
+        std::error_code ec;
+        std::filesystem::remove_all(CheckpointDir(out_dir), ec);
+      }
+      comm_.Barrier();
+    }
+    if (quantize_ && !options_.eval.dataset.empty()) Evaluate(result);
+    return result;
+  }
+
+ private:
+  static QuantizeJobOptions Normalised(const QuantizeJobOptions& in) {
+    QuantizeJobOptions options = in;
+    ValidateJobOptions(options);
+    options.v1.batch_size = options.batch_size;
+    options.v2.batch_size = options.batch_size;
+    return options;
+  }
+
+  // Step 1: the frozen float teacher on the device, and the options a checkpoint must match.
+  void LoadTeacher() {
+    PhaseTimers::Scope timer(timers_, "init");
+    teacher_ = model::LoadModel(options_.model, options_.model_fallback_preset);
+    teacher_->eval();
+    for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+    teacher_->to(ctx_.device);
+    checkpoint_options_ = JobOptionsToJson(options_, true);
+    checkpoint_options_["model_weights"] = WeightsChecksum(*teacher_);
+    method_ = MethodName(options_.source);
+    if (comm_.rank() == 0) {
+      LOG(INFO) << "psaq " << (quantize_ ? "quantize" : "generate") << ": "
+                << CalibrationSourceName(options_.source) << " samples for "
+                << teacher_->config().name << " on " << comm_.size() << " rank(s), device "
+                << options_.device;
+    }
+  }
+
+  // Only generated samples are checkpointed (the other sources are cheap to redo).
+  void OpenCheckpoints(bool has_checkpoint) {
+    const bool generated =
+        options_.source == CalibrationSource::kV1 || options_.source == CalibrationSource::kV2;
+    if (!generated || options_.checkpoint_every < 0) return;
+    store_ = std::make_unique<CheckpointStore>(CheckpointDir(options_.output_dir), comm_,
+                                               checkpoint_options_);
+    ctx_.checkpoint = store_.get();
+    ctx_.checkpoint_every = options_.checkpoint_every;
+    if (has_checkpoint) ctx_.resume = store_->Read();
+  }
+
+  // Step 2: this rank's samples (V2 also evolves the student, which becomes the export).
+  JobStatus ProduceSamples() {
+    const model::ModelConfig& config = teacher_->config();
+    JobStatus status = JobStatus::kComplete;
+    switch (options_.source) {
+      case CalibrationSource::kV1: {
+        V1RunResult r =
+            RunV1Shard(*teacher_, options_.v1, options_.seed, options_.num_samples, ctx_);
+        status = r.status, samples_ = r.samples, report_.work = r.work;
+        break;
+      }
+      case CalibrationSource::kV2: {
+        q_ = std::make_unique<quant::QuantizedModel>(model::CloneModel(*teacher_), options_.quant);
+        V2RunResult r =
+            RunV2Shard(*teacher_, *q_, options_.v2, options_.seed, options_.num_samples, ctx_);
+        status = r.status, samples_ = r.samples, report_.work = r.work;
+        report_.grad_sync = r.timings.grad_sync;
+        break;
+      }
+      case CalibrationSource::kNoise:
+        samples_ = NoiseShard(config, options_.seed, options_.num_samples, comm_.size(),
+                              comm_.rank(), ctx_.device);
+        break;
+      case CalibrationSource::kReal:
+        samples_ = RealShard(options_.real, config, options_.seed, options_.num_samples,
+                             comm_.size(), comm_.rank(), ctx_.device);
+        break;
+      case CalibrationSource::kSampleFiles: {
+        SampleSet set;
+        samples_ = SampleFileShard(options_.sample_files, config, comm_.size(), comm_.rank(),
+                                   ctx_.device, &set);
+        method_ = set.metadata.count("method") ? set.metadata.at("method") : "files";
+        options_.num_samples = std::stoll(set.metadata.at("num_samples"));
+        report_.outputs["samples"] = set.files;
+        break;
+      }
+    }
+    return status;
+  }
+
+  // Step 3: the rank's shard (an earlier run's files are not copied).
+  void WriteShard() {
+    if (options_.source == CalibrationSource::kSampleFiles) return;
+    PhaseTimers::Scope timer(timers_, "sample_io");
+    const std::string dir = SamplesDir(options_.output_dir);
+    SampleShardInfo info{method_,       options_.num_samples,       comm_.rank(),   comm_.size(),
+                         options_.seed, checkpoint_options_.dump(), options_.model, {}};
+    WriteSampleShard(dir, samples_.images, samples_.indices, teacher_->config(), info);
+    std::vector<std::string> shards;
+    for (int r = 0; r < comm_.size(); ++r) {
+      shards.push_back((std::filesystem::path(dir) / SampleShardName(r, comm_.size())).string());
+    }
+    report_.outputs["samples"] = shards;
+  }
+
+  // Steps 4-5: calibrate (V2: the student keeps its own ranges), compare with the teacher on the
+  // samples, rank 0 exports.
+  void QuantizeAndExport() {
+    const std::vector<at::Tensor> batches = Chunks(samples_.images, options_.batch_size);
+    {
+      PhaseTimers::Scope timer(timers_, "calibration");
+      if (q_ == nullptr) {
+        q_ = std::make_unique<quant::QuantizedModel>(teacher_, options_.quant);
+        quant::Calibrate(*q_, batches, &comm_);
+      }
+      q_->SetMode(quant::QuantizedModel::Mode::kQuantized);
+    }
+    report_.metrics = CompareWithTeacher(*teacher_, *q_, batches, ctx_);
+    report_.metrics["num_samples"] = options_.num_samples;
+    PhaseTimers::Scope timer(timers_, "export");
+    const std::string path = ModelPath(options_.output_dir);
+    if (comm_.rank() == 0) {
+      quant::ExportQuantizedModel(*q_, path, {method_, options_.num_samples, "psaq"});
+      LOG(INFO) << "exported " << quant::DescribeQuantConfig(options_.quant) << " model to " << path
+                << " (output SQNR " << report_.metrics["output_sqnr_db"].get<double>()
+                << " dB vs the float model on the samples)";
+    }
+    comm_.Barrier();
+    report_.outputs["model"] = path;
+    report_.outputs["manifest"] = quant::ManifestPath(path);
+  }
+
+  // Step 6: report.json, identical on every rank, written by rank 0.
+  JobResult Finish(JobStatus final_status) {
+    report_.status = JobStatusName(final_status);
+    report_.timers = timers_;
+    report_.wall_seconds = NowSeconds() - start_;
+    report_.comm_seconds = comm_.seconds_in_collectives();
+    if (final_status == JobStatus::kPreempted) {
+      report_.outputs["checkpoint"] = CheckpointDir(options_.output_dir);
+    }
+    JobResult result;
+    result.status = final_status;
+    result.report = WriteRunReport(comm_, ReportPath(options_.output_dir), report_, ctx_.device);
+    const nlohmann::json& outputs = report_.outputs;
+    if (outputs.contains("model")) result.model_path = outputs["model"].get<std::string>();
+    if (outputs.contains("samples") && options_.source != CalibrationSource::kSampleFiles) {
+      result.sample_files = outputs["samples"].get<std::vector<std::string>>();
+    }
+    return result;
+  }
+
+  // Step 7: the report says the evaluation is running until its result replaces the mark, so a
+  // run stopped during it does not read as evaluated. The rest of the report (and its
+  // wall_seconds) is the complete run's.
+  void Evaluate(JobResult& result) {
+    const std::string path = ReportPath(options_.output_dir);
+    const auto write = [&](const nlohmann::json& evaluation) {
+      result.report["evaluation"] = evaluation;
+      if (comm_.rank() == 0) base::WriteFileAtomic(path, result.report.dump(2) + "\n");
+      comm_.Barrier();
+    };
+    write({{"status", "running"}, {"dataset", options_.eval.dataset}});
+    write(EvaluateTeacherAndExport(options_, *teacher_, result.model_path, ctx_));
+  }
+
+  const double start_;
+  QuantizeJobOptions options_;
+  dist::Communicator& comm_;
+  const bool quantize_;
+  PhaseTimers timers_;
+  ProgressReporter progress_;
+  JobContext ctx_;
+  model::ModelPtr teacher_;
+  nlohmann::json checkpoint_options_;
+  std::string method_;
+  std::unique_ptr<CheckpointStore> store_;
+  std::unique_ptr<quant::QuantizedModel> q_;
+  ShardSamples samples_;
+  RunReportInput report_;
+};
+
+}  // namespace
+
+JobResult RunQuantizeJob(const QuantizeJobOptions& options, dist::Communicator& comm) {
+  return Job(options, comm, true).Run();
+}
+
+JobResult RunGenerateJob(const QuantizeJobOptions& options, dist::Communicator& comm) {
+  TORCH_CHECK(options.source != CalibrationSource::kSampleFiles,
+              "generate: the 'files' source only makes sense for quantize");
+  return Job(options, comm, false).Run();
+}
+
+}  // namespace psaq::job
