@@ -298,8 +298,9 @@ const std::vector<JobFlag>& JobFlags() {
       {"overwrite", Scope::kAll, [](Options& o) { o.overwrite = FLAGS_overwrite; }},
       {"checkpoint_every", Scope::kAll,
        [](Options& o) { o.checkpoint_every = FLAGS_checkpoint_every; }},
+      // Taken by generate too, so that --method=files there gets its own explanation.
       {"sample_files", Scope::kFiles,
-       [](Options& o) { o.sample_files = SplitFlagList(FLAGS_sample_files); }, false},
+       [](Options& o) { o.sample_files = SplitFlagList(FLAGS_sample_files); }},
       {"eval_float", Scope::kEvaluation,
        [](Options& o) { o.eval.evaluate_float = FLAGS_eval_float; }, false},
       {"progress_seconds", Scope::kAll,
