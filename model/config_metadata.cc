@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/file_limits.h"
 
 namespace psaq::model {
 namespace {
@@ -181,6 +182,8 @@ class Reader {
 
 Json ParseObject(const std::map<std::string, std::string>& metadata, const std::string& key,
                  const std::string& source) {
+  // Bounded before parsing: the error messages below dump values, recursively.
+  CheckJsonDepth(metadata.at(key), source + ": metadata \"" + key + "\"");
   Json v;
   try {
     v = Json::parse(metadata.at(key));

@@ -2,6 +2,8 @@
 #include "model/safetensors.h"
 
 #include <ATen/ATen.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "model/file_limits.h"
 #include "model/safetensors_format.h"
 
 namespace psaq::model {
@@ -23,10 +26,6 @@ namespace {
 using safetensors_internal::DtypeByName;
 using safetensors_internal::DtypeInfo;
 using safetensors_internal::Fail;
-
-// The reference implementation refuses headers above 100 MB; so do we (a corrupt length field
-// would otherwise make us allocate the whole file for a header).
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::ostringstream s;
@@ -56,9 +55,20 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
+// Regular files only (model/file_limits.h): a FIFO would block here forever, /dev/zero never ends.
 FilePtr OpenForReading(const std::string& path) {
-  FilePtr f(std::fopen(path.c_str(), "rb"));
-  if (!f) Fail(path, std::string("cannot open for reading: ") + std::strerror(errno));
+  int fd = -1;
+  try {
+    fd = OpenRegularFile(path);
+  } catch (const std::runtime_error& e) {
+    throw SafetensorsError(e.what());
+  }
+  FilePtr f(::fdopen(fd, "rb"));
+  if (!f) {
+    const int error = errno;
+    ::close(fd);
+    Fail(path, std::string("cannot open for reading: ") + std::strerror(error));
+  }
   return f;
 }
 
@@ -153,48 +163,105 @@ std::map<std::string, std::string> ParseMetadata(const nlohmann::json& v, const 
   return metadata;
 }
 
+struct DuplicateKey {
+  std::string key;
+  size_t depth = 0;  // 1 = a key of the top-level object (a tensor name)
+};
+
+// SAX handler that remembers the first key repeated within one object: O(n log n) in the keys.
+class DuplicateKeyFinder : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::optional<DuplicateKey> duplicate;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open_.emplace_back();
+    return true;
+  }
+  bool key(string_t& key) override {
+    if (!open_.back().insert(key).second) {
+      duplicate = DuplicateKey{key, open_.size()};
+      return false;  // stop at the first repeat
+    }
+    return true;
+  }
+  bool end_object() override {
+    open_.pop_back();
+    return true;
+  }
+  // Arrays hold no keys; an empty set keeps the stack in step with the nesting.
+  bool start_array(std::size_t) override {
+    open_.emplace_back();
+    return true;
+  }
+  bool end_array() override {
+    open_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  std::vector<std::set<std::string>> open_;  // keys of each open container
+};
+
+// The first repeated key of `text` (already parsed once, so valid JSON), if any.
+std::optional<DuplicateKey> FindDuplicateKey(const std::string& text) {
+  DuplicateKeyFinder finder;
+  nlohmann::json::sax_parse(text, &finder);
+  return finder.duplicate;
+}
+
 // Parses and validates the JSON header (file offsets [8, 8 + header_len)). The data buffer spans
 // [8 + header_len, file_size) and must be covered exactly by the tensors' byte ranges.
 Header ParseHeader(const std::string& text, uint64_t data_size, const std::string& path) {
-  // nlohmann keeps one value of a repeated key without telling; a parser callback sees every key,
-  // so we track the keys of each open object and remember the first repeat.
-  std::vector<std::set<std::string>> open_objects;
-  std::optional<std::string> duplicate;
-  int duplicate_depth = 0;
-  auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using Event = nlohmann::json::parse_event_t;
-    if (event == Event::object_start) {
-      open_objects.emplace_back();
-    } else if (event == Event::object_end) {
-      if (!open_objects.empty()) open_objects.pop_back();
-    } else if (event == Event::key && !open_objects.empty() && !duplicate) {
-      const std::string key = parsed.get<std::string>();
-      if (!open_objects.back().insert(key).second) {
-        duplicate = key;
-        duplicate_depth = depth;
-      }
-    }
-    return true;
-  };
+  // Bounded before any parsing (model/file_limits.h): the nesting depth (nlohmann's dump(), used
+  // in error messages, recurses once per level) and the number of entries.
+  const JsonShape shape = ScanJson(text);
+  if (shape.too_deep) {
+    Fail(path, "header JSON nests deeper than " + std::to_string(kMaxJsonDepth) +
+                   " levels (psaq's limit)");
+  }
+  if (shape.top_members > kMaxTensors + 1) {  // + 1: "__metadata__"
+    Fail(path, "header lists " + std::to_string(shape.top_members) + " entries, more than the " +
+                   std::to_string(kMaxTensors) + " tensors psaq reads from one file");
+  }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(text, callback);
+    header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     Fail(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) Fail(path, "header is not a JSON object");
-  if (duplicate) {
-    Fail(path, duplicate_depth == 1 ? "duplicate tensor name '" + *duplicate + "'"
-                                    : "duplicate key '" + *duplicate + "' inside a header entry");
+  // nlohmann keeps one value of a repeated key without telling, so a second, SAX pass sees every
+  // key. (Its callback parser would too, but it rescans the parent object after every entry:
+  // quadratic, over a minute for 200,000 entries.)
+  if (const std::optional<DuplicateKey> duplicate = FindDuplicateKey(text)) {
+    Fail(path, duplicate->depth == 1
+                   ? "duplicate tensor name '" + duplicate->key + "'"
+                   : "duplicate key '" + duplicate->key + "' inside a header entry");
   }
 
   Header result;
+  result.entries.reserve(header.size());
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
       result.metadata = ParseMetadata(value, path);
     } else {
       result.entries.push_back(ParseEntry(name, value, path));
     }
+  }
+  if (static_cast<int64_t>(result.entries.size()) > kMaxTensors) {
+    Fail(path, "header lists " + std::to_string(result.entries.size()) +
+                   " tensors, more than the " + std::to_string(kMaxTensors) +
+                   " tensors psaq reads from one file");
   }
   std::sort(result.entries.begin(), result.entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -242,9 +309,14 @@ Header ReadHeader(std::FILE* f, const std::string& path) {
   if (header_len > kMaxHeaderBytes) {
     Fail(path, "header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
   }
+  const uint64_t data_size = file_size - 8 - header_len;
+  if (data_size > kMaxDataBytes) {
+    Fail(path, "tensor data of " + std::to_string(data_size) + " bytes exceeds the " +
+                   std::to_string(kMaxDataBytes >> 30) + " GiB limit");
+  }
   std::string text(header_len, '\0');
   ReadExactly(f, text.data(), header_len, path, "header");
-  return ParseHeader(text, file_size - 8 - header_len, path);
+  return ParseHeader(text, data_size, path);
 }
 
 }  // namespace
@@ -274,7 +346,13 @@ SafetensorsFile ReadSafetensors(const std::string& path) {
   // The entries tile the buffer in order, so one sequential pass reads every byte once, straight
   // into each tensor's own storage.
   for (const Entry& e : header.entries) {
-    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype->type));
+    at::Tensor t;
+    try {
+      t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype->type));
+    } catch (const std::exception&) {  // c10::Error or std::bad_alloc: say which file and tensor
+      Fail(path, "cannot allocate " + std::to_string(e.end - e.begin) + " bytes for tensor '" +
+                     e.name + "' (out of memory?)");
+    }
     ReadExactly(f.get(), t.data_ptr(), e.end - e.begin, path, "tensor '" + e.name + "'");
     if (e.dtype->type == at::kBool && t.numel() > 0 &&
         t.view(at::kByte).max().item<uint8_t>() > 1) {

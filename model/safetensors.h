@@ -8,8 +8,12 @@
 //
 // Reading validates the whole file before returning anything (never a partial load). Each of these
 // throws SafetensorsError("<path>: <reason>"), naming the tensor where there is one:
-//   - a file shorter than 8 bytes, a header length past the end of the file or above 100 MB (the
-//     reference implementation's limit);
+//   - a path that is not a regular file (a FIFO, a device, a directory: refused without blocking);
+//   - a file shorter than 8 bytes, a header length past the end of the file or above
+//     kMaxHeaderBytes = 100 MB (the reference implementation's limit), a data buffer above
+//     kMaxDataBytes = 32 GiB (model/file_limits.h has these limits);
+//   - header JSON nesting deeper than kMaxJsonDepth = 64 levels or listing more than kMaxTensors =
+//     100,000 tensors (both found by a byte scan before the JSON is parsed);
 //   - invalid JSON, a header that is not an object, a repeated key anywhere in it (a duplicate
 //     tensor name in particular: JSON libraries silently keep one);
 //   - an entry that is not an object, lacks "dtype"/"shape"/"data_offsets" or has them of the wrong
@@ -20,7 +24,10 @@
 //     the reference implementation, the tensors must tile the data buffer exactly;
 //   - "__metadata__" that is neither an object of strings nor null (null means no metadata);
 //   - BOOL data holding a byte other than 0 or 1 (ReadSafetensors only: the header reader does not
-//     see data).
+//     see data);
+//   - a tensor whose memory cannot be allocated (ReadSafetensors only).
+// Time is O(n log n) in the number of tensors. The values are not checked (NaN is a valid F32):
+// model/state_dict.h refuses non-finite weights when they are loaded into a model.
 // Extra fields inside an entry are ignored, as the reference implementation does.
 #pragma once
 

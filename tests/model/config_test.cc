@@ -340,6 +340,21 @@ TEST(ConfigTest, MetadataStructureErrors) {
                       "metadata \"preprocess\" is not a JSON object: 7");
 }
 
+TEST(ConfigTest, DeeplyNestedMetadataIsRefusedBeforeParsing) {
+  // The error message for a wrong-typed value dumps it, recursively: 100,000 levels overflowed
+  // the stack (SIGSEGV). psaq's limit is 64 levels (model/file_limits.h).
+  const int deep = 100'000;
+  const std::string nested = std::string(deep, '[') + std::string(deep, ']');
+  ExpectMetadataError({{"arch", "vit"}, {"config", R"({"embed_dim": )" + nested + "}"}},
+                      "src: metadata \"config\": JSON nests deeper than 64 levels");
+  ExpectMetadataError(
+      {{"arch", "vit"}, {"config", "{}"}, {"preprocess", R"({"mean": )" + nested + "}"}},
+      "src: metadata \"preprocess\": JSON nests deeper than 64 levels");
+  // Within the limit, the value is refused for what it is.
+  ExpectMetadataError({{"arch", "vit"}, {"config", R"({"embed_dim": [[[]]]})"}},
+                      "'embed_dim' must be an integer, got [[[]]]");
+}
+
 TEST(ConfigTest, PreprocessMetadataIsReadAndChecked) {
   const ModelConfig c = ConfigFromMetadata(
       {{"arch", "vit"},

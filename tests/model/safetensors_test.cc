@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
+#include "model/file_limits.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::model {
@@ -398,6 +400,82 @@ TEST_F(SafetensorsTest, BoolByteOtherThanZeroOrOneIsRejected) {
   } catch (const SafetensorsError& e) {
     EXPECT_NE(std::string(e.what()).find(path + ": tensor 'b': BOOL data"), std::string::npos);
   }
+}
+
+// --- Limits (model/file_limits.h): each refused before the work or allocation it bounds ---------
+
+TEST_F(SafetensorsTest, JsonScanCountsNestingAndTopMembersOutsideStrings) {
+  const JsonShape shape = ScanJson(R"({"a": [[1]], "b\"[{:": "x:[", "c": {"d": 1}})");
+  EXPECT_EQ(shape.max_depth, 3);
+  EXPECT_EQ(shape.top_members, 3);
+  EXPECT_FALSE(shape.too_deep);
+  EXPECT_FALSE(ScanJson(std::string(64, '['), 64).too_deep);
+  EXPECT_TRUE(ScanJson(std::string(65, '['), 64).too_deep);
+}
+
+TEST_F(SafetensorsTest, DeeplyNestedHeaderIsRefusedBeforeParsing) {
+  // 75,000 levels and more crashed psaq inspect/eval/quantize (SIGSEGV: nlohmann's dump(), used
+  // for the error message, recurses once per level).
+  const int deep = 100'000;
+  ExpectRejected(WriteRaw(R"({"__metadata__": {"a": )" + std::string(deep, '[') +
+                          std::string(deep, ']') + "}}"),
+                 "header JSON nests deeper than 64 levels");
+  // At the limit (object, metadata object, 62 arrays) the header is parsed, and refused for what
+  // it is.
+  ExpectRejected(WriteRaw(R"({"__metadata__": {"a": )" + std::string(62, '[') +
+                          std::string(62, ']') + "}}"),
+                 "__metadata__ value of 'a' is not a string");
+}
+
+// A valid file of `n` one-byte U8 tensors "t0".."t<n-1>", the last one named `last` if given.
+std::string ManyTensorsHeader(int64_t n, const std::string& last = "") {
+  std::string header = "{";
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string name = (i == n - 1 && !last.empty()) ? last : "t" + std::to_string(i);
+    header += (i ? ",\"" : "\"") + name + R"(":{"dtype":"U8","shape":[1],"data_offsets":[)" +
+              std::to_string(i) + "," + std::to_string(i + 1) + "]}";
+  }
+  return header + "}";
+}
+
+TEST_F(SafetensorsTest, HeaderWithTheMostTensorsAllowedIsReadWithoutHanging) {
+  // The duplicate-key check was quadratic (20,000 entries 3.4 s, 40,000 12 s; 100,000 would take
+  // minutes). A hang guard, not a speed goal: the bound is generous.
+  const std::string path = WriteRaw(ManyTensorsHeader(kMaxTensors), std::string(kMaxTensors, 'x'));
+  const auto start = std::chrono::steady_clock::now();
+  const SafetensorsFile file = ReadSafetensorsHeader(path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(static_cast<int64_t>(file.tensors.size()), kMaxTensors);
+  EXPECT_LT(seconds, 30.0) << "reading a header of " << kMaxTensors << " tensors";
+  // A repeat at the very end is still found.
+  ExpectRejected(WriteRaw(ManyTensorsHeader(kMaxTensors, "t0"), std::string(kMaxTensors, 'x')),
+                 "duplicate tensor name 't0'");
+}
+
+TEST_F(SafetensorsTest, MoreTensorsThanTheLimitAreRefusedBeforeParsing) {
+  ExpectRejected(WriteRaw(ManyTensorsHeader(kMaxTensors + 1), std::string(kMaxTensors + 1, 'x')),
+                 "header lists 100001 tensors, more than the 100000 tensors psaq reads");
+  // The probe's case: 200,000 entries in 14 MB, well within the header-size limit, refused by the
+  // scan before parsing.
+  ExpectRejected(WriteRaw(ManyTensorsHeader(200'000), std::string(200'000, 'x')),
+                 "header lists 200000 entries, more than the 100000 tensors psaq reads");
+}
+
+TEST_F(SafetensorsTest, DataBufferOverTheLimitIsRefusedBeforeAnyAllocation) {
+  // A sparse file: 32 GiB + 1 of data is claimed, none of it written.
+  const std::string path = WriteRaw("{}");
+  fs::resize_file(path, 8 + 2 + kMaxDataBytes + 1);
+  ExpectRejected(path, "tensor data of 34359738369 bytes exceeds the 32 GiB limit");
+}
+
+TEST_F(SafetensorsTest, FifoDeviceAndDirectoryAreRefusedWithoutBlocking) {
+  // A FIFO used to block psaq inspect forever (the open waits for a writer that never comes).
+  const std::string fifo = Path("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ExpectRejected(fifo, "not a regular file (a FIFO)");
+  ExpectRejected("/dev/null", "not a regular file (a character device)");
+  ExpectRejected(dir_.string(), "not a regular file (a directory)");
 }
 
 TEST_F(SafetensorsTest, HandBuiltValidFileWithNullMetadataAndEmptyTensorIsAccepted) {
