@@ -1,7 +1,11 @@
 // Presets, accessors and shape validation; the metadata conversion is in config_metadata.cc.
 #include "model/config.h"
 
+#include "model/file_limits.h"
+#include "model/model_size.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
@@ -90,7 +94,19 @@ void ValidatePreprocess(const PreprocessConfig& p, int in_chans) {
     Invalid("preprocess mean/std have ", p.mean.size(), "/", p.std.size(), " values; in_chans is ",
             in_chans);
   }
-  for (double s : p.std) CheckPositive("preprocess std", s);
+  // Degenerate normalisation is refused: a std of 1e-300 turns every pixel into +-inf.
+  for (double m : p.mean) {
+    if (!(std::fabs(m) <= kMaxPreprocessMean)) {
+      Invalid("preprocess mean must be finite with |mean| <= ", kMaxPreprocessMean, ", got ", m);
+    }
+  }
+  for (double s : p.std) {
+    CheckPositive("preprocess std", s);
+    if (!(s >= kMinPreprocessStd && s <= kMaxPreprocessStd)) {
+      Invalid("preprocess std must be in [", kMinPreprocessStd, ", ", kMaxPreprocessStd, "], got ",
+              s);
+    }
+  }
   if (!(p.crop_pct > 0 && p.crop_pct <= 1)) {
     Invalid("preprocess crop_pct must be in (0, 1], got ", p.crop_pct);
   }
@@ -202,6 +218,18 @@ void ValidateConfig(const ModelConfig& config) {
     ValidateSwin(config.swin);
   }
   ValidatePreprocess(config.preprocess, config.in_chans());
+  // Sane bounds, counted from the config before anything is built (model/file_limits.h).
+  const ModelSize size = ModelSizeOf(config);
+  if (size.derived > kMaxDerivedElements) {
+    Invalid("the window size gives ", size.derived,
+            " elements of derived constants (relative position index and shifted-window masks), "
+            "more than psaq's limit of ",
+            kMaxDerivedElements);
+  }
+  if (size.parameters > kMaxModelElements || size.parameters + size.derived > kMaxModelElements) {
+    Invalid("the model would have ", size.parameters, " parameters and ", size.derived,
+            " derived elements, more than psaq's limit of ", kMaxModelElements, " in all");
+  }
 }
 
 }  // namespace psaq::model

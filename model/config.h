@@ -99,7 +99,8 @@ ModelConfig PresetConfig(const std::string& name);
 
 // Builds a config from a weights file's metadata (see above; other metadata keys are ignored) and
 // validates it. `source` names the file in errors. Throws std::runtime_error("<source>: <reason>")
-// for a missing/unknown arch, a missing "config", invalid JSON, a wrong-typed or out-of-range value
+// for a missing/unknown arch, a missing "config", invalid JSON or JSON nesting deeper than
+// kMaxJsonDepth (model/file_limits.h, checked before parsing), a wrong-typed or out-of-range value
 // (naming the key and the value), an unknown or unsupported kwarg, or a config ValidateConfig
 // rejects ("<source>: invalid config: <ValidateConfig's message>").
 ModelConfig ConfigFromMetadata(const std::map<std::string, std::string>& metadata,
@@ -116,8 +117,12 @@ std::map<std::string, std::string> ConfigToMetadata(const ModelConfig& config);
 //     positive, or for a stage s: img_size/patch_size/2^s is not an integer, is not divisible by
 //     min(window_size, that resolution) (timm clips the window to the resolution), or
 //     embed_dim*2^s is not divisible by num_heads[s];
-//   - preprocess mean/std do not hold in_chans values, a std is not positive, crop_pct is outside
-//     (0, 1], or interpolation is not bicubic/bilinear/nearest.
+//   - preprocess mean/std do not hold in_chans values, a mean is not finite or |mean| > 1e3, a std
+//     is outside [1e-3, 1e3] (degenerate normalisation; model/file_limits.h), crop_pct is outside
+//     (0, 1], or interpolation is not bicubic/bilinear/nearest;
+//   - the model would hold more than kMaxModelElements (2^33) parameters and derived constants,
+//     or more than kMaxDerivedElements (2^28) derived constants (Swin's window index and masks),
+//     counted from the config (model/model_size.h) before anything is built.
 void ValidateConfig(const ModelConfig& config);
 
 }  // namespace psaq::model

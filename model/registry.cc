@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "model/model_size.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
 #include "model/swin.h"
@@ -85,8 +86,14 @@ ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_
                              PresetList() + ")");
   }
   config.name = std::filesystem::path(path).stem().string();
+  // The config must not describe more than the file holds: checked before the model is built, so
+  // a small file cannot make us allocate (or build blocks) for a huge one.
+  const std::map<std::string, at::Tensor> tensors = DropDerivedBuffers(file.ToMap(), config.arch);
+  uint64_t elements = 0;
+  for (const auto& [name, t] : tensors) elements += static_cast<uint64_t>(t.numel());
+  CheckConfigFitsFile(config, tensors.size(), elements, path);
   ModelPtr model = CreateModel(config);
-  LoadStateDict(*model, DropDerivedBuffers(file.ToMap(), config.arch), path);
+  LoadStateDict(*model, tensors, path);
   return model;
 }
 

@@ -19,7 +19,11 @@ ModelPtr CreateModel(const ModelConfig& config);
 // architecture -- the case of a timm `model.safetensors` downloaded for a preset. The model's
 // config().name is the file's stem. Swin's derived constants that older timm versions saved
 // (keys ending in ".relative_position_index" / ".attn_mask") are ignored, as timm's checkpoint
-// filter does; every other key must match (strict, see model/state_dict.h).
+// filter does; every other key must match (strict, see model/state_dict.h), and the weights
+// must be finite floating-point values.
+// Before the model is built, the config is validated (ValidateConfig: sane bounds included) and
+// checked against the tensors the file holds (CheckConfigFitsFile, model/model_size.h), so a
+// config that describes a far larger model than the file is refused without allocating it.
 // Throws std::runtime_error naming the file and the reason (an unknown name that is not a file
 // lists the presets).
 ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_preset = "");

@@ -79,12 +79,41 @@ void LoadStateDict(torch::nn::Module& module, const std::map<std::string, at::Te
     throw std::runtime_error(s.str());
   }
 
+  // Integer (or bool) data is never converted into floating-point parameters: it is not weights.
+  for (const auto& [name, dst] : state) {
+    const at::Tensor& src = tensors.at(name);
+    if (dst.is_floating_point() && !src.is_floating_point()) {
+      throw std::runtime_error(source + ": tensor '" + name + "' holds " +
+                               c10::toString(src.scalar_type()) +
+                               " data where the model has a floating-point parameter (" +
+                               c10::toString(dst.scalar_type()) + ")");
+    }
+  }
+
   // Convert everything first, so that a failure (e.g. out of memory) leaves the module untouched.
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> converted;
   converted.reserve(state.size());
   for (const auto& [name, dst] : state) {
     converted.push_back(tensors.at(name).to(dst.device(), dst.scalar_type()));
+  }
+  // After the conversion, so that an F64 value that overflows float32 counts too: a model with a
+  // NaN or Inf weight scores garbage without a word.
+  int64_t non_finite_tensors = 0;
+  std::string first;
+  for (size_t i = 0; i < state.size(); ++i) {
+    const at::Tensor& t = converted[i];
+    if (!t.is_floating_point() || t.numel() == 0 || at::isfinite(t).all().item<bool>()) continue;
+    if (non_finite_tensors++ == 0) {
+      const int64_t bad = t.numel() - at::isfinite(t).sum().item<int64_t>();
+      first = state[i].first + "' (" + std::to_string(bad) + " of " + std::to_string(t.numel()) +
+              " values)";
+    }
+  }
+  if (non_finite_tensors > 0) {
+    throw std::runtime_error(source + ": " + std::to_string(non_finite_tensors) +
+                             (non_finite_tensors == 1 ? " tensor holds" : " tensors hold") +
+                             " NaN or Inf values, first '" + first);
   }
   for (size_t i = 0; i < state.size(); ++i) {
     at::Tensor dst = state[i].second;

@@ -38,6 +38,13 @@ std::vector<std::pair<std::string, at::Tensor>> StateDict(const torch::nn::Modul
 //       head.fc.weight
 //     shape mismatches (1):
 //       head.weight: file [10, 32] vs model [1000, 32]"
+// Then, also before the first copy and with one line each:
+//   - a file tensor of an integer or bool dtype for a floating-point parameter/buffer is refused
+//     ("<source>: tensor 'x' holds Int data where the model has a floating-point parameter
+//     (Float)"): integer data is never silently converted into weights;
+//   - non-finite values are refused, counted after the conversion to the module's dtype (so an
+//     F64 value that overflows float32 counts): "<source>: 2 tensors hold NaN or Inf values,
+//     first 'norm.weight' (3 of 32 values)".
 // All tensors are converted before the first copy, so a failure while converting (out of memory)
 // also leaves the module unchanged.
 void LoadStateDict(torch::nn::Module& module, const std::map<std::string, at::Tensor>& tensors,

@@ -7,8 +7,10 @@
 #include <torch/csrc/autograd/grad_mode.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -111,6 +113,88 @@ TEST(RegistryTest, LoadModelIgnoresSwinDerivedBuffersButNotOtherExtraKeys) {
   const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("layers.0.blocks.1.attn.bogus"), std::string::npos) << message;
+  fs::remove(path);
+}
+
+// The fixture's tensors and metadata, with config[key] = value (JSON).
+std::string WithConfig(const std::string& stem, const std::string& key, const std::string& value) {
+  SafetensorsFile file = ReadSafetensors(Fixture("vit_p4_d48"));
+  nlohmann::json config = nlohmann::json::parse(file.metadata.at("config"));
+  config[key] = nlohmann::json::parse(value);
+  file.metadata["config"] = config.dump();
+  const std::string path = TempPath(stem);
+  WriteSafetensors(path, file.tensors, file.metadata);
+  return path;
+}
+
+TEST(RegistryTest, ConfigFarLargerThanTheTensorsIsRefusedBeforeBuilding) {
+  // The probe: embed_dim 30000 in a 2.6 MB file asked for one 10.8 GB allocation, depth 10^6
+  // built blocks for 45 s toward ~450 GB. Refused now from the config and the file's tensors.
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"embed_dim", "3000"},
+                                                         {"depth", "1000"},
+                                                         {"num_classes", "10000000"}}) {
+    SCOPED_TRACE(key);
+    const std::string path = WithConfig("big_" + key, key, value);
+    const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
+    EXPECT_EQ(message.rfind(path + ": the config describes a model of ", 0), 0u) << message;
+    EXPECT_NE(message.find("far more than the file holds"), std::string::npos) << message;
+    fs::remove(path);
+  }
+  // Past psaq's element limit (model/file_limits.h), the config alone is refused.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"embed_dim", "30000"}, {"depth", "1000000"}}) {
+    SCOPED_TRACE(key);
+    const std::string path = WithConfig("huge_" + key, key, value);
+    const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
+    EXPECT_EQ(message.rfind(path + ": invalid config: the model would have ", 0), 0u) << message;
+    fs::remove(path);
+  }
+}
+
+TEST(RegistryTest, NonFiniteOrIntegerWeightsAreRefused) {
+  const SafetensorsFile file = ReadSafetensors(Fixture("vit_p4_d48"));
+  const std::string path = TempPath("bad_values");
+  for (const std::string edit : {"nan", "inf", "int"}) {
+    SCOPED_TRACE(edit);
+    std::vector<std::pair<std::string, at::Tensor>> tensors = file.tensors;
+    for (auto& [name, t] : tensors) {
+      if (name != "blocks.0.mlp.fc1.weight") continue;
+      if (edit == "int") {
+        t = t.to(at::kInt);
+      } else {
+        t = t.clone();
+        t.view(-1)[5] = edit == "nan" ? std::nan("") : INFINITY;
+      }
+    }
+    WriteSafetensors(path, tensors, file.metadata);
+    const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
+    EXPECT_NE(message.find(path + ": "), std::string::npos) << message;
+    EXPECT_NE(message.find(edit == "int"
+                               ? "tensor 'blocks.0.mlp.fc1.weight' holds Int data"
+                               : "NaN or Inf values, first 'blocks.0.mlp.fc1.weight' (1 of"),
+              std::string::npos)
+        << message;
+  }
+  fs::remove(path);
+}
+
+TEST(RegistryTest, DegeneratePreprocessingIsRefused) {
+  // A std of 1e-300 turned every pixel into +-inf, and psaq eval scored that, exit 0.
+  const SafetensorsFile file = ReadSafetensors(Fixture("vit_p4_d48"));
+  const std::string path = TempPath("preprocess");
+  for (const auto& [preprocess, reason] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"std": 1e-300})", "preprocess std must be in [0.001, 1000], got 1e-300"},
+           {R"({"std": 1e300})", "preprocess std must be in [0.001, 1000], got 1e+300"},
+           {R"({"mean": 1e300})", "preprocess mean must be finite with |mean| <= 1000"}}) {
+    SCOPED_TRACE(preprocess);
+    std::map<std::string, std::string> metadata = file.metadata;
+    metadata["preprocess"] = preprocess;
+    WriteSafetensors(path, file.tensors, metadata);
+    const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
+    EXPECT_EQ(message.rfind(path + ": invalid config: ", 0), 0u) << message;
+    EXPECT_NE(message.find(reason), std::string::npos) << message;
+  }
   fs::remove(path);
 }
 

@@ -6,6 +6,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -152,6 +153,46 @@ TEST(StateDictTest, TensorWithoutDataIsReportedAndModuleUnchanged) {
   EXPECT_NE(msg.find("scale: file tensor has no data"), std::string::npos) << msg;
   EXPECT_NE(msg.find("inner.w: file tensor has no data"), std::string::npos) << msg;
   ExpectUnchanged(net, before);
+}
+
+TEST(StateDictTest, NonFiniteWeightsAreRefusedAndModuleUnchanged) {
+  // psaq eval used to score a model with NaN/Inf weights, exit 0.
+  Net net;
+  const TensorMap before = Snapshot(net);
+  TensorMap weights = FreshWeights(net);
+  weights["fc.weight"][0][1] = std::nan("");
+  weights["fc.weight"][2][3] = INFINITY;
+  weights["inner.running"][0] = -INFINITY;
+  EXPECT_EQ(LoadError(net, weights),
+            "w.safetensors: 2 tensors hold NaN or Inf values, first 'fc.weight' (2 of 12 values)");
+  ExpectUnchanged(net, before);
+}
+
+TEST(StateDictTest, DoubleThatOverflowsFloatCountsAsNonFinite) {
+  Net net;
+  const TensorMap before = Snapshot(net);
+  TensorMap weights = FreshWeights(net, at::kDouble);
+  weights["inner.running"][1] = 1e300;  // finite as F64, +inf as the model's float32
+  EXPECT_EQ(LoadError(net, weights),
+            "w.safetensors: 1 tensor holds NaN or Inf values, first 'inner.running' (1 of 3 "
+            "values)");
+  ExpectUnchanged(net, before);
+}
+
+TEST(StateDictTest, IntegerDataForFloatParametersIsRefusedAndModuleUnchanged) {
+  // Integer data used to be converted silently into weights.
+  for (at::ScalarType dtype : {at::kInt, at::kChar, at::kBool}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    Net net;
+    const TensorMap before = Snapshot(net);
+    TensorMap weights = FreshWeights(net);
+    weights["inner.w"] = at::ones({2, 3}, dtype);
+    EXPECT_EQ(LoadError(net, weights), std::string("w.safetensors: tensor 'inner.w' holds ") +
+                                           c10::toString(dtype) +
+                                           " data where the model has a floating-point "
+                                           "parameter (Float)");
+    ExpectUnchanged(net, before);
+  }
 }
 
 TEST(StateDictTest, EveryProblemIsListedInOneError) {
