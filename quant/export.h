@@ -64,9 +64,12 @@ struct ImportedModel {
 // Reads an export and rebuilds the quantized model (on the CPU, float32). Throws
 // std::runtime_error("<path>: <problem>") for anything missing or inconsistent: not a psaq
 // export, metadata missing or invalid (bits out of range, unknown granularity, quant points that
-// do not match the model's taps), a missing or unexpected tensor, a wrong dtype or shape, an
-// integer code outside its bit width, a non-positive scale, or activation scale/zero point that
-// do not match the stored range.
+// do not match the model's taps), a config that describes a far larger model than the file's
+// tensors (checked before the model is built), a missing or unexpected tensor, a wrong dtype or shape, an
+// integer code outside its bit width, a weight or activation scale outside [kMinScale, kMaxScale]
+// = [2^-23, 1e8] (quant/export_format.h; NaN and Inf included), activation scale/zero point that
+// do not match the stored range, or float tensors holding NaN/Inf or integer data
+// (model/state_dict.h).
 ImportedModel ImportQuantizedModel(const std::string& path);
 
 }  // namespace psaq::quant

@@ -17,6 +17,16 @@ inline std::string ActName(const std::string& tap, const char* field) {
   return "act." + tap + "." + field;
 }
 
+// The range of scales an export may hold, weight per-channel scales and activation scales alike;
+// the reader and psaq inspect refuse anything outside it (NaN included).
+//   - kMinScale = 2^-23 (float32 epsilon): psaq never writes a smaller scale (quant/uniform.h
+//     clamps every scale to it), and 1e-45 is a float32 denormal, not a step;
+//   - kMaxScale = 1e8: steps that large would mean weights or activations beyond ~1e10 (8-bit
+//     codes), where attention's products leave float32's range; real ViT scales are below 1e3.
+inline constexpr double kMinScale = 1.0 / (1 << 23);
+inline constexpr double kMaxScale = 1e8;
+inline bool IsSaneScale(double scale) { return scale >= kMinScale && scale <= kMaxScale; }
+
 // "weight" / "activation" in quant_points and the manifest.
 inline constexpr const char* kWeightKind = "weight";
 inline constexpr const char* kActivationKind = "activation";

@@ -11,10 +11,12 @@
 #include <utility>
 #include <vector>
 
+#include "model/file_limits.h"
 #include "model/registry.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
 #include "quant/export.h"
+#include "quant/export_check.h"
 #include "quant/export_format.h"
 #include "quant/granularity.h"
 #include "quant/uniform.h"
@@ -33,7 +35,10 @@ struct Point {
 
 class Reader {
  public:
-  explicit Reader(const std::string& path) : path_(path), file_(model::ReadSafetensors(path)) {}
+  explicit Reader(const std::string& path) : path_(path), file_(model::ReadSafetensors(path)) {
+    // One index, so that each lookup is O(log n), not a scan of up to kMaxTensors names.
+    for (const auto& [name, t] : file_.tensors) by_name_.emplace(name, &t);
+  }
 
   [[noreturn]] void Fail(const std::string& problem) const {
     throw std::runtime_error(path_ + ": " + problem);
@@ -63,6 +68,7 @@ class Reader {
 
   std::vector<Point> Points() const {
     json points;
+    model::CheckJsonDepth(Meta("quant_points"), path_ + ": metadata 'quant_points'");
     try {
       points = json::parse(Meta("quant_points"));
     } catch (const json::exception& e) {
@@ -85,9 +91,7 @@ class Reader {
 
   // The tensor `name`, marked as used; fails when absent or of the wrong dtype.
   const at::Tensor& Take(const std::string& name, at::ScalarType dtype) {
-    if (!file_.Has(name)) Fail("tensor '" + name + "' is missing");
-    used_.insert(name);
-    const at::Tensor& t = file_.Get(name);
+    const at::Tensor& t = TakeAny(name);
     if (t.scalar_type() != dtype) {
       Fail("tensor '" + name + "' has dtype " + std::string(c10::toString(t.scalar_type())) +
            ", expected " + c10::toString(dtype));
@@ -95,11 +99,12 @@ class Reader {
     return t;
   }
   const at::Tensor& TakeAny(const std::string& name) {
-    if (!file_.Has(name)) Fail("tensor '" + name + "' is missing");
+    const auto it = by_name_.find(name);
+    if (it == by_name_.end()) Fail("tensor '" + name + "' is missing");
     used_.insert(name);
-    return file_.Get(name);
+    return *it->second;
   }
-  bool Has(const std::string& name) const { return file_.Has(name); }
+  bool Has(const std::string& name) const { return by_name_.count(name) != 0; }
 
   void FailOnUnused() const {
     for (const auto& [name, t] : file_.tensors) {
@@ -108,10 +113,12 @@ class Reader {
   }
 
   const std::map<std::string, std::string>& metadata() const { return file_.metadata; }
+  const model::SafetensorsFile& file() const { return file_; }
 
  private:
   std::string path_;
   model::SafetensorsFile file_;
+  std::map<std::string, const at::Tensor*> by_name_;
   std::set<std::string> used_;
 };
 
@@ -146,7 +153,9 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
     r.Fail(e.what());
   }
   const std::vector<Point> points = r.Points();
-  const model::ModelPtr net = model::CreateModel(model::ConfigFromMetadata(r.metadata(), path));
+  const model::ModelConfig model_config = model::ConfigFromMetadata(r.metadata(), path);
+  CheckModelFitsExport(model_config, r.file());  // before anything is allocated for the model
+  const model::ModelPtr net = model::CreateModel(model_config);
 
   // The quantization points must be the model's weight and activation taps, in order.
   std::vector<int> ids;
@@ -204,9 +213,7 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
       r.Fail("tensor '" + fmt::ScaleName(name) + "' has shape " + Shape(scale) + ", expected [" +
              std::to_string(groups) + "]");
     }
-    if (!at::isfinite(scale).all().item<bool>() || !(scale > 0).all().item<bool>()) {
-      r.Fail("tensor '" + fmt::ScaleName(name) + "' holds a non-finite or non-positive scale");
-    }
+    CheckScaleRange(scale, fmt::ScaleName(name), path);
     UniformGrid grid;
     grid.scale = scale.reshape(param_shape);
     grid.qmin = SymmetricQMin(bits);
@@ -232,6 +239,7 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
     ranges.push_back({ids[i], {min, max}});
     if (p.bits == kBitsOff) continue;
     const UniformGrid grid = AsymmetricGrid(range[0], range[1], p.bits);
+    CheckScaleRange(grid.scale, fmt::ActName(p.name, "scale"), path);  // e.g. a +-3e38 range
     for (const char* field : {"scale", "zero_point"}) {
       const std::string name = fmt::ActName(p.name, field);
       const at::Tensor& stored = r.Take(name, at::kFloat);

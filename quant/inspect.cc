@@ -6,16 +6,19 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "model/config.h"
+#include "model/file_limits.h"
+#include "model/model_size.h"
 #include "model/safetensors.h"
 #include "quant/export.h"
+#include "quant/export_check.h"
 #include "quant/export_format.h"
 #include "dist/base/text_table.h"
 
@@ -80,6 +83,14 @@ void AddModelFields(const model::SafetensorsFile& header, Fields* fields) {
     return;
   }
   const model::ModelConfig config = model::ConfigFromMetadata(meta, header.source);
+  // As psaq eval would refuse it: a config describing more than the file's tensors.
+  uint64_t tensors = 0, elements = 0;
+  for (const auto& [name, t] : header.tensors) {
+    if (IsDerivedBuffer(name)) continue;
+    ++tensors;
+    elements += static_cast<uint64_t>(t.numel());
+  }
+  model::CheckConfigFitsFile(config, tensors, elements, header.source);
   if (!config.name.empty()) fields->emplace_back("name", config.name);
   fields->emplace_back("architecture", DescribeArchitecture(config));
   fields->emplace_back("config", meta.at("config"));
@@ -89,15 +100,15 @@ void AddModelFields(const model::SafetensorsFile& header, Fields* fields) {
 
 // True for the tensors of an export that are not model parameters: activation ranges, scales and
 // zero points ("act.*") and the per-channel scales of integer weights ("<param>.scale").
-bool IsQuantizationTensor(const model::SafetensorsFile& header, const std::string& name) {
+// `int8_names`: the names of the export's I8 tensors (a set, so that n tensors cost n log n).
+bool IsQuantizationTensor(const std::set<std::string>& int8_names, const std::string& name) {
   if (name.rfind("act.", 0) == 0) return true;
   const std::string suffix = ".scale";
   if (name.size() <= suffix.size() ||
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
     return false;
   }
-  const std::string param = name.substr(0, name.size() - suffix.size());
-  return header.Has(param) && header.Get(param).scalar_type() == at::kChar;
+  return int8_names.count(name.substr(0, name.size() - suffix.size())) != 0;
 }
 
 // Tensor count, bytes by dtype, parameter count (tensors minus derived buffers and, in an
@@ -105,6 +116,10 @@ bool IsQuantizationTensor(const model::SafetensorsFile& header, const std::strin
 void AddTensorFields(const model::SafetensorsFile& header, bool is_export, Fields* fields) {
   int64_t params = 0, bytes = 0, derived = 0;
   std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // dtype -> (tensors, bytes)
+  std::set<std::string> int8_names;
+  for (const auto& [name, t] : header.tensors) {
+    if (t.scalar_type() == at::kChar) int8_names.insert(name);
+  }
   for (const auto& [name, t] : header.tensors) {
     const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
     bytes += b;
@@ -113,7 +128,7 @@ void AddTensorFields(const model::SafetensorsFile& header, bool is_export, Field
     entry.second += b;
     if (IsDerivedBuffer(name)) {
       ++derived;
-    } else if (!is_export || !IsQuantizationTensor(header, name)) {
+    } else if (!is_export || !IsQuantizationTensor(int8_names, name)) {
       params += t.numel();
     }
   }
@@ -206,23 +221,26 @@ double Number(const json& point, const char* key) {
   return point.contains(key) && point[key].is_number() ? point[key].get<double>() : std::nan("");
 }
 
-// The manifest's points as two tables, and a summary of the per-channel weight scales.
-std::string ManifestSection(const std::string& path, const InspectOptions& options) {
-  const std::string manifest_path = ManifestPath(path);
-  std::ifstream in(manifest_path);
-  if (!in) {
+// The manifest's points as two tables, and a summary of the per-channel weight scales. The
+// manifest is checked against the export first (CheckManifest): what is shown is what it holds.
+std::string ManifestSection(const model::SafetensorsFile& header,
+                            const std::vector<ExportPoint>& points, const InspectOptions& options) {
+  const std::string manifest_path = ManifestPath(header.source);
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(manifest_path, ec))) {
     return "\nmanifest " + manifest_path +
            " not found: the export loads without it, but its per-point table is there\n";
   }
+  // A regular file of bounded size only (a FIFO would block here), nesting bounded before parsing.
+  const std::string content = model::ReadRegularFile(manifest_path, model::kMaxHeaderBytes);
+  model::CheckJsonDepth(content, manifest_path);
   json manifest;
   try {
-    manifest = json::parse(in);
+    manifest = json::parse(content);
   } catch (const json::exception& e) {
     throw std::runtime_error(manifest_path + ": not valid JSON: " + e.what());
   }
-  if (!manifest.contains("points") || !manifest["points"].is_array()) {
-    throw std::runtime_error(manifest_path + ": no \"points\" array");
-  }
+  CheckManifest(manifest, header, points, manifest_path);
   base::TextTable weights({"weight", "bits", "shape", "scale min", "scale mean", "scale max"});
   base::TextTable activations({"activation", "bits", "min", "max", "scale", "zero point"});
   for (int c = 1; c < 6; ++c) {
@@ -282,15 +300,21 @@ std::string InspectFile(const std::string& path, const InspectOptions& options) 
       path + " (" + base::FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) + ")");
   const auto format = header.metadata.find("format");
   const bool is_export = format != header.metadata.end() && format->second == fmt::kFormat;
+  std::vector<ExportPoint> points;
   if (is_export) {
+    points = CheckExportHeader(header);  // bits, points and their tensors, before showing them
     AddExportFields(header, &fields);
   } else {
     fields.emplace_back("kind", "float weights (safetensors)");
   }
   AddModelFields(header, &fields);
   AddTensorFields(header, is_export, &fields);
+  // Said plainly: inspect reads no tensor data, so NaN weights or scales are not seen here.
+  fields.emplace_back("checked", std::string("header and metadata") +
+                                     (is_export ? ", manifest when present" : "") +
+                                     "; tensor values not read (psaq eval loads and checks them)");
   std::string text = base::RenderFields(fields);
-  if (is_export) text += ManifestSection(path, options);
+  if (is_export) text += ManifestSection(header, points, options);
   if (options.list_tensors) text += "\n" + TensorTable(header);
   return text;
 }

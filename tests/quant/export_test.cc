@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -265,6 +266,60 @@ TEST_F(CorruptExportTest, ScaleOfTheWrongShape) {
 TEST_F(CorruptExportTest, NonPositiveScale) {
   ExpectImportFails({"scale_zero", "non-finite or non-positive scale", [](Tensors& t, Metadata&) {
                        Find(t, "head.weight.scale") = at::zeros_like(Find(t, "head.weight.scale"));
+                     }});
+}
+
+TEST_F(CorruptExportTest, WeightScalesOutsidePsaqsRange) {
+  // 1e-45 (a float32 denormal) and 3e38 used to pass; the range is [2^-23, 1e8]
+  // (quant/export_format.h).
+  for (const double bad : {1e-45, 1e-9, 3e38, 1e9}) {
+    SCOPED_TRACE(bad);
+    ExpectImportFails({"scale_range", "'head.weight.scale' holds scales in [", [bad](Tensors& t,
+                                                                                   Metadata&) {
+                         Find(t, "head.weight.scale") = Find(t, "head.weight.scale").clone();
+                         Find(t, "head.weight.scale")[3] = bad;
+                       }});
+  }
+  ExpectImportFails({"scale_nan", "'head.weight.scale' holds a non-finite or non-positive scale",
+                     [](Tensors& t, Metadata&) {
+                       Find(t, "head.weight.scale") = Find(t, "head.weight.scale").clone();
+                       Find(t, "head.weight.scale")[0] = std::nan("");
+                     }});
+}
+
+TEST_F(CorruptExportTest, ActivationRangeWhoseScaleIsOutsidePsaqsRange) {
+  // A finite range of +-3e38 gives an infinite scale (max - min overflows float32).
+  for (const auto& [lo, hi, message] : std::vector<std::tuple<float, float, std::string>>{
+           {-3e38f, 3e38f, "'act.embed.out.scale' holds a non-finite or non-positive scale"},
+           {0.f, 1e12f, "'act.embed.out.scale' holds scales in ["}}) {
+    SCOPED_TRACE(message);
+    ExpectImportFails({"act_range", message, [lo = lo, hi = hi](Tensors& t, Metadata&) {
+                         const std::string name = export_format::ActName("embed.out", "range");
+                         Find(t, name) = at::tensor({lo, hi});
+                       }});
+  }
+}
+
+TEST_F(CorruptExportTest, NonFiniteOrIntegerFloatParameters) {
+  ExpectImportFails({"nan_param", "NaN or Inf values, first 'norm.weight'", [](Tensors& t,
+                                                                               Metadata&) {
+                       Find(t, "norm.weight") = Find(t, "norm.weight").clone();
+                       Find(t, "norm.weight")[1] = std::nan("");
+                     }});
+  ExpectImportFails({"int_param", "tensor 'norm.bias' holds Int data", [](Tensors& t, Metadata&) {
+                       Find(t, "norm.bias") = Find(t, "norm.bias").to(at::kInt);
+                     }});
+}
+
+TEST_F(CorruptExportTest, ConfigFarLargerThanTheFileOrDeepMetadata) {
+  ExpectImportFails({"big_config", "the config describes a model of", [](Tensors&, Metadata& m) {
+                       json config = json::parse(m["config"]);
+                       config["embed_dim"] = 3000;
+                       m["config"] = config.dump();
+                     }});
+  ExpectImportFails({"deep_points", "metadata 'quant_points': JSON nests deeper than 64 levels",
+                     [](Tensors&, Metadata& m) {
+                       m["quant_points"] = std::string(100'000, '[') + std::string(100'000, ']');
                      }});
 }
 

@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -154,6 +157,175 @@ TEST(InspectExportTest, NamesAPixelBoxInputRange) {
   EXPECT_TRUE(Contains(text, "(weights per_channel, activation ranges minmax, input over the "
                              "pixel box)"))
       << text;
+}
+
+TEST(InspectExportTest, SaysPlainlyWhatItDidNotCheck) {
+  psaq::testing::TempDir dir;
+  const std::string text = InspectFile(WriteExport(dir));
+  EXPECT_TRUE(Contains(text, "checked       header and metadata, manifest when present; tensor "
+                             "values not read (psaq eval loads and checks them)"))
+      << text;
+  EXPECT_TRUE(Contains(InspectFile(Golden("vit_fmnist")),
+                       "checked       header and metadata; tensor values not read"));
+}
+
+// The message of the std::runtime_error InspectFile(path) throws ("" and a failure if none).
+std::string InspectError(const std::string& path) {
+  try {
+    InspectFile(path);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "InspectFile(" << path << ") succeeded";
+  return "";
+}
+
+// Rewrites the export's metadata (its tensors and its manifest unchanged).
+void EditMetadata(const std::string& path,
+                  const std::function<void(std::map<std::string, std::string>&)>& edit) {
+  model::SafetensorsFile file = model::ReadSafetensors(path);
+  edit(file.metadata);
+  model::WriteSafetensors(path, file.tensors, file.metadata);
+}
+
+// Rewrites the manifest beside `path`.
+void EditManifest(const std::string& path, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json manifest;
+  std::ifstream(ManifestPath(path)) >> manifest;
+  edit(manifest);
+  std::ofstream(ManifestPath(path)) << manifest.dump(2);
+}
+
+// The index in the manifest's points of the first point of `kind`.
+size_t FirstPoint(const nlohmann::json& manifest, const std::string& kind) {
+  for (size_t i = 0; i < manifest["points"].size(); ++i) {
+    if (manifest["points"][i]["kind"] == kind) return i;
+  }
+  throw std::logic_error("no " + kind + " point");
+}
+
+TEST(InspectExportTest, RefusesBitWidthsAndPointsItCannotShow) {
+  // It used to show "bits W33A8" without a word.
+  psaq::testing::TempDir dir;
+  const std::string path = WriteExport(dir);
+  EditMetadata(path, [](auto& m) { m["w_bits"] = "33"; });
+  std::string message = InspectError(path);
+  EXPECT_EQ(message, path + ": metadata w_bits = '33' is not a bit width (2..8 or 32)");
+
+  WriteExport(dir);
+  EditMetadata(path, [](auto& m) {
+    nlohmann::json points = nlohmann::json::parse(m["quant_points"]);
+    points[3]["bits"] = 1;
+    m["quant_points"] = points.dump();
+  });
+  message = InspectError(path);
+  EXPECT_NE(message.find(path + ": quant point '"), std::string::npos) << message;
+  EXPECT_NE(message.find("' bits = '1' is not a bit width"), std::string::npos) << message;
+
+  WriteExport(dir);
+  EditMetadata(path, [](auto& m) {
+    nlohmann::json points = nlohmann::json::parse(m["quant_points"]);
+    points[0]["kind"] = "bias";
+    m["quant_points"] = points.dump();
+  });
+  EXPECT_NE(InspectError(path).find("has kind 'bias' (expected weight or activation)"),
+            std::string::npos);
+
+  // A quantized weight whose codes are gone.
+  WriteExport(dir);
+  model::SafetensorsFile file = model::ReadSafetensors(path);
+  std::vector<std::pair<std::string, at::Tensor>> kept;
+  for (auto& entry : file.tensors) {
+    if (entry.first != "head.weight.scale") kept.push_back(entry);
+  }
+  model::WriteSafetensors(path, kept, file.metadata);
+  EXPECT_EQ(InspectError(path), path + ": tensor 'head.weight.scale' is missing");
+}
+
+TEST(InspectExportTest, RefusesManifestScalesAndRangesThatAreNotSane) {
+  // It used to show NaN scales and reversed ranges.
+  psaq::testing::TempDir dir;
+  const std::string path = WriteExport(dir);
+  const std::string manifest = ManifestPath(path);
+  struct Case {
+    std::string kind, key;
+    nlohmann::json value;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"weight", "scale_min", nullptr, "has no number \"scale_min\""},  // NaN, as JSON has it
+           {"weight", "scale_min", 1e-45, "scale_min 1e-45 is outside psaq's scale range"},
+           {"weight", "scale_max", 3e38, "scale_max 3e+38 is outside psaq's scale range"},
+           {"weight", "scale_mean", 1e-3, "are not ordered min <= mean <= max"},
+           {"weight", "shape", nlohmann::json::array({1, 2}), "differs from the export's tensor"},
+           {"activation", "min", 1e6, "has min > max"},
+           {"activation", "scale", 3e38, "scale 3e+38 is outside psaq's scale range"},
+           {"activation", "zero_point", 300, "zero point 300 is outside [0, 255] at 8 bits"}}) {
+    SCOPED_TRACE(c.kind + " " + c.key);
+    WriteExport(dir);
+    EditManifest(path, [&](nlohmann::json& m) {
+      m["points"][FirstPoint(m, c.kind)][c.key] = c.value;
+    });
+    const std::string message = InspectError(path);
+    EXPECT_EQ(message.rfind(manifest + ": point '", 0), 0u) << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << message;
+  }
+}
+
+TEST(InspectExportTest, FlagsAManifestThatContradictsTheExport) {
+  psaq::testing::TempDir dir;
+  const std::string path = WriteExport(dir);
+  const std::string manifest = ManifestPath(path);
+  EditManifest(path, [](nlohmann::json& m) { m["w_bits"] = "8"; });
+  EXPECT_EQ(InspectError(path), manifest + ": disagrees with the export " + path +
+                                    " on \"w_bits\": \"8\" here, \"4\" in the export");
+
+  WriteExport(dir);
+  EditManifest(path, [](nlohmann::json& m) { m["config"]["depth"] = 12; });
+  EXPECT_NE(InspectError(path).find("on \"config\""), std::string::npos);
+
+  WriteExport(dir);
+  EditManifest(path, [](nlohmann::json& m) { m["points"][1]["bits"] = 2; });
+  EXPECT_NE(InspectError(path).find(manifest + ": point #1 is "), std::string::npos);
+
+  WriteExport(dir);
+  EditManifest(path, [](nlohmann::json& m) { m["points"].erase(m["points"].size() - 1); });
+  EXPECT_NE(InspectError(path).find(" points, the export "), std::string::npos);
+
+  // Another export's manifest (W8 instead of W4) beside this one.
+  WriteExport(dir);
+  EditMetadata(path, [](auto& m) { m["created"] = "2001-01-01T00:00:00Z"; });
+  EXPECT_NE(InspectError(path).find("on \"created\""), std::string::npos);
+}
+
+TEST(InspectTest, FifoFileOrManifestIsRefusedWithoutBlocking) {
+  // psaq inspect --file=<FIFO> used to block forever.
+  psaq::testing::TempDir dir;
+  const std::string fifo = dir.Sub("pipe.safetensors");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    InspectFile(fifo);
+    ADD_FAILURE() << "no error";
+  } catch (const model::SafetensorsError& e) {
+    EXPECT_EQ(std::string(e.what()), fifo +
+                                         ": not a regular file (a FIFO); psaq reads model files "
+                                         "only from regular files");
+  }
+  const std::string path = WriteExport(dir);
+  std::filesystem::remove(ManifestPath(path));
+  ASSERT_EQ(::mkfifo(ManifestPath(path).c_str(), 0600), 0);
+  EXPECT_EQ(InspectError(path).rfind(ManifestPath(path) + ": not a regular file (a FIFO)", 0), 0u);
+}
+
+TEST(InspectTest, ConfigFarLargerThanTheTensorsIsAnError) {
+  psaq::testing::TempDir dir;
+  model::SafetensorsFile file = model::ReadSafetensors(Golden("vit_fmnist"));
+  nlohmann::json config = nlohmann::json::parse(file.metadata.at("config"));
+  config["depth"] = 2000;
+  file.metadata["config"] = config.dump();
+  const std::string path = dir.Sub("big.safetensors");
+  model::WriteSafetensors(path, file.tensors, file.metadata);
+  EXPECT_EQ(InspectError(path).rfind(path + ": the config describes a model of ", 0), 0u);
 }
 
 TEST(InspectExportTest, MissingManifestIsANoteAndACorruptOneAnError) {
