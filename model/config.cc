@@ -1,9 +1,6 @@
 // Presets, accessors and shape validation; the metadata conversion is in config_metadata.cc.
 #include "model/config.h"
 
-#include "model/file_limits.h"
-#include "model/model_size.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +8,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "model/file_limits.h"
+#include "model/model_size.h"
 
 namespace psaq::model {
 namespace {

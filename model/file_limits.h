@@ -48,9 +48,9 @@ inline constexpr double kMaxPreprocessStd = 1e3;
 // What a non-recursive scan of a JSON text found (strings and escapes are skipped, so brackets
 // inside strings do not count; invalid JSON is left to the parser).
 struct JsonShape {
-  int max_depth = 0;         // deepest nesting of objects/arrays (a bare "{}" is 1)
-  int64_t top_members = 0;   // members of the top-level object (its ':' separators)
-  bool too_deep = false;     // nesting passed `depth_limit`; the scan stopped there
+  int max_depth = 0;        // deepest nesting of objects/arrays (a bare "{}" is 1)
+  int64_t top_members = 0;  // members of the top-level object (its ':' separators)
+  bool too_deep = false;    // nesting passed `depth_limit`; the scan stopped there
 };
 JsonShape ScanJson(std::string_view text, int depth_limit = kMaxJsonDepth);
 

@@ -69,8 +69,8 @@ ModelSize ViTSize(const ViTConfig& c) {
   const uint64_t C = U(c.embed_dim);
   const uint64_t grid = c.patch_size > 0 ? U(c.img_size / c.patch_size) : 0;
   n.PatchConv(U(c.in_chans), C, U(c.patch_size));
-  n.Tensor(C);                                  // cls_token [1, 1, C]
-  n.Tensor(Mul(Add(Mul(grid, grid), 1), C));    // pos_embed [1, grid^2 + 1, C]
+  n.Tensor(C);                                // cls_token [1, 1, C]
+  n.Tensor(Mul(Add(Mul(grid, grid), 1), C));  // pos_embed [1, grid^2 + 1, C]
   Counter block;
   block.Block(C, c.mlp_ratio, c.qkv_bias);
   n.Repeat(block.size, U(c.depth));
@@ -96,8 +96,8 @@ ModelSize SwinSize(const SwinConfig& c) {
     }
     // timm clips the window to the stage resolution, and then does not shift.
     const uint64_t window = std::min(U(c.window_size), resolution);
-    const uint64_t tokens = Mul(window, window);           // per window
-    const uint64_t index = Mul(tokens, tokens);            // relative_position_index [W², W²]
+    const uint64_t tokens = Mul(window, window);  // per window
+    const uint64_t index = Mul(tokens, tokens);   // relative_position_index [W², W²]
     const uint64_t mask = Mul(Mul(resolution, resolution), tokens);  // [nW, W², W²]
     Counter block;
     block.Block(dim, c.mlp_ratio, c.qkv_bias);
@@ -121,16 +121,16 @@ ModelSize ModelSizeOf(const ModelConfig& config) {
   return config.arch == Arch::kViT ? ViTSize(config.vit) : SwinSize(config.swin);
 }
 
-void CheckConfigFitsFile(const ModelConfig& config, uint64_t file_tensors,
-                         uint64_t file_elements, const std::string& source) {
+void CheckConfigFitsFile(const ModelConfig& config, uint64_t file_tensors, uint64_t file_elements,
+                         const std::string& source) {
   const ModelSize size = ModelSizeOf(config);
   const uint64_t max_elements = Add(Mul(kConfigSlackFactor, file_elements), kConfigSlackElements);
   const uint64_t max_tensors = Add(Mul(kConfigSlackFactor, file_tensors), kConfigSlackTensors);
   if (size.tensors > max_tensors || size.parameters > max_elements) {
     const auto count = [](uint64_t v) {
       return v == kSaturated ? std::string("more than 2^64")
-                             : base::FormatCount(static_cast<int64_t>(std::min<uint64_t>(
-                                   v, std::numeric_limits<int64_t>::max())));
+                             : base::FormatCount(static_cast<int64_t>(
+                                   std::min<uint64_t>(v, std::numeric_limits<int64_t>::max())));
     };
     throw std::runtime_error(source + ": the config describes a model of " +
                              count(size.parameters) + " parameters in " + count(size.tensors) +

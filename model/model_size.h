@@ -39,7 +39,7 @@ inline constexpr uint64_t kConfigSlackTensors = 16;
 // holds (beyond the slack above): throws std::runtime_error("<source>: the config describes a
 // model of <P> parameters in <T> tensors, far more than the file holds (<p> elements in <t>
 // tensors)").
-void CheckConfigFitsFile(const ModelConfig& config, uint64_t file_tensors,
-                         uint64_t file_elements, const std::string& source);
+void CheckConfigFitsFile(const ModelConfig& config, uint64_t file_tensors, uint64_t file_elements,
+                         const std::string& source);
 
 }  // namespace psaq::model

@@ -70,8 +70,8 @@ std::vector<ExportPoint> ParsePoints(const model::SafetensorsFile& header) {
   for (const json& p : points) {
     if (!p.is_object() || !p.contains("name") || !p["name"].is_string() || !p.contains("kind") ||
         !p["kind"].is_string() || !p.contains("bits") || !p["bits"].is_number_integer()) {
-      Fail(header.source, "metadata 'quant_points' entry " + p.dump() +
-                              " needs string name, kind, int bits");
+      Fail(header.source,
+           "metadata 'quant_points' entry " + p.dump() + " needs string name, kind, int bits");
     }
     ExportPoint point{p["name"].get<std::string>(), p["kind"].get<std::string>(), 0};
     if (point.kind != fmt::kWeightKind && point.kind != fmt::kActivationKind) {
@@ -112,8 +112,9 @@ double Number(const json& p, const char* key, const std::string& point, const st
 
 void ExpectScale(double v, const char* key, const std::string& point, const std::string& path) {
   if (!fmt::IsSaneScale(v)) {
-    Fail(path, "point '" + point + "' " + key + " " + FormatG(v) + " is outside psaq's scale range [" +
-                   FormatG(fmt::kMinScale) + ", " + FormatG(fmt::kMaxScale) + "]");
+    Fail(path, "point '" + point + "' " + key + " " + FormatG(v) +
+                   " is outside psaq's scale range [" + FormatG(fmt::kMinScale) + ", " +
+                   FormatG(fmt::kMaxScale) + "]");
   }
 }
 

@@ -83,9 +83,9 @@ TEST(ModelSizeTest, CountsTheStateDictOfBuiltModels) {
   configs.push_back(PresetConfig("deit_tiny_patch16_224"));
   configs.push_back(PresetConfig("swin_tiny_patch4_window7_224"));
   for (const ModelConfig& config : configs) {
-    SCOPED_TRACE(ArchName(config.arch) + " embed_dim " +
-                 std::to_string(config.arch == Arch::kViT ? config.vit.embed_dim
-                                                          : config.swin.embed_dim));
+    SCOPED_TRACE(
+        ArchName(config.arch) + " embed_dim " +
+        std::to_string(config.arch == Arch::kViT ? config.vit.embed_dim : config.swin.embed_dim));
     ExpectSizeOfBuiltModel(config);
   }
 }
@@ -93,10 +93,9 @@ TEST(ModelSizeTest, CountsTheStateDictOfBuiltModels) {
 TEST(ModelSizeTest, CountsSwinsDerivedIndexAndMasks) {
   // Stage 0: 8x8 map, window 4, 2 blocks (block 1 shifted: one mask); stage 1: 4x4 map, window
   // clipped to 4, 3 blocks, no shift; stage 2: 2x2 map, window 2, 1 block.
-  const uint64_t expected = 2 * RelativePositionIndex(4).numel() +
-                            ShiftedWindowMask(8, 4, 2).numel() +
-                            3 * RelativePositionIndex(4).numel() +
-                            1 * RelativePositionIndex(2).numel();
+  const uint64_t expected =
+      2 * RelativePositionIndex(4).numel() + ShiftedWindowMask(8, 4, 2).numel() +
+      3 * RelativePositionIndex(4).numel() + 1 * RelativePositionIndex(2).numel();
   EXPECT_EQ(ModelSizeOf(SmallSwin()).derived, expected);
   EXPECT_EQ(ModelSizeOf(SmallViT()).derived, 0u);
 }

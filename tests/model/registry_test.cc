@@ -130,10 +130,8 @@ std::string WithConfig(const std::string& stem, const std::string& key, const st
 TEST(RegistryTest, ConfigFarLargerThanTheTensorsIsRefusedBeforeBuilding) {
   // The probe: embed_dim 30000 in a 2.6 MB file asked for one 10.8 GB allocation, depth 10^6
   // built blocks for 45 s toward ~450 GB. Refused now from the config and the file's tensors.
-  for (const auto& [key, value] :
-       std::vector<std::pair<std::string, std::string>>{{"embed_dim", "3000"},
-                                                         {"depth", "1000"},
-                                                         {"num_classes", "10000000"}}) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"embed_dim", "3000"}, {"depth", "1000"}, {"num_classes", "10000000"}}) {
     SCOPED_TRACE(key);
     const std::string path = WithConfig("big_" + key, key, value);
     const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
@@ -170,10 +168,10 @@ TEST(RegistryTest, NonFiniteOrIntegerWeightsAreRefused) {
     WriteSafetensors(path, tensors, file.metadata);
     const std::string message = RuntimeErrorOf([&] { LoadModel(path); });
     EXPECT_NE(message.find(path + ": "), std::string::npos) << message;
-    EXPECT_NE(message.find(edit == "int"
-                               ? "tensor 'blocks.0.mlp.fc1.weight' holds Int data"
-                               : "NaN or Inf values, first 'blocks.0.mlp.fc1.weight' (1 of"),
-              std::string::npos)
+    EXPECT_NE(
+        message.find(edit == "int" ? "tensor 'blocks.0.mlp.fc1.weight' holds Int data"
+                                   : "NaN or Inf values, first 'blocks.0.mlp.fc1.weight' (1 of"),
+        std::string::npos)
         << message;
   }
   fs::remove(path);

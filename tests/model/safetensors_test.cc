@@ -422,9 +422,9 @@ TEST_F(SafetensorsTest, DeeplyNestedHeaderIsRefusedBeforeParsing) {
                  "header JSON nests deeper than 64 levels");
   // At the limit (object, metadata object, 62 arrays) the header is parsed, and refused for what
   // it is.
-  ExpectRejected(WriteRaw(R"({"__metadata__": {"a": )" + std::string(62, '[') +
-                          std::string(62, ']') + "}}"),
-                 "__metadata__ value of 'a' is not a string");
+  ExpectRejected(
+      WriteRaw(R"({"__metadata__": {"a": )" + std::string(62, '[') + std::string(62, ']') + "}}"),
+      "__metadata__ value of 'a' is not a string");
 }
 
 // A valid file of `n` one-byte U8 tensors "t0".."t<n-1>", the last one named `last` if given.

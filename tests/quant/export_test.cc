@@ -274,11 +274,11 @@ TEST_F(CorruptExportTest, WeightScalesOutsidePsaqsRange) {
   // (quant/export_format.h).
   for (const double bad : {1e-45, 1e-9, 3e38, 1e9}) {
     SCOPED_TRACE(bad);
-    ExpectImportFails({"scale_range", "'head.weight.scale' holds scales in [", [bad](Tensors& t,
-                                                                                   Metadata&) {
-                         Find(t, "head.weight.scale") = Find(t, "head.weight.scale").clone();
-                         Find(t, "head.weight.scale")[3] = bad;
-                       }});
+    ExpectImportFails(
+        {"scale_range", "'head.weight.scale' holds scales in [", [bad](Tensors& t, Metadata&) {
+           Find(t, "head.weight.scale") = Find(t, "head.weight.scale").clone();
+           Find(t, "head.weight.scale")[3] = bad;
+         }});
   }
   ExpectImportFails({"scale_nan", "'head.weight.scale' holds a non-finite or non-positive scale",
                      [](Tensors& t, Metadata&) {
@@ -301,11 +301,11 @@ TEST_F(CorruptExportTest, ActivationRangeWhoseScaleIsOutsidePsaqsRange) {
 }
 
 TEST_F(CorruptExportTest, NonFiniteOrIntegerFloatParameters) {
-  ExpectImportFails({"nan_param", "NaN or Inf values, first 'norm.weight'", [](Tensors& t,
-                                                                               Metadata&) {
-                       Find(t, "norm.weight") = Find(t, "norm.weight").clone();
-                       Find(t, "norm.weight")[1] = std::nan("");
-                     }});
+  ExpectImportFails(
+      {"nan_param", "NaN or Inf values, first 'norm.weight'", [](Tensors& t, Metadata&) {
+         Find(t, "norm.weight") = Find(t, "norm.weight").clone();
+         Find(t, "norm.weight")[1] = std::nan("");
+       }});
   ExpectImportFails({"int_param", "tensor 'norm.bias' holds Int data", [](Tensors& t, Metadata&) {
                        Find(t, "norm.bias") = Find(t, "norm.bias").to(at::kInt);
                      }});

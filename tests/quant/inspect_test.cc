@@ -162,8 +162,9 @@ TEST(InspectExportTest, NamesAPixelBoxInputRange) {
 TEST(InspectExportTest, SaysPlainlyWhatItDidNotCheck) {
   psaq::testing::TempDir dir;
   const std::string text = InspectFile(WriteExport(dir));
-  EXPECT_TRUE(Contains(text, "checked       header and metadata, manifest when present; tensor "
-                             "values not read (psaq eval loads and checks them)"))
+  EXPECT_TRUE(Contains(text,
+                       "checked       header and metadata, manifest when present; tensor "
+                       "values not read (psaq eval loads and checks them)"))
       << text;
   EXPECT_TRUE(Contains(InspectFile(Golden("vit_fmnist")),
                        "checked       header and metadata; tensor values not read"));
@@ -263,9 +264,8 @@ TEST(InspectExportTest, RefusesManifestScalesAndRangesThatAreNotSane) {
            {"activation", "zero_point", 300, "zero point 300 is outside [0, 255] at 8 bits"}}) {
     SCOPED_TRACE(c.kind + " " + c.key);
     WriteExport(dir);
-    EditManifest(path, [&](nlohmann::json& m) {
-      m["points"][FirstPoint(m, c.kind)][c.key] = c.value;
-    });
+    EditManifest(path,
+                 [&](nlohmann::json& m) { m["points"][FirstPoint(m, c.kind)][c.key] = c.value; });
     const std::string message = InspectError(path);
     EXPECT_EQ(message.rfind(manifest + ": point '", 0), 0u) << message;
     EXPECT_NE(message.find(c.expected), std::string::npos) << message;
