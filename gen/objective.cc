@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "gen/image_prior.h"
+#include "gen/patch_similarity_entropy.h"
 
 namespace psaq::gen {
 namespace {
