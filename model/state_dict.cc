@@ -86,6 +86,8 @@ void LoadStateDict(torch::nn::Module& module, const std::map<std::string, at::Te
   for (const auto& [name, dst] : state) {
     converted.push_back(tensors.at(name).to(dst.device(), dst.scalar_type()));
   }
+  // Copied into the module's own tensors rather than rebinding them: whoever holds a handle to
+  // a parameter (an optimizer, a quantizer) keeps seeing it.
   for (size_t i = 0; i < state.size(); ++i) {
     at::Tensor dst = state[i].second;
     dst.copy_(converted[i]);
