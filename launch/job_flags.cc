@@ -40,13 +40,15 @@ DEFINE_int64(samples_per_batch, kJob.batch_size,
              "term span the batch; PSAQ uses 32) and per calibration forward pass.");
 DEFINE_string(output_dir, "",
               "Directory for the run (created): samples/, checkpoint/ while unfinished, "
-              "model.safetensors + model.manifest.json (quantize), report.json (written last).");
+              "model.safetensors + model.manifest.json (quantize), report.json (written last). "
+              "One job at a time: a second job on it is refused, naming the first.");
 DEFINE_bool(resume, false,
             "Continue the unfinished run in --output_dir from its checkpoint (start afresh when "
             "there is none). Without it, a directory holding a checkpoint is refused.");
 DEFINE_bool(overwrite, false,
             "Replace a finished or unfinished run in --output_dir (its samples, checkpoint, model "
-            "and report) and start afresh.");
+            "and report) and start afresh. Deletes only what psaq wrote: a directory holding "
+            "anything else is refused, with a list of it.");
 DEFINE_int64(checkpoint_every, kJob.checkpoint_every,
              "V1: checkpoint every N steps within a batch (and at every batch end); V2: at the "
              "end of every round. -1 = never (a preemption then loses the run).");
@@ -454,12 +456,29 @@ void CheckJobFlags(JobKind kind) {
   }
 }
 
+namespace {
+
+// "psaq quantize --model=..." as typed, for the output directory's lock (gflags keeps argv
+// without the subcommand, which psaq_main removed).
+std::string CommandLine(JobKind kind) {
+  const std::vector<std::string>& argv = gflags::GetArgvs();
+  std::string line;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    line += (i == 0 ? "" : " ") + argv[i];
+    if (i == 0) line += kind == JobKind::kQuantize ? " quantize" : " generate";
+  }
+  return line;
+}
+
+}  // namespace
+
 job::QuantizeJobOptions JobOptionsFromFlags(JobKind kind, const std::string& device) {
   job::QuantizeJobOptions o;
   for (const JobFlag& flag : JobFlags()) {
     if (flag.apply && (kind == JobKind::kQuantize || flag.generate)) flag.apply(o);
   }
   o.device = device;
+  o.command = CommandLine(kind);
   o.real.split = IsSet("split") ? FLAGS_split : "train";  // PSAQ calibrates on training images
   if (kind == JobKind::kGenerate) o.eval = {};
   job::ValidateJobOptions(o);

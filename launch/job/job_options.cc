@@ -46,7 +46,79 @@ std::string MethodName(CalibrationSource source) {
   }
 }
 
+namespace {
+
+// The offset of the first byte that breaks UTF-8 (RFC 3629: no overlong forms, no surrogates,
+// nothing above U+10FFFF), or npos when `s` is valid.
+size_t InvalidUtf8At(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + n >= s.size()) return i;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      const unsigned char b = p[i + k];
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += n + 1;
+  }
+  return std::string::npos;
+}
+
+// `value` with every byte outside printable ASCII written as \xNN.
+std::string Escaped(const std::string& value) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : value) {
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// Every string psaq records in report.json, sample shards and checkpoints must be UTF-8 (JSON
+// cannot hold anything else); found now, not when the report is written at the end of the job.
+void CheckUtf8(const std::string& field, const std::string& value) {
+  const size_t at = InvalidUtf8At(value);
+  TORCH_CHECK(at == std::string::npos, "QuantizeJobOptions.", field, " is not valid UTF-8 (byte ",
+              at, " of '", Escaped(value),
+              "'); psaq records it in report.json, which must be UTF-8: use a UTF-8 name");
+}
+
+}  // namespace
+
 void ValidateJobOptions(const QuantizeJobOptions& o) {
+  CheckUtf8("output_dir", o.output_dir);
+  CheckUtf8("model", o.model);
+  CheckUtf8("model_fallback_preset", o.model_fallback_preset);
+  for (const std::string& f : o.sample_files) CheckUtf8("sample_files", f);
+  CheckUtf8("real.dataset", o.real.dataset);
+  CheckUtf8("real.dataset_dir", o.real.dataset_dir);
+  CheckUtf8("real.split", o.real.split);
+  CheckUtf8("eval.dataset", o.eval.dataset);
+  CheckUtf8("eval.dataset_dir", o.eval.dataset_dir);
+  CheckUtf8("device", o.device);
+  for (const auto& entry : o.quant.bits_overrides) CheckUtf8("quant.bits_overrides", entry.first);
   TORCH_CHECK(!o.model.empty(), "QuantizeJobOptions.model is empty");
   TORCH_CHECK(!o.output_dir.empty(), "QuantizeJobOptions.output_dir is empty");
   TORCH_CHECK(o.source == CalibrationSource::kSampleFiles || o.num_samples >= 1,

@@ -89,8 +89,14 @@ struct QuantizeJobOptions {
   // Continue from output_dir/checkpoint when it exists (else start afresh). When false and a
   // checkpoint exists, the job refuses to start unless `overwrite`.
   bool resume = false;
-  // Replace a finished or interrupted run in output_dir. Default false: refuse (clear error).
+  // Replace a finished or interrupted run in output_dir: removes psaq's own files only, and
+  // refuses (naming them) when the directory holds anything else (launch/job/output_dir.h).
+  // Default false: refuse a finished run (clear error).
   bool overwrite = false;
+  // How this job names itself in the output directory's lock, for the message a second job on
+  // the same directory gets (the CLI passes its command line). Not part of the run's identity.
+  // Default "".
+  std::string command;
   // V1: checkpoint every this many steps within a batch (and always at batch ends); V2: at the
   // end of the warm-up/initial calibration and of every round. -1 = no checkpoints. Default 100.
   int64_t checkpoint_every = 100;
@@ -106,9 +112,10 @@ struct QuantizeJobOptions {
   std::function<void(const std::string& phase, int64_t step)> on_step;
 };
 
-// Throws c10::Error naming the field: empty model or output_dir, num_samples < 1 (except
-// kSampleFiles), kSampleFiles without files, batch_size < 1, checkpoint_every < -1, invalid
-// V1/V2/quant options for the chosen source.
+// Throws c10::Error naming the field: a path, name or dataset that is not valid UTF-8 (report.json
+// records them: "QuantizeJobOptions.output_dir is not valid UTF-8 (byte 9 of '/tmp/run-\xff');
+// ..."), empty model or output_dir, num_samples < 1 (except kSampleFiles), kSampleFiles without
+// files, batch_size < 1, checkpoint_every < -1, invalid V1/V2/quant options for the chosen source.
 void ValidateJobOptions(const QuantizeJobOptions& options);
 
 // Everything in `options` that affects the samples or the exported model, as JSON (callbacks

@@ -124,8 +124,9 @@ class Job {
 
   JobResult Run() {
     const std::string& out_dir = options_.output_dir;
-    const bool has_checkpoint =
-        PrepareOutputDir(out_dir, options_.resume, options_.overwrite, comm_);
+    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
+                               comm_, ctx_.device);
+    const bool has_checkpoint = output_.has_checkpoint;
     if (!options_.eval.dataset.empty()) {
       // Fail now, not after the generation, when the evaluation images are missing.
       model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
@@ -145,10 +146,7 @@ class Job {
     if (quantize_) QuantizeAndExport();
     JobResult result = Finish(JobStatus::kComplete);
     if (store_ != nullptr) {  // the run is complete: its checkpoint has served
-      if (comm_.rank() == 0) {
-        std::error_code ec;
-        std::filesystem::remove_all(CheckpointDir(out_dir), ec);
-      }
+      if (comm_.rank() == 0) RemoveCheckpoint(out_dir);
       comm_.Barrier();
     }
     if (quantize_ && !options_.eval.dataset.empty()) Evaluate(result);
@@ -311,6 +309,9 @@ class Job {
   }
 
   const double start_;
+  // Rank 0 holds the output directory's lock while the Job exists: through the evaluation, and
+  // released on every return or exception (Run's callers destroy the Job right after).
+  PreparedOutputDir output_;
   QuantizeJobOptions options_;
   dist::Communicator& comm_;
   const bool quantize_;

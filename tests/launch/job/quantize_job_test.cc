@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
 
 #include "launch/job/calibration_sources.h"
 #include "dist/base/atomic_file.h"
@@ -168,6 +169,161 @@ TEST(QuantizeJobTest, RealNoiseAndSampleFileSources) {
   EXPECT_FALSE(fs::exists(dir / "files/samples"));
   RunQuantizeJob(TinyJob(CalibrationSource::kNoise, dir / "noise2"), comm);
   testing::ExpectSameTensors(dir / "files/model.safetensors", dir / "noise2/model.safetensors");
+}
+
+// Data loss 1 of issue 18: a second job on a directory a job is writing. Job B starts while job
+// A generates (from A's step hook); B is refused at once, naming A, and A's export is intact.
+TEST(QuantizeJobTest, SecondJobOnTheSameDirectoryIsRefusedNamingTheFirst) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  QuantizeJobOptions a = TinyJob(CalibrationSource::kV1, dir / "out");
+  a.command = "psaq quantize --w_bits=4 --seed=21";
+  QuantizeJobOptions b = TinyJob(CalibrationSource::kNoise, dir / "out");
+  b.quant.weight_bits = 8;
+  std::string error;
+  int a_steps = 0, b_steps = 0;
+  a.on_step = [&](const std::string&, int64_t) {
+    if (++a_steps != 5) return;  // past the first checkpoint (every 3 steps)
+    error = ErrorOf([&] { RunQuantizeJob(b, comm); });
+    // B changed nothing: A's checkpoint is still its own, and no report or model appeared.
+    EXPECT_TRUE(fs::exists(dir / "out/checkpoint"));
+    EXPECT_FALSE(fs::exists(dir / "out/report.json"));
+    EXPECT_FALSE(fs::exists(dir / "out/model.safetensors"));
+  };
+  b.on_step = [&](const std::string&, int64_t) { ++b_steps; };
+  const JobResult r = RunQuantizeJob(a, comm);
+  EXPECT_NE(error.find(dir / "out" + ": in use by another psaq job (host "), std::string::npos)
+      << error;
+  EXPECT_NE(error.find(", pid " + std::to_string(::getpid()) + ", started "), std::string::npos)
+      << error;
+  EXPECT_NE(error.find(": psaq quantize --w_bits=4 --seed=21)"), std::string::npos) << error;
+  EXPECT_EQ(b_steps, 0);
+  EXPECT_EQ(r.status, JobStatus::kComplete);
+  EXPECT_EQ(r.report["options"]["quant"]["weight_bits"], 4);
+  EXPECT_EQ(quant::ImportQuantizedModel(dir / "out/model.safetensors").metadata.at("w_bits"), "4");
+  EXPECT_FALSE(fs::exists(dir / "out/.psaq.lock"));  // released
+}
+
+// A job killed while it held the lock (SIGKILL: the file stays, its flock went with the process)
+// does not block the next one: the lock is taken over, and resume works.
+TEST(QuantizeJobTest, StaleLockOfAKilledJobIsTakenOver) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  QuantizeJobOptions o = TinyJob(CalibrationSource::kV1, dir / "out");
+  int steps = 0;
+  o.on_step = [&](const std::string&, int64_t) {
+    if (++steps == 5) throw std::runtime_error("killed");
+  };
+  EXPECT_THROW(RunQuantizeJob(o, comm), std::runtime_error);
+  dir.Write("out/.psaq.lock", "host=gone\npid=1\nstarted=2026-01-01T00:00:00Z\ncommand=psaq\n");
+  o.on_step = nullptr;
+  o.resume = true;
+  EXPECT_EQ(RunQuantizeJob(o, comm).status, JobStatus::kComplete);
+  EXPECT_FALSE(fs::exists(dir / "out/.psaq.lock"));
+}
+
+// Data loss 2 of issue 18: overwrite deletes only what psaq wrote. A user's files beside and
+// inside psaq's stop the job before anything is deleted, and the error names them.
+TEST(QuantizeJobTest, OverwriteRefusesForeignEntriesAndDeletesNothing) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  // Not a run at all: a user's samples, database and report.
+  dir.Write("user/samples/mydata/x.png", "png");
+  dir.Write("user/checkpoint/important.db", "db");
+  dir.Write("user/report.json", R"({"status": "complete", "mine": true})");
+  QuantizeJobOptions o = TinyJob(CalibrationSource::kNoise, dir / "user");
+  o.overwrite = true;
+  std::string error = ErrorOf([&] { RunQuantizeJob(o, comm); });
+  EXPECT_EQ(error, dir / "user" +
+                       ": holds entries psaq did not write: checkpoint/important.db, report.json "
+                       "(not a psaq report), samples/mydata/; overwrite deletes only psaq's own "
+                       "files, so move these away first");
+  EXPECT_EQ(base::ReadTextFile(dir / "user/samples/mydata/x.png"), "png");
+  EXPECT_EQ(base::ReadTextFile(dir / "user/checkpoint/important.db"), "db");
+  EXPECT_EQ(base::ReadTextFile(dir / "user/report.json"),
+            R"({"status": "complete", "mine": true})");
+  EXPECT_FALSE(fs::exists(dir / "user/.psaq.lock"));
+
+  // A finished run with a user's file added: still refused, the run itself untouched too.
+  QuantizeJobOptions run = TinyJob(CalibrationSource::kNoise, dir / "run");
+  RunQuantizeJob(run, comm);
+  const std::string report = base::ReadTextFile(dir / "run/report.json");
+  dir.Write("run/samples/mydata/y.png", "png");
+  run.overwrite = true;
+  error = ErrorOf([&] { RunQuantizeJob(run, comm); });
+  EXPECT_NE(error.find(": holds entries psaq did not write: samples/mydata/;"), std::string::npos)
+      << error;
+  EXPECT_EQ(base::ReadTextFile(dir / "run/report.json"), report);
+  EXPECT_TRUE(fs::exists(dir / "run/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "run/samples/shard-0-of-1.safetensors"));
+  // Moved away, the overwrite goes ahead and replaces psaq's files.
+  fs::remove_all(dir / "run/samples/mydata");
+  EXPECT_EQ(RunQuantizeJob(run, comm).status, JobStatus::kComplete);
+  EXPECT_NE(base::ReadTextFile(dir / "run/report.json"), report);
+}
+
+// Without overwrite, foreign files a run would replace stop it; others are left alone.
+TEST(QuantizeJobTest, FreshRunRefusesToReplaceForeignFilesAndKeepsOthers) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  dir.Write("out/report.json", "my notes");
+  QuantizeJobOptions o = TinyJob(CalibrationSource::kV1, dir / "out");
+  std::string error = ErrorOf([&] { RunQuantizeJob(o, comm); });
+  EXPECT_NE(error.find(": holds entries psaq did not write: report.json (not a psaq report); this "
+                       "run would replace them"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(base::ReadTextFile(dir / "out/report.json"), "my notes");
+  fs::remove(dir / "out/report.json");
+  // A user's files beside and inside psaq's places survive a run, the checkpoint's end included.
+  dir.Write("out/notes.txt", "mine");
+  dir.Write("out/checkpoint/important.db", "db");
+  dir.Write("out/samples/mydata/x.png", "png");
+  EXPECT_EQ(RunQuantizeJob(o, comm).status, JobStatus::kComplete);
+  EXPECT_EQ(base::ReadTextFile(dir / "out/notes.txt"), "mine");
+  EXPECT_EQ(base::ReadTextFile(dir / "out/checkpoint/important.db"), "db");
+  EXPECT_EQ(base::ReadTextFile(dir / "out/samples/mydata/x.png"), "png");
+  EXPECT_FALSE(fs::exists(dir / "out/checkpoint/state.json"));
+}
+
+// No run inside another run's tree: an overwrite of the outer run would delete it.
+TEST(QuantizeJobTest, RunInsideAnotherRunIsRefused) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  RunQuantizeJob(TinyJob(CalibrationSource::kNoise, dir / "outer"), comm);
+  const std::string error = ErrorOf(
+      [&] { RunQuantizeJob(TinyJob(CalibrationSource::kNoise, dir / "outer/samples/x"), comm); });
+  EXPECT_EQ(error, dir / "outer/samples/x" + ": is inside the psaq run directory " + dir / "outer" +
+                       " (it holds report.json); choose an output directory outside it");
+  EXPECT_FALSE(fs::exists(dir / "outer/samples/x"));
+}
+
+// A path JSON cannot hold is refused before any work, not after the job (report.json).
+TEST(QuantizeJobTest, NonUtf8PathsAreRefusedBeforeWork) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  QuantizeJobOptions o = TinyJob(CalibrationSource::kV1, dir / "run-\xff\xfe");
+  int steps = 0;
+  o.on_step = [&](const std::string&, int64_t) { ++steps; };
+  std::string error = ErrorOf([&] { RunQuantizeJob(o, comm); });
+  EXPECT_NE(error.find("QuantizeJobOptions.output_dir is not valid UTF-8 (byte " +
+                       std::to_string(dir.path().string().size() + 5) + " of '" +
+                       dir.path().string() + "/run-\\xff\\xfe'); psaq records it in report.json"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(steps, 0);
+  EXPECT_FALSE(fs::exists(dir / "run-\xff\xfe"));
+  // Valid multi-byte names are fine; overlong forms, surrogates and cut sequences are not.
+  o.output_dir = dir / "r\xc3\xa9sum\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80";
+  EXPECT_NO_THROW(ValidateJobOptions(o));
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80"}) {
+    o.output_dir = dir / (std::string("x") + bad);
+    EXPECT_THROW(ValidateJobOptions(o), c10::Error) << o.output_dir;
+  }
+  o = TinyJob(CalibrationSource::kV1, dir / "ok");
+  o.model = "/weights/\xff.safetensors";
+  error = ErrorOf([&] { ValidateJobOptions(o); });
+  EXPECT_NE(error.find("QuantizeJobOptions.model is not valid UTF-8"), std::string::npos) << error;
 }
 
 TEST(QuantizeJobTest, SeededRealSelectionIsAPermutationPrefix) {
