@@ -200,6 +200,7 @@ enum class Scope {
   kAll,         // every run of generate and quantize
   kQuantize,    // psaq quantize only
   kEvaluation,  // psaq quantize with --eval_dataset
+  kImages,      // runs that decode images: --method=real, and psaq quantize with --eval_dataset
   kBits,        // psaq quantize, and generate's V2 student
   kGeneration,  // --method=v1|v2 (the image optimisation)
   kV1,          // --method=v1
@@ -216,6 +217,8 @@ bool Applies(Scope scope, JobKind kind, const std::string& method) {
       return kind == JobKind::kQuantize;
     case Scope::kEvaluation:
       return kind == JobKind::kQuantize && !FLAGS_eval_dataset.empty();
+    case Scope::kImages:
+      return method == "real" || Applies(Scope::kEvaluation, kind, method);
     case Scope::kBits:
       return kind == JobKind::kQuantize || method == "v2";
     case Scope::kGeneration:
@@ -238,6 +241,8 @@ std::string Where(Scope scope) {
       return "psaq quantize";
     case Scope::kEvaluation:
       return "--eval_dataset";
+    case Scope::kImages:
+      return "--method=real and --eval_dataset";
     case Scope::kBits:
       return "psaq quantize and the student of --method=v2";
     case Scope::kGeneration:
@@ -286,9 +291,11 @@ const std::vector<JobFlag>& JobFlags() {
       {"split", Scope::kReal, nullptr},  // read with its default "train" in JobOptionsFromFlags
       {"eval_dataset", Scope::kQuantize, [](Options& o) { o.eval.dataset = FLAGS_eval_dataset; },
        false},
-      {"on_bad_image", Scope::kQuantize,
-       [](Options& o) { o.eval.on_bad_image = quant::ParseBadImagePolicy(FLAGS_on_bad_image); },
-       false},
+      {"on_bad_image", Scope::kImages,
+       [](Options& o) {
+         o.real.on_bad_image = quant::ParseBadImagePolicy(FLAGS_on_bad_image);
+         o.eval.on_bad_image = o.real.on_bad_image;
+       }},
       // The job.
       {"method", Scope::kAll,
        [](Options& o) { o.source = job::ParseCalibrationSource(FLAGS_method); }},

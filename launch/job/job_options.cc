@@ -1,8 +1,13 @@
 #include "launch/job/job_options.h"
 
 #include <c10/util/Exception.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
+
+#include "dist/base/format.h"
 
 #include "quant/granularity.h"
 #include "quant/range_observer.h"
@@ -141,6 +146,57 @@ void ValidateJobOptions(const QuantizeJobOptions& o) {
   }
 }
 
+namespace {
+
+int64_t Saturate(double bytes) {
+  constexpr auto kMax = std::numeric_limits<int64_t>::max();
+  return bytes >= static_cast<double>(kMax) ? kMax : static_cast<int64_t>(bytes);
+}
+
+bool Generated(CalibrationSource source) {
+  return source == CalibrationSource::kV1 || source == CalibrationSource::kV2;
+}
+
+}  // namespace
+
+int64_t SampleMemoryBytes(const QuantizeJobOptions& o, int world, const model::ModelConfig& c) {
+  TORCH_CHECK(world >= 1, "SampleMemoryBytes: world must be >= 1, got ", world);
+  if (o.source == CalibrationSource::kSampleFiles) return 0;
+  const int64_t per_rank = o.num_samples / world + (o.num_samples % world != 0 ? 1 : 0);
+  // Doubles: 10^12 samples of 224 px overflow no int64 here, 10^18 would.
+  const double image = 4.0 * c.in_chans() * c.img_size() * c.img_size();
+  double bytes = image * static_cast<double>(per_rank);
+  if (Generated(o.source)) {
+    bytes += 4.0 * image * static_cast<double>(std::min(o.batch_size, per_rank));
+  }
+  return Saturate(bytes);
+}
+
+void CheckSampleMemory(const QuantizeJobOptions& o, int world, const model::ModelConfig& c,
+                       int64_t memory_bytes) {
+  const int64_t need = SampleMemoryBytes(o, world, c);
+  if (need <= memory_bytes) return;
+  const int64_t per_rank = o.num_samples / world + (o.num_samples % world != 0 ? 1 : 0);
+  std::string text = "num_samples=" + std::to_string(o.num_samples) + " needs " +
+                     base::FormatBytes(need) + " of memory per rank (" +
+                     std::to_string(per_rank) + " samples of " + std::to_string(c.in_chans()) +
+                     "x" + std::to_string(c.img_size()) + "x" + std::to_string(c.img_size()) +
+                     " float32 on each of " + std::to_string(world) + " rank(s)";
+  if (Generated(o.source)) {
+    text += ", plus a batch of samples_per_batch=" + std::to_string(o.batch_size) +
+            " with its Adam state";
+  }
+  throw std::runtime_error(text + "), more than the " + base::FormatBytes(memory_bytes) +
+                           " of this machine");
+}
+
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return std::numeric_limits<int64_t>::max();
+  return Saturate(static_cast<double>(pages) * static_cast<double>(page));
+}
+
 nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint) {
   nlohmann::json j = {{"source", CalibrationSourceName(o.source)},
                       {"model", o.model},
@@ -167,7 +223,8 @@ nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint
     case CalibrationSource::kReal:
       j["real"] = {{"dataset", o.real.dataset},
                    {"dataset_dir", o.real.dataset_dir},
-                   {"split", o.real.split}};
+                   {"split", o.real.split},
+                   {"on_bad_image", quant::BadImagePolicyName(o.real.on_bad_image)}};
       break;
     case CalibrationSource::kSampleFiles:
       j["sample_files"] = o.sample_files;

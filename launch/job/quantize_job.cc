@@ -132,6 +132,9 @@ class Job {
       model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
     }
     LoadTeacher();
+    // The image size is known now: refuse a sample count that cannot fit, before making any.
+    CheckSampleMemory(options_, comm_.size(), teacher_->config(),
+                      options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
     OpenCheckpoints(has_checkpoint);
     const JobStatus status = ProduceSamples();
     report_.options = JobOptionsToJson(options_, false);
@@ -218,6 +221,7 @@ class Job {
       case CalibrationSource::kReal:
         samples_ = RealShard(options_.real, config, options_.seed, options_.num_samples,
                              comm_.size(), comm_.rank(), ctx_.device);
+        if (options_.real.on_bad_image == quant::BadImagePolicy::kSkip) CountSkippedImages();
         break;
       case CalibrationSource::kSampleFiles: {
         SampleSet set;
@@ -230,6 +234,19 @@ class Job {
       }
     }
     return status;
+  }
+
+  // The real images skipped on every rank, in the report (and a line on rank 0). Collective.
+  void CountSkippedImages() {
+    at::Tensor t = at::tensor(std::vector<int64_t>{samples_.skipped}, at::kLong)
+                       .to(dist::CollectiveDevice(comm_, ctx_.device));
+    comm_.AllReduce(t, dist::ReduceOp::kSum);
+    const int64_t skipped = t.cpu().item<int64_t>();
+    report_.metrics["real_images_skipped"] = skipped;
+    if (comm_.rank() == 0 && skipped > 0) {
+      LOG(WARNING) << "skipped " << skipped << " real image(s) that do not decode; each sample "
+                   << "took the next decodable image of the seeded order instead";
+    }
   }
 
   // Step 3: the rank's shard (an earlier run's files are not copied).
@@ -259,7 +276,7 @@ class Job {
       }
       q_->SetMode(quant::QuantizedModel::Mode::kQuantized);
     }
-    report_.metrics = CompareWithTeacher(*teacher_, *q_, batches, ctx_);
+    report_.metrics.update(CompareWithTeacher(*teacher_, *q_, batches, ctx_));
     report_.metrics["num_samples"] = options_.num_samples;
     PhaseTimers::Scope timer(timers_, "export");
     const std::string path = ModelPath(options_.output_dir);

@@ -8,8 +8,10 @@
 //        v1     V1 per batch of batch_size (launch/job/v1_run.h), checkpointed
 //        v2     R-V2 rounds over the rank's batches with a quantized student (launch/job/v2_run.h),
 //               checkpointed; the student IS the model exported in step 4
-//        noise  N(0, 1) per sample; real: seeded choice of training images; files: an earlier
-//               run's samples (launch/job/calibration_sources.h)
+//        noise  N(0, 1) per sample; real: seeded choice of training images (with
+//               real.on_bad_image = kSkip, undecodable ones replaced and counted in report.json's
+//               metrics.real_images_skipped); files: an earlier run's samples
+//               (launch/job/calibration_sources.h)
 //      On preemption (should_stop true on any rank at a boundary) every rank has written the
 //      checkpoint: report.json gets "status": "preempted" and the job returns kPreempted; run
 //      again with resume = true to continue.

@@ -4,13 +4,18 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
+#include <stb/stb_image_write.h>  // implementation in libstb.so
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "launch/job/calibration_sources.h"
+#include "model/data/image_folder.h"
+#include "model/registry.h"
 #include "dist/base/atomic_file.h"
 #include "quant/export.h"
 #include "tests/launch/job/job_test_util.h"
@@ -333,6 +338,117 @@ TEST(QuantizeJobTest, SeededRealSelectionIsAPermutationPrefix) {
   std::vector<int64_t> sorted = SeededSelection(3, 10, 10);
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(sorted[static_cast<size_t>(i)], i);
+}
+
+// An ImageFolder of `n` 4x4 grey PNGs, data/c/img_<i>.png with value 20 * i (dataset index i).
+void WriteFolder(const TempDir& dir, int n) {
+  for (int i = 0; i < n; ++i) {
+    const std::string rel = "data/c/img_" + std::to_string(i) + ".png";
+    dir.Write(rel, "");
+    const std::vector<uint8_t> pixels(16, static_cast<uint8_t>(20 * i));
+    ASSERT_NE(stbi_write_png(dir.Sub(rel).c_str(), 4, 4, 1, pixels.data(), 4), 0);
+  }
+}
+
+TEST(QuantizeJobTest, RealSourceReplacesOrRefusesUndecodableImages) {
+  TempDir dir;
+  WriteFolder(dir, 10);
+  const model::ModelConfig config = model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
+  const uint64_t seed = 5;
+  const int64_t n = 3;  // samples; sample p falls back to positions p + 3, p + 6, ...
+  const std::vector<int64_t> perm = SeededSelection(seed, 10, 10);
+  const auto image = [&](int64_t position) {
+    return dir.Sub("data/c/img_" + std::to_string(perm[static_cast<size_t>(position)]) + ".png");
+  };
+  // Sample 2's image and its first replacement do not decode; the second replacement does.
+  const std::string bad = image(2);
+  std::ofstream(image(2)) << "not a png";
+  std::ofstream(image(5)) << "not a png either";
+  RealDataOptions real;
+  real.dataset = dir / "data";
+
+  // fail (the default): the first line names the file.
+  const std::string error =
+      ErrorOf([&] { RealShard(real, config, seed, n, 1, 0, at::Device(at::kCPU)); });
+  EXPECT_EQ(error.rfind(bad + ": cannot decode image: ", 0), 0u) << error;
+  EXPECT_NE(error.find("--on_bad_image=skip replaces it"), std::string::npos) << error;
+
+  // skip: the samples are those of positions 0, 1 and 8, on one rank or two.
+  real.on_bad_image = quant::BadImagePolicy::kSkip;
+  const ShardSamples one = RealShard(real, config, seed, n, 1, 0, at::Device(at::kCPU));
+  EXPECT_EQ(one.skipped, 2);
+  model::ImageFolder folder(dir / "data");
+  const model::Batch expected = model::MakeBatch(folder, {perm[0], perm[1], perm[8]}, config);
+  ASSERT_TRUE(expected.failures.empty());
+  EXPECT_TENSOR_IDENTICAL(one.images, expected.images);
+  const ShardSamples r0 = RealShard(real, config, seed, n, 2, 0, at::Device(at::kCPU));
+  const ShardSamples r1 = RealShard(real, config, seed, n, 2, 1, at::Device(at::kCPU));
+  EXPECT_EQ(r0.skipped + r1.skipped, 2);
+  EXPECT_TENSOR_IDENTICAL(at::cat({r0.images, r1.images}), one.images);
+  EXPECT_TENSOR_IDENTICAL(at::cat({r0.indices, r1.indices}), at::arange(3));
+
+  // Through the job: the report counts them.
+  QuantizeJobOptions job = TinyJob(CalibrationSource::kReal, dir / "run");
+  job.real = real;
+  job.seed = seed;
+  job.num_samples = n;
+  SingleRankCommunicator comm;
+  const JobResult r = RunGenerateJob(job, comm);
+  EXPECT_EQ(r.report["metrics"]["real_images_skipped"], 2);
+  EXPECT_EQ(r.report["options"]["real"]["on_bad_image"], "skip");
+  EXPECT_TENSOR_IDENTICAL(ReadSampleSet({dir / "run"}).images, one.images);
+
+  // No position left: sample 2's last candidate (position 8) fails too.
+  std::ofstream(image(8)) << "broken as well";
+  const std::string none =
+      ErrorOf([&] { RealShard(real, config, seed, n, 1, 0, at::Device(at::kCPU)); });
+  EXPECT_EQ(none.rfind("real calibration sample 2: no image left to replace " + image(8), 0), 0u)
+      << none;
+}
+
+TEST(QuantizeJobTest, SampleCountIsCheckedAgainstMemoryBeforeAnySampleIsMade) {
+  const model::ModelConfig config = model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
+  const int64_t image = 1 * 28 * 28 * 4;  // float32 1x28x28
+  QuantizeJobOptions o = TinyJob(CalibrationSource::kNoise, "/tmp/x");  // 8 samples, batches of 4
+  EXPECT_EQ(SampleMemoryBytes(o, 1, config), 8 * image);
+  EXPECT_EQ(SampleMemoryBytes(o, 3, config), 3 * image);  // the largest share, ceil(8 / 3)
+  o.source = CalibrationSource::kV1;                      // + a batch, its gradient, Adam's moments
+  EXPECT_EQ(SampleMemoryBytes(o, 1, config), 8 * image + 4 * 4 * image);
+  EXPECT_EQ(SampleMemoryBytes(o, 8, config), 1 * image + 4 * 1 * image);
+  o.num_samples = 1'000'000'000'000'000'000;  // saturates instead of overflowing
+  EXPECT_EQ(SampleMemoryBytes(o, 1, config), std::numeric_limits<int64_t>::max());
+  o.source = CalibrationSource::kSampleFiles;
+  EXPECT_EQ(SampleMemoryBytes(o, 1, config), 0);
+
+  o = TinyJob(CalibrationSource::kNoise, "/tmp/x");
+  EXPECT_NO_THROW(CheckSampleMemory(o, 1, config, 8 * image));
+  EXPECT_EQ(ErrorOf([&] { CheckSampleMemory(o, 1, config, 8 * image - 1); }),
+            "num_samples=8 needs 24.5 KiB of memory per rank (8 samples of 1x28x28 float32 on each "
+            "of 1 rank(s)), more than the 24.5 KiB of this machine");
+  o.source = CalibrationSource::kV2;
+  o.num_samples = 1'000'000'000'000;
+  EXPECT_EQ(ErrorOf([&] { CheckSampleMemory(o, 2, config, int64_t{1} << 30); }),
+            "num_samples=1000000000000 needs 1426.1 TiB of memory per rank (500000000000 samples of "
+            "1x28x28 float32 on each of 2 rank(s), plus a batch of samples_per_batch=4 with its "
+            "Adam state), more than the 1.0 GiB of this machine");
+  EXPECT_GT(PhysicalMemoryBytes(), int64_t{1} << 20);
+
+  // In the job: refused after the teacher is loaded, before any sample or shard exists, for
+  // this machine's memory and for a given budget.
+  TempDir dir;
+  SingleRankCommunicator comm;
+  QuantizeJobOptions job = TinyJob(CalibrationSource::kV1, dir / "huge");
+  job.num_samples = 1'000'000'000'000;
+  EXPECT_EQ(ErrorOf([&] { RunGenerateJob(job, comm); }).rfind("num_samples=1000000000000 needs ", 0),
+            0u);
+  EXPECT_FALSE(fs::exists(SamplesDir(dir / "huge")));
+  job = TinyJob(CalibrationSource::kNoise, dir / "budget");
+  job.memory_bytes = 8 * image - 1;
+  EXPECT_NE(ErrorOf([&] { RunQuantizeJob(job, comm); }).find("more than the 24.5 KiB"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(SamplesDir(dir / "budget")));
+  job.memory_bytes = 8 * image;
+  EXPECT_NO_THROW(RunQuantizeJob(job, comm));
 }
 
 TEST(QuantizeJobTest, ValidatesOptions) {
