@@ -122,7 +122,7 @@ class FlagfileChecker {
     if (fstat(fd, &st) != 0) {
       error = std::string("cannot stat: ") + std::strerror(errno);
     } else if (!S_ISREG(st.st_mode)) {
-      error = "not a regular file (a flagfile must be one)";
+      error = "not a regular file";
     } else if (st.st_size > limits_.max_bytes) {
       error = TooLarge(st.st_size);
     }
