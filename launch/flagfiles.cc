@@ -157,8 +157,8 @@ class FlagfileChecker {
       while (*p != '\0' && std::isspace(static_cast<unsigned char>(*p))) ++p;
       line_end = std::strchr(p, '\r');
       if (line_end == nullptr) line_end = std::strchr(p, '\n');
-      const std::string line(p, line_end != nullptr ? static_cast<size_t>(line_end - p)
-                                                    : std::strlen(p));
+      const std::string line(
+          p, line_end != nullptr ? static_cast<size_t>(line_end - p) : std::strlen(p));
       if (line.empty() || line[0] != '-') continue;  // blank, comment or program-name line
       const size_t dashes = line.size() > 1 && line[1] == '-' ? 2 : 1;
       bool is_flagfile = false;

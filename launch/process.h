@@ -81,9 +81,9 @@ class ProcessContext {
 };
 
 // Runs `sub` in a ProcessContext built from `options` and returns its exit status; on an exception
-// prints its message (FormatErrorMessage) and aborts the job (see above). Call after the flags are parsed and checked.
-// Subcommands should use the context's communicators rather than their own: a communicator
-// destroyed while an error unwinds could wait for peers.
+// prints its message (FormatErrorMessage) and aborts the job (see above). Call after the flags are
+// parsed and checked. Subcommands should use the context's communicators rather than their own: a
+// communicator destroyed while an error unwinds could wait for peers.
 int RunSubcommand(const Subcommand& sub, const ProcessOptions& options, int* argc, char*** argv);
 
 // At most this many lines of an error's detail are printed (a strict weights load lists every

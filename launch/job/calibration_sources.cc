@@ -85,8 +85,8 @@ at::Tensor ReplaceBadImages(const model::ImageDataset& dataset, const model::Mod
       ++*skipped;
       if (q >= dataset.size()) {
         throw std::runtime_error(
-            "real calibration sample " + std::to_string(p) + ": no image left to replace " +
-            error + " (sample p takes the first decodable image at positions p + k*" +
+            "real calibration sample " + std::to_string(p) + ": no image left to replace " + error +
+            " (sample p takes the first decodable image at positions p + k*" +
             std::to_string(num_samples) + ", k >= 1, of the seeded order of the " +
             std::to_string(dataset.size()) + " images)");
       }

@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 #include "dist/base/format.h"
-
 #include "quant/granularity.h"
 #include "quant/range_observer.h"
 
@@ -178,9 +177,9 @@ void CheckSampleMemory(const QuantizeJobOptions& o, int world, const model::Mode
   if (need <= memory_bytes) return;
   const int64_t per_rank = o.num_samples / world + (o.num_samples % world != 0 ? 1 : 0);
   std::string text = "num_samples=" + std::to_string(o.num_samples) + " needs " +
-                     base::FormatBytes(need) + " of memory per rank (" +
-                     std::to_string(per_rank) + " samples of " + std::to_string(c.in_chans()) +
-                     "x" + std::to_string(c.img_size()) + "x" + std::to_string(c.img_size()) +
+                     base::FormatBytes(need) + " of memory per rank (" + std::to_string(per_rank) +
+                     " samples of " + std::to_string(c.in_chans()) + "x" +
+                     std::to_string(c.img_size()) + "x" + std::to_string(c.img_size()) +
                      " float32 on each of " + std::to_string(world) + " rank(s)";
   if (Generated(o.source)) {
     text += ", plus a batch of samples_per_batch=" + std::to_string(o.batch_size) +

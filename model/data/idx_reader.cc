@@ -128,8 +128,8 @@ at::Tensor ReadIdxUint8(const std::string& path, int expected_dims) {
   } else if (count > kMaxDeflateRatio * in.file_size()) {
     Fail(path, "truncated: the header promises " + std::to_string(count) +
                    " data bytes, more than a gzip file of " + std::to_string(in.file_size()) +
-                   " bytes can hold (deflate expands at most " +
-                   std::to_string(kMaxDeflateRatio) + ":1)");
+                   " bytes can hold (deflate expands at most " + std::to_string(kMaxDeflateRatio) +
+                   ":1)");
   }
 
   // Grow with the data actually present; read one byte past the end to detect trailing data.

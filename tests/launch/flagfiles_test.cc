@@ -28,9 +28,8 @@ TEST(FlagfilesTest, AcceptsNestedFlagfilesInEveryForm) {
   const std::string leaf = dir.Write("leaf.txt", "--batch_size=8\n");
   const std::string other = dir.Write("other.txt", "# comment\n\n-v=1\n");
   // The nested forms gflags reads: -flagfile and --flagfile lines, a list, CRLF line ends.
-  const std::string mid =
-      dir.Write("mid.txt", "--model=x\r\n  -flagfile=" + leaf + "\r\n--flagfile=" + leaf + "," +
-                               other + "\r\n");
+  const std::string mid = dir.Write("mid.txt", "--model=x\r\n  -flagfile=" + leaf +
+                                                   "\r\n--flagfile=" + leaf + "," + other + "\r\n");
   EXPECT_EQ(CheckFlagfiles({"--flagfile=" + mid}), "");
   EXPECT_EQ(CheckFlagfiles({"--flagfile", mid, "--model=y"}), "");
   EXPECT_EQ(CheckFlagfiles({"-flagfile=" + leaf + "," + other}), "");
@@ -48,9 +47,9 @@ TEST(FlagfilesTest, RefusesAFileThatIncludesItself) {
   TempDir dir;
   const std::string self = dir.Sub("self.txt");
   dir.Write("self.txt", "--model=x\n--flagfile=" + self + "\n");
-  ExpectError(CheckFlagfiles({"--flagfile=" + self}),
-              {"--flagfile=" + self + ", in " + self, "includes itself",
-               "(" + self + " -> " + self + ")"});
+  ExpectError(
+      CheckFlagfiles({"--flagfile=" + self}),
+      {"--flagfile=" + self + ", in " + self, "includes itself", "(" + self + " -> " + self + ")"});
   // Through another file.
   const std::string a = dir.Sub("a.txt"), b = dir.Sub("b.txt");
   dir.Write("a.txt", "--flagfile=" + b + "\n");

@@ -13,10 +13,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/base/atomic_file.h"
 #include "launch/job/calibration_sources.h"
 #include "model/data/image_folder.h"
 #include "model/registry.h"
-#include "dist/base/atomic_file.h"
 #include "quant/export.h"
 #include "tests/launch/job/job_test_util.h"
 #include "tests/testing/single_rank_communicator.h"
@@ -164,7 +164,8 @@ TEST(QuantizeJobTest, RealNoiseAndSampleFileSources) {
   EXPECT_FALSE(fs::exists(dir / "noise/model.safetensors"));
   const SampleSet noise_set = ReadSampleSet({dir / "noise"});
   EXPECT_NEAR(noise_set.images.std().item<float>(), 1.0f, 0.05f);
-  EXPECT_EQ(nlohmann::json::parse(base::ReadTextFile(dir / "noise/report.json"))["status"], "complete");
+  EXPECT_EQ(nlohmann::json::parse(base::ReadTextFile(dir / "noise/report.json"))["status"],
+            "complete");
 
   // Quantizing from the noise run's samples equals quantizing with the noise source directly.
   QuantizeJobOptions files = TinyJob(CalibrationSource::kSampleFiles, dir / "files");
@@ -353,7 +354,8 @@ void WriteFolder(const TempDir& dir, int n) {
 TEST(QuantizeJobTest, RealSourceReplacesOrRefusesUndecodableImages) {
   TempDir dir;
   WriteFolder(dir, 10);
-  const model::ModelConfig config = model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
+  const model::ModelConfig config =
+      model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
   const uint64_t seed = 5;
   const int64_t n = 3;  // samples; sample p falls back to positions p + 3, p + 6, ...
   const std::vector<int64_t> perm = SeededSelection(seed, 10, 10);
@@ -407,8 +409,9 @@ TEST(QuantizeJobTest, RealSourceReplacesOrRefusesUndecodableImages) {
 }
 
 TEST(QuantizeJobTest, SampleCountIsCheckedAgainstMemoryBeforeAnySampleIsMade) {
-  const model::ModelConfig config = model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
-  const int64_t image = 1 * 28 * 28 * 4;  // float32 1x28x28
+  const model::ModelConfig config =
+      model::LoadModel(testing::GoldenWeights("vit_fmnist"))->config();
+  const int64_t image = 1 * 28 * 28 * 4;                                // float32 1x28x28
   QuantizeJobOptions o = TinyJob(CalibrationSource::kNoise, "/tmp/x");  // 8 samples, batches of 4
   EXPECT_EQ(SampleMemoryBytes(o, 1, config), 8 * image);
   EXPECT_EQ(SampleMemoryBytes(o, 3, config), 3 * image);  // the largest share, ceil(8 / 3)
@@ -427,10 +430,11 @@ TEST(QuantizeJobTest, SampleCountIsCheckedAgainstMemoryBeforeAnySampleIsMade) {
             "of 1 rank(s)), more than the 24.5 KiB of this machine");
   o.source = CalibrationSource::kV2;
   o.num_samples = 1'000'000'000'000;
-  EXPECT_EQ(ErrorOf([&] { CheckSampleMemory(o, 2, config, int64_t{1} << 30); }),
-            "num_samples=1000000000000 needs 1426.1 TiB of memory per rank (500000000000 samples of "
-            "1x28x28 float32 on each of 2 rank(s), plus a batch of samples_per_batch=4 with its "
-            "Adam state), more than the 1.0 GiB of this machine");
+  EXPECT_EQ(
+      ErrorOf([&] { CheckSampleMemory(o, 2, config, int64_t{1} << 30); }),
+      "num_samples=1000000000000 needs 1426.1 TiB of memory per rank (500000000000 samples of "
+      "1x28x28 float32 on each of 2 rank(s), plus a batch of samples_per_batch=4 with its "
+      "Adam state), more than the 1.0 GiB of this machine");
   EXPECT_GT(PhysicalMemoryBytes(), int64_t{1} << 20);
 
   // In the job: refused after the teacher is loaded, before any sample or shard exists, for
@@ -439,8 +443,8 @@ TEST(QuantizeJobTest, SampleCountIsCheckedAgainstMemoryBeforeAnySampleIsMade) {
   SingleRankCommunicator comm;
   QuantizeJobOptions job = TinyJob(CalibrationSource::kV1, dir / "huge");
   job.num_samples = 1'000'000'000'000;
-  EXPECT_EQ(ErrorOf([&] { RunGenerateJob(job, comm); }).rfind("num_samples=1000000000000 needs ", 0),
-            0u);
+  EXPECT_EQ(
+      ErrorOf([&] { RunGenerateJob(job, comm); }).rfind("num_samples=1000000000000 needs ", 0), 0u);
   EXPECT_FALSE(fs::exists(SamplesDir(dir / "huge")));
   job = TinyJob(CalibrationSource::kNoise, dir / "budget");
   job.memory_bytes = 8 * image - 1;

@@ -104,8 +104,8 @@ TEST(IdxReaderTest, DeclaredCountIsCheckedAgainstTheFileSizeBeforeReading) {
   TempDir dir;
   // 1 MiB of zeros compresses to about 1 KB; the header promises 2^36 bytes, more than any
   // gzip file of that size can expand to: refused at once, not after inflating the MiB.
-  const std::string bomb = WriteGzip(dir, "bomb.gz", IdxBytes(0x08, {1u << 20, 256, 256},
-                                                              std::string(1 << 20, '\0')));
+  const std::string bomb =
+      WriteGzip(dir, "bomb.gz", IdxBytes(0x08, {1u << 20, 256, 256}, std::string(1 << 20, '\0')));
   ExpectDatasetError([&] { ReadIdxUint8(bomb, 3); }, bomb,
                      "truncated: the header promises 68719476736 data bytes, more than a gzip "
                      "file of ");

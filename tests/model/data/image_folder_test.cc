@@ -124,7 +124,7 @@ std::string PngHeader(uint32_t w, uint32_t h) {
     for (int shift = 24; shift >= 0; shift -= 8) png += static_cast<char>((v >> shift) & 0xff);
   }
   png += std::string("\x08\0\0\0\0", 5);  // bit depth 8, grey, deflate, no filter, no interlace
-  png += std::string("\0\0\0\0", 4);       // CRC (unchecked)
+  png += std::string("\0\0\0\0", 4);      // CRC (unchecked)
   return png;
 }
 
@@ -168,8 +168,8 @@ TEST_F(ImageFolderTest, ChecksumCoversContentAndNames) {
   const uint32_t before = ImageFolder(dir_.path().string()).ContentChecksum();
   // By definition: per file, the relative path, a 0 byte, the bytes.
   uLong expected = crc32(0L, Z_NULL, 0);
-  for (const char* rel : {"Dog/a.jpeg", "Dog/b.PNG", "bird/broken.png", "bird/x.png", "cat/z.png",
-                          "cat/sub/a.png"}) {
+  for (const char* rel :
+       {"Dog/a.jpeg", "Dog/b.PNG", "bird/broken.png", "bird/x.png", "cat/z.png", "cat/sub/a.png"}) {
     expected = crc32(expected, reinterpret_cast<const Bytef*>(rel), std::strlen(rel) + 1);
     std::ifstream in(dir_.Sub(rel), std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
