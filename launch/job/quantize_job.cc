@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -103,6 +104,23 @@ nlohmann::json EvaluateTeacherAndExport(const QuantizeJobOptions& options,
   return out;
 }
 
+// --overwrite would delete the samples a --method=files run is about to read when they lie in
+// the output directory it replaces: refuse, naming the file.
+void RefuseInputsInside(const std::vector<std::string>& inputs, const std::string& output_dir) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::weakly_canonical(output_dir, ec);
+  if (ec) return;  // a directory that cannot be resolved holds nothing yet
+  for (const std::string& input : inputs) {
+    const std::filesystem::path p = std::filesystem::weakly_canonical(input, ec);
+    if (ec) continue;
+    const auto [end, rest] = std::mismatch(dir.begin(), dir.end(), p.begin(), p.end());
+    if (end == dir.end()) {
+      throw std::runtime_error("--sample_files=" + input + ": lies inside --output_dir=" +
+                               output_dir + ", which --overwrite would delete before reading it");
+    }
+  }
+}
+
 // One run of RunQuantizeJob/RunGenerateJob, as the steps of quantize_job.h.
 class Job {
  public:
@@ -123,18 +141,21 @@ class Job {
              options_.on_step} {}
 
   JobResult Run() {
+    // Everything that can be refused is checked before the output directory is touched (an
+    // --overwrite removes the previous run).
     const std::string& out_dir = options_.output_dir;
-    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
-                               comm_, ctx_.device);
-    const bool has_checkpoint = output_.has_checkpoint;
     if (!options_.eval.dataset.empty()) {
       // Fail now, not after the generation, when the evaluation images are missing.
       model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
     }
+    if (options_.overwrite) RefuseInputsInside(options_.sample_files, out_dir);
     LoadTeacher();
     // The image size is known now: refuse a sample count that cannot fit, before making any.
     CheckSampleMemory(options_, comm_.size(), teacher_->config(),
                       options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
+    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
+                               comm_, ctx_.device);
+    const bool has_checkpoint = output_.has_checkpoint;
     OpenCheckpoints(has_checkpoint);
     const JobStatus status = ProduceSamples();
     report_.options = JobOptionsToJson(options_, false);

@@ -455,6 +455,34 @@ TEST(QuantizeJobTest, SampleCountIsCheckedAgainstMemoryBeforeAnySampleIsMade) {
   EXPECT_NO_THROW(RunQuantizeJob(job, comm));
 }
 
+// Every refusal comes before the output directory is touched: --overwrite of a finished run
+// with an impossible sample count, or with --method=files reading that run's own samples, leaves
+// the run as it was.
+TEST(QuantizeJobTest, OverwriteRefusedBeforeAnythingIsDeleted) {
+  TempDir dir;
+  SingleRankCommunicator comm;
+  RunQuantizeJob(TinyJob(CalibrationSource::kNoise, dir / "run"), comm);
+  const std::string shard = SamplesDir(dir / "run") + "/shard-0-of-1.safetensors";
+  ASSERT_TRUE(fs::exists(shard));
+
+  QuantizeJobOptions huge = TinyJob(CalibrationSource::kNoise, dir / "run");
+  huge.overwrite = true;
+  huge.num_samples = 1'000'000'000'000;
+  EXPECT_EQ(ErrorOf([&] { RunQuantizeJob(huge, comm); }).rfind("num_samples=", 0), 0u);
+  EXPECT_TRUE(fs::exists(shard));
+  EXPECT_TRUE(fs::exists(ModelPath(dir / "run")));
+
+  QuantizeJobOptions files = TinyJob(CalibrationSource::kSampleFiles, dir / "run");
+  files.overwrite = true;
+  files.sample_files = {SamplesDir(dir / "run")};
+  const std::string error = ErrorOf([&] { RunQuantizeJob(files, comm); });
+  EXPECT_NE(error.find("lies inside --output_dir="), std::string::npos) << error;
+  EXPECT_TRUE(fs::exists(shard));
+  files.sample_files = {shard};  // a file, not the directory: the same
+  EXPECT_NE(ErrorOf([&] { RunQuantizeJob(files, comm); }).find("lies inside"), std::string::npos);
+  EXPECT_TRUE(fs::exists(shard));
+}
+
 TEST(QuantizeJobTest, ValidatesOptions) {
   QuantizeJobOptions o = TinyJob(CalibrationSource::kV1, "/tmp/x");
   o.model = "";
