@@ -291,19 +291,27 @@ PreparedOutputDir PrepareOutputDir(const std::string& output_dir, bool resume, b
           (overwrite ? "; overwrite deletes only psaq's own files, so move these away first"
                      : "; this run would replace them, so move them away first"));
     }
+    prepared.psaq_entries = contents.psaq;
+  });
+  prepared.has_checkpoint = checkpoint && !overwrite;
+  prepared.overwrite = overwrite;
+  return prepared;
+}
+
+void ClearOutputDir(const std::string& output_dir, const PreparedOutputDir& prepared,
+                    dist::Communicator& comm, const c10::Device& device) {
+  OnRankZero(comm, device, [&] {
     std::error_code ec;
-    if (overwrite) {
-      for (const std::string& entry : contents.psaq) {
+    if (prepared.overwrite) {
+      for (const std::string& entry : prepared.psaq_entries) {
         const fs::path p = fs::path(output_dir) / entry;
         fs::remove(p, ec);
         if (ec) throw std::runtime_error(p.string() + ": cannot remove: " + ec.message());
       }
     } else {
-      fs::remove(ReportPath(output_dir), ec);  // a preempted run's report (psaq's: checked above)
+      fs::remove(ReportPath(output_dir), ec);  // a preempted run's report (psaq's: checked)
     }
   });
-  prepared.has_checkpoint = checkpoint && !overwrite;
-  return prepared;
 }
 
 }  // namespace psaq::job

@@ -74,6 +74,9 @@ void RemoveCheckpoint(const std::string& output_dir);
 // What PrepareOutputDir leaves the job.
 struct PreparedOutputDir {
   bool has_checkpoint = false;  // a checkpoint is there to resume from
+  bool overwrite = false;       // ClearOutputDir removes the previous run
+  // Rank 0: psaq's entries found (ScanOutputDir), for ClearOutputDir.
+  std::vector<std::string> psaq_entries;
   // Rank 0: the directory's lock, held until this is destroyed (keep it for the whole job);
   // null on the other ranks.
   std::unique_ptr<OutputDirLock> lock;
@@ -91,10 +94,16 @@ struct PreparedOutputDir {
 //   4. foreign entries (ScanOutputDir): with `overwrite` any of them ("<dir>: holds entries psaq
 //      did not write, which --overwrite does not delete: samples/mydata/, ..."), else those a run
 //      would replace (psaq_name). At most 20 are named, then a count.
-// Then rank 0 removes psaq's entries (except the lock) when `overwrite`, or an unfinished run's
-// report.json otherwise. `command` names this job in the lock (OutputDirLock).
+// Nothing in the directory is changed yet (the job validates the rest of its inputs first).
+// `command` names this job in the lock (OutputDirLock).
 PreparedOutputDir PrepareOutputDir(const std::string& output_dir, bool resume, bool overwrite,
                                    const std::string& command, dist::Communicator& comm,
                                    const c10::Device& device);
+
+// Collective, after PrepareOutputDir and the job's own checks: rank 0 removes psaq's entries
+// (except the lock) when `prepared.overwrite`, or an unfinished run's report.json otherwise.
+// Throws std::runtime_error naming an entry that cannot be removed.
+void ClearOutputDir(const std::string& output_dir, const PreparedOutputDir& prepared,
+                    dist::Communicator& comm, const c10::Device& device);
 
 }  // namespace psaq::job

@@ -141,9 +141,12 @@ class Job {
              options_.on_step} {}
 
   JobResult Run() {
-    // Everything that can be refused is checked before the output directory is touched (an
-    // --overwrite removes the previous run).
+    // The directory is claimed (checked, locked, scanned) first, so a second job is refused at
+    // once; nothing in it changes until every other input has been checked (an --overwrite
+    // removes the previous run).
     const std::string& out_dir = options_.output_dir;
+    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
+                               comm_, ctx_.device);
     if (!options_.eval.dataset.empty()) {
       // Fail now, not after the generation, when the evaluation images are missing.
       model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
@@ -153,8 +156,7 @@ class Job {
     // The image size is known now: refuse a sample count that cannot fit, before making any.
     CheckSampleMemory(options_, comm_.size(), teacher_->config(),
                       options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
-    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
-                               comm_, ctx_.device);
+    ClearOutputDir(out_dir, output_, comm_, ctx_.device);
     const bool has_checkpoint = output_.has_checkpoint;
     OpenCheckpoints(has_checkpoint);
     const JobStatus status = ProduceSamples();

@@ -42,8 +42,10 @@
 // unfinished run unless resume or overwrite; entries psaq did not write, any of them with
 // overwrite (which removes psaq's own entries only: samples/, checkpoint/, model.*, report.json,
 // recognised by name and content), and those a run would replace without it. overwrite then
-// starts afresh, even when resume is set. Strings that are not UTF-8 (output_dir, model, ...)
-// are refused earlier still, by ValidateJobOptions.
+// starts afresh, even when resume is set. Nothing is removed before the job's other inputs are
+// checked (the evaluation set, --sample_files not inside the directory with overwrite, the
+// teacher, the samples' memory; ClearOutputDir). Strings that are not UTF-8 (output_dir, model,
+// ...) are refused earlier still, by ValidateJobOptions.
 //
 // Collective: every rank calls it with the same options. Errors on one rank (a bad file, a
 // failed write) throw there; the CLI's top-level handler aborts the job so peers do not hang.
