@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cstring>
+
 namespace psaq::dist {
 
 at::Device CollectiveDevice(const dist::Communicator& comm, const at::Device& model_device) {
@@ -20,6 +22,23 @@ std::vector<double> GatherDoubles(dist::Communicator& comm, const std::vector<do
   at::Tensor all = comm.AllGather(mine).cpu().contiguous();
   const double* p = all.data_ptr<double>();
   return std::vector<double>(p, p + all.numel());
+}
+
+std::string BroadcastString(dist::Communicator& comm, const std::string& text, int root,
+                            const at::Device& device) {
+  const bool mine = comm.rank() == root;
+  at::Tensor size =
+      at::full({1}, mine ? static_cast<int64_t>(text.size()) : 0, at::kLong).to(device);
+  comm.Broadcast(size, root);
+  const int64_t n = size.cpu().item<int64_t>();
+  if (n == 0) return "";
+  at::Tensor bytes = at::empty({n}, at::kByte);
+  if (mine) std::memcpy(bytes.data_ptr<uint8_t>(), text.data(), text.size());
+  bytes = bytes.to(device);
+  comm.Broadcast(bytes, root);
+  bytes = bytes.cpu().contiguous();
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
+                     static_cast<size_t>(n));
 }
 
 }  // namespace psaq::dist

@@ -5,6 +5,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -20,5 +21,10 @@ bool AnyRank(dist::Communicator& comm, bool flag, const at::Device& device);
 // Collective. Every rank's `values` (same length on every rank), as [size() x n] row-major.
 std::vector<double> GatherDoubles(dist::Communicator& comm, const std::vector<double>& values,
                                   const at::Device& device);
+
+// Collective. Rank `root`'s `text` on every rank (other ranks' `text` is ignored): its length,
+// then its bytes, in two broadcasts on `device` (as for AnyRank).
+std::string BroadcastString(dist::Communicator& comm, const std::string& text, int root,
+                            const at::Device& device);
 
 }  // namespace psaq::dist

@@ -10,6 +10,8 @@
 namespace psaq::gen {
 
 at::Tensor CpuSnapshot(const at::Tensor& t) {
+  // copy=true: for a CPU tensor .to(kCPU) would hand back the same storage, which Step then
+  // changes in place.
   return t.detach()
       .to(at::kCPU, t.scalar_type(), /*non_blocking=*/false, /*copy=*/true)
       .contiguous();
@@ -52,6 +54,8 @@ void Adam::Step() {
 void Adam::Step(const std::vector<at::Tensor>& grads) {
   TORCH_CHECK(grads.size() == params_.size(), "Adam::Step: ", grads.size(), " gradients for ",
               params_.size(), " tensors");
+  // The updates are in place on leaves that require grad, which autograd allows only when it
+  // is off; they are not part of any graph anyway.
   at::NoGradGuard no_grad;
   const double beta1 = options_.beta1;
   const double beta2 = options_.beta2;
@@ -61,6 +65,8 @@ void Adam::Step(const std::vector<at::Tensor>& grads) {
     TORCH_CHECK(grads[i].sizes() == p.sizes(), "Adam::Step: gradient of '", params_[i].first,
                 "' has shape ", grads[i].sizes(), ", tensor ", p.sizes());
     State& s = states_[i];
+    // Moments are created at a tensor's first gradient (as LibTorch does), so a tensor that
+    // never had one exports only its step (0).
     if (!s.exp_avg.defined()) {
       s.exp_avg = at::zeros_like(p, at::MemoryFormat::Preserve);
       s.exp_avg_sq = at::zeros_like(p, at::MemoryFormat::Preserve);
@@ -117,10 +123,13 @@ void Adam::ImportState(const std::map<std::string, at::Tensor>& tensors, const s
         fail(key + part, "shape " + c10::str(it->second.sizes()) + " does not match the tensor's " +
                              c10::str(p.sizes()));
       }
+      // clone: .to() returns the caller's tensor itself when device and dtype already match,
+      // and Step updates the moments in place.
       at::Tensor value = it->second.to(p.device(), p.scalar_type()).contiguous().clone();
       (std::string(part) == ".exp_avg" ? loaded[i].exp_avg : loaded[i].exp_avg_sq) = value;
     }
   }
+  // Replaced only once every entry has passed: a bad checkpoint leaves the optimizer unchanged.
   states_ = std::move(loaded);
 }
 

@@ -24,6 +24,8 @@ FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOp
     : model_(model), options_(options), forward_to_(forward_to) {
   TORCH_CHECK(forward_to_ == nullptr || &forward_to_->model() == &model_,
               "FeatureCapture: forward_to wraps a different model");
+  // Tap id -> block index, resolved once: OnTap runs at every tap of every forward and then only
+  // indexes these.
   const model::TapSet& taps = model_.taps();
   av_slot_.assign(taps.taps().size(), -1);
   out_slot_.assign(taps.taps().size(), -1);
@@ -44,6 +46,8 @@ FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOp
 }
 
 FeatureCapture::~FeatureCapture() {
+  // Forward attaches only for its call; this covers a capture attached to the TapSet directly,
+  // and never detaches another observer.
   if (model_.taps().observer() == this) model_.taps().Detach();
 }
 
@@ -74,6 +78,7 @@ at::Tensor FeatureCapture::Forward(const at::Tensor& x) {
 }
 
 at::Tensor FeatureCapture::OnTap(int id, const model::TapInfo& info, const at::Tensor& x) {
+  // Weight and activation taps reach here only with forward_to (see mask()).
   if (info.kind != model::TapKind::kFeature) {
     return forward_to_ != nullptr ? forward_to_->OnTap(id, info, x) : x;
   }

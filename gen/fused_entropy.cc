@@ -11,6 +11,7 @@
 
 #include "gen/fused_entropy_cpu.h"
 #include "gen/fused_entropy_plan.h"
+#include "gen/kde_entropy.h"
 #include "gen/patch_similarity.h"
 
 #ifdef PSAQ_WITH_CUDA

@@ -1,7 +1,9 @@
 // PSAQ-ViT V1's patch-similarity entropy (docs/psaq_spec.md §1.3-1.4), fused: the same values
-// and gradients as the reference (gen/kde_entropy.h PatchSimilarityEntropyPerImage) without
-// materialising the similarities S [B', N', N'] or the (B, G, M) kernel tensor, and without
-// autograd keeping anything of size M.
+// and gradients as the reference (gen/patch_similarity_entropy.h PatchSimilarityEntropyPerImage
+// with KdeImplementation::kReference) without materialising the similarities S [B', N', N'] or
+// the (B, G, M) kernel tensor, and without autograd keeping anything of size M. It reuses the
+// reference's grid and entropy steps (gen/kde_entropy.h) and is selected by
+// gen/patch_similarity_entropy.h, which it does not include.
 //
 // Algorithm, for the head-averaged feature F [B', N, d] of one block and B images:
 //   1. U = PatchUnitFeatures(F) [B', N', d] (gen/patch_similarity.h: token 0 dropped, rows
@@ -32,13 +34,14 @@
 #include <cstdint>
 #include <utility>
 
-#include "gen/kde_entropy.h"
+#include "gen/kde_options.h"
 
 namespace psaq::gen {
 
 // Per-image entropies [B] of the patch similarities of F [B', N, d]: the contract of
-// PatchSimilarityEntropyPerImage (gen/kde_entropy.h), computed fused. options.implementation is
-// ignored (this is the fused one); options.chunk_size sets the CPU task size (see KdeOptions).
+// PatchSimilarityEntropyPerImage (gen/patch_similarity_entropy.h), computed fused.
+// options.implementation is ignored (this is the fused one); options.chunk_size sets the CPU task
+// size (see KdeOptions).
 // REQUIRES (TORCH_CHECK): F 3-D floating point with N >= 2 and d >= 1 on the CPU or (CUDA builds)
 // a CUDA device; batch_size >= 1 dividing B'; options valid; finite similarities; on CUDA
 // options.grid_points <= kFusedKdeMaxGridPoints (16).

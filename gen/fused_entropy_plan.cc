@@ -26,6 +26,8 @@ bool Fits(const FusedKdeProblem& p, FusedKdePass pass, int64_t tile, int64_t lim
 }
 
 FusedKdeLaunch PlanPass(const FusedKdeProblem& p, FusedKdePass pass, int64_t limit) {
+  // The largest tile that fits: a bigger tile reuses each row it loads into shared memory for
+  // more pairs.
   int64_t tile = 0;
   for (int64_t t : {16, 8, 4, 2, 1}) {
     if (tile == 0 && Fits(p, pass, t, limit)) tile = t;
@@ -43,6 +45,7 @@ FusedKdeLaunch PlanPass(const FusedKdeProblem& p, FusedKdePass pass, int64_t lim
   l.threads = kFusedKdeThreads;
   l.row_stride = p.dim + 1;
   l.shared_bytes = FusedKdeSharedBytes(p, pass, tile);
+  // A 1-D CUDA grid holds at most 2^31 - 1 blocks.
   if (l.blocks_per_window > std::numeric_limits<int32_t>::max() / p.windows) {
     throw std::invalid_argument("PlanFusedKde: more than 2^31 - 1 blocks (" + Describe(p) + ")");
   }
@@ -96,6 +99,7 @@ FusedKdePlan PlanFusedKde(const FusedKdeProblem& problem, int64_t shared_bytes_l
   plan.problem = problem;
   plan.pairs = PlanPass(problem, FusedKdePass::kPairs, shared_bytes_limit);
   plan.rows = PlanPass(problem, FusedKdePass::kRows, shared_bytes_limit);
+  // The range pass keeps a min and a max per block, the sums pass G sums: max(2, G) doubles.
   const int64_t row = problem.grid_points > 2 ? problem.grid_points : 2;
   plan.workspace_bytes = plan.pairs.blocks * row * static_cast<int64_t>(sizeof(double));
   return plan;

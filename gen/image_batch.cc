@@ -25,6 +25,8 @@ ImageBatch MakeImageBatch(const model::ModelConfig& config, int64_t first_index,
     auto [lo, hi] = model::NormalisedPixelRange(config);
     ClampToBox(x, lo, hi);
   }
+  // X is the variable being optimised: the loss is differentiated w.r.t. it, and Adam updates
+  // this very tensor in place (it holds a handle to it, not a copy).
   batch.images = x.set_requires_grad(true);
   batch.adam = std::make_unique<Adam>(
       std::vector<std::pair<std::string, at::Tensor>>{{"images", batch.images}}, init.adam);
@@ -40,6 +42,8 @@ void ClampToBox(at::Tensor& images, const at::Tensor& lo, const at::Tensor& hi) 
   TORCH_CHECK(images.dim() == 4 && lo.numel() == images.size(1) && hi.numel() == images.size(1),
               "ClampToBox: need images [B, C, H, W] and C bounds, got ", images.sizes(), ", ",
               lo.sizes(), ", ", hi.sizes());
+  // A projection after the optimiser step, not part of the loss; in place on a leaf that
+  // requires grad, which needs autograd off.
   at::NoGradGuard no_grad;
   const at::TensorOptions opts = images.options().requires_grad(false);
   images.clamp_(lo.to(opts).view({1, -1, 1, 1}), hi.to(opts).view({1, -1, 1, 1}));
@@ -79,6 +83,9 @@ void ImportImageBatch(ImageBatch& batch, const std::map<std::string, at::Tensor>
                              c10::str(images.sizes()) + ", expected " +
                              c10::str(batch.images.sizes()));
   }
+  // Everything above only checks, and ImportState changes nothing when it throws, so a bad
+  // checkpoint leaves the batch as it was. The images are copied into the existing tensor
+  // because Adam holds a handle to it.
   batch.adam->ImportState(tensors, prefix + "adam.", source);
   {
     at::NoGradGuard no_grad;

@@ -5,27 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gen/fused_entropy.h"
-#include "gen/patch_similarity.h"
-
 namespace psaq::gen {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
 }  // namespace
-
-void CheckKdeOptions(const KdeOptions& o) {
-  TORCH_CHECK(o.bandwidth > 0 && std::isfinite(o.bandwidth),
-              "KdeOptions.bandwidth must be finite and > 0, got ", o.bandwidth);
-  TORCH_CHECK(o.grid_points >= 2, "KdeOptions.grid_points must be >= 2, got ", o.grid_points);
-  TORCH_CHECK(o.density_floor > 0, "KdeOptions.density_floor must be > 0, got ", o.density_floor);
-  TORCH_CHECK(o.chunk_size >= 0, "KdeOptions.chunk_size must be >= 0, got ", o.chunk_size);
-  TORCH_CHECK(o.implementation == KdeImplementation::kReference ||
-                  o.implementation == KdeImplementation::kFused,
-              "KdeOptions.implementation is not a KdeImplementation value: ",
-              static_cast<int>(o.implementation));
-}
 
 // float32 for half/bfloat16 (the official code's float32 grid would promote them), else as is.
 at::ScalarType KdeComputeType(at::ScalarType t) {
@@ -125,31 +110,6 @@ at::Tensor KdeEntropyOnGrid(const at::Tensor& similarities, const at::Tensor& gr
 
 at::Tensor KdeEntropyPerImage(const at::Tensor& similarities, const KdeOptions& options) {
   return KdeEntropyOnGrid(similarities, KdeGrid(similarities, options), options);
-}
-
-at::Tensor PatchSimilarityEntropyPerImage(const at::Tensor& av_mean, int64_t batch_size,
-                                          const KdeOptions& options) {
-  CheckKdeOptions(options);
-  if (options.implementation == KdeImplementation::kFused) {
-    return FusedPatchSimilarityEntropyPerImage(av_mean, batch_size, options);
-  }
-  return KdeEntropyPerImage(PatchSimilarityPerImage(av_mean, batch_size), options);
-}
-
-at::Tensor PatchSimilarityEntropy(const at::Tensor& av_mean, int64_t batch_size,
-                                  const KdeOptions& options) {
-  return PatchSimilarityEntropyPerImage(av_mean, batch_size, options).mean();
-}
-
-at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means, int64_t batch_size,
-                                      const KdeOptions& options) {
-  TORCH_CHECK(!av_means.empty(), "PatchSimilarityEntropyLoss: no block features given");
-  at::Tensor loss;
-  for (const at::Tensor& f : av_means) {
-    at::Tensor h = PatchSimilarityEntropy(f, batch_size, options);
-    loss = loss.defined() ? loss - h : -h;
-  }
-  return loss;
 }
 
 }  // namespace psaq::gen

@@ -8,7 +8,9 @@
 //   density p_b(x_k) = (1/M) * sum_m c * exp(-(x_k - S[b,m])^2 / (2h^2)),  c = 1/sqrt(2*pi*h^2)
 //   entropy H_b = trapezoid over k of f(x_k), f = -(p + floor) * log(p + floor)
 //   H = mean over b of H_b.
-// The entropy loss of V1 is L_ent = -sum over hooked blocks of H (PatchSimilarityEntropyLoss).
+// The entropy loss of V1 is L_ent = -sum over hooked blocks of H (PatchSimilarityEntropyLoss,
+// gen/patch_similarity_entropy.h, which starts from the blocks' A·V features and dispatches
+// between this reference and the fused implementation).
 //
 // Fidelity to the official code (zkkli/PSAQ-ViT generate_data.py and utils/kde.py, which is
 // pytorch-generative's GaussianKernel/KernelDensityEstimator):
@@ -24,6 +26,9 @@
 // Memory: autograd keeps about 2 * B * G * M values per block (the differences and the
 // exponentials). `chunk_size` only bounds the forward temporaries; the fused implementation
 // (gen/fused_entropy.h, selected with KdeOptions::implementation) keeps none of them.
+//
+// This file does not know the fused implementation: the fused one builds on the grid and entropy
+// steps below, and gen/patch_similarity_entropy.h is where the two meet.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,45 +36,10 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
-#include <vector>
+
+#include "gen/kde_options.h"
 
 namespace psaq::gen {
-
-// Which code computes PatchSimilarityEntropyPerImage (and the functions built on it).
-enum class KdeImplementation {
-  // This file: S and the (B, G, M) kernel tensor as ATen ops, kept by autograd. The reference.
-  kReference,
-  // gen/fused_entropy.h: similarities and kernel sums on the fly, nothing of size M kept;
-  // backward recomputes them. Same values and gradients to rounding (tests/gen/fused_entropy*).
-  kFused,
-};
-
-struct KdeOptions {
-  // Standard deviation h of the Gaussian kernel, in cosine-similarity units. Official default
-  // 0.01 (GaussianKernel(bandwidth=0.01)). Must be > 0.
-  double bandwidth = 0.01;
-  // Number of evaluation points G of the density between s_min and s_max (torch.linspace steps).
-  // Official: 10. Must be >= 2.
-  int64_t grid_points = 10;
-  // Added to the density before -p*log(p), keeping the log finite where p underflows.
-  // Official: 1e-4. Must be > 0.
-  double density_floor = 1e-4;
-  // Similarity values per chunk when summing the kernel over M; 0 = all M at once (the official
-  // (B, G, M) tensor). Chunking changes only the summation order (results agree to ~1e-15
-  // relative in float64); it bounds the forward temporaries to B * G * chunk_size values.
-  // kFused on the CPU: similarities per parallel task (rows of one window, at least one row);
-  // 0 = automatic (whole windows, or row blocks when there are fewer windows than threads).
-  // It changes only the summation order there too; memory does not depend on it.
-  int64_t chunk_size = 0;
-  // kReference (default) or kFused; see KdeImplementation. Only PatchSimilarityEntropyPerImage
-  // and the functions built on it (PatchSimilarityEntropy, PatchSimilarityEntropyLoss) switch;
-  // the S-based functions (KdeEntropyPerImage, ...) are always the reference.
-  KdeImplementation implementation = KdeImplementation::kReference;
-};
-
-// REQUIRES-style validation of `options` shared by both implementations; throws (TORCH_CHECK)
-// naming the bad field.
-void CheckKdeOptions(const KdeOptions& options);
 
 // The dtype the entropy is computed in for similarities/features of dtype `t`: float32 for
 // half/bfloat16, else t.
@@ -108,21 +78,5 @@ at::Tensor KdeEntropyOnGrid(const at::Tensor& similarities, const at::Tensor& gr
 
 // Per-image entropies [B] of S [B, M] on KdeGrid(S).
 at::Tensor KdeEntropyPerImage(const at::Tensor& similarities, const KdeOptions& options = {});
-
-// From a block's head-averaged A·V feature F [B', N, d] (B' = B, or B * nW for Swin):
-// per-image entropies [B] of its patch similarities (gen/patch_similarity.h), grid from the
-// whole batch. Differentiable w.r.t. F. options.implementation == kFused hands the call to
-// FusedPatchSimilarityEntropyPerImage (gen/fused_entropy.h).
-at::Tensor PatchSimilarityEntropyPerImage(const at::Tensor& av_mean, int64_t batch_size,
-                                          const KdeOptions& options = {});
-
-// The same averaged over images: the scalar H of one block (the golden fixtures' entropy64[i]).
-at::Tensor PatchSimilarityEntropy(const at::Tensor& av_mean, int64_t batch_size,
-                                  const KdeOptions& options = {});
-
-// V1's entropy loss over blocks: L_ent = -sum_i PatchSimilarityEntropy(av_means[i]) (scalar).
-// REQUIRES (TORCH_CHECK): av_means non-empty.
-at::Tensor PatchSimilarityEntropyLoss(const std::vector<at::Tensor>& av_means, int64_t batch_size,
-                                      const KdeOptions& options = {});
 
 }  // namespace psaq::gen

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "gen/image_prior.h"
+#include "gen/patch_similarity_entropy.h"
 
 namespace psaq::gen {
 namespace {
@@ -76,6 +77,7 @@ LossTerms V1Loss(const std::vector<at::Tensor>& av_means, const at::Tensor& logi
     TORCH_CHECK(labels.defined() && labels.dim() == 1 && labels.size(0) == batch &&
                     labels.scalar_type() == at::kLong,
                 "V1Loss: labels must be int64 [", batch, "]");
+    // torch's cross_entropy (mean reduction) spelled out: -log softmax at the label.
     at::Tensor log_p = at::log_softmax(logits, 1);
     at::Tensor ce = -log_p.gather(1, labels.to(logits.device()).unsqueeze(1)).mean();
     sum.Add(weights.cross_entropy, ce, &terms.cross_entropy);
@@ -113,9 +115,12 @@ at::Tensor KlDiscrepancy(const at::Tensor& teacher_logits, const at::Tensor& stu
   TORCH_CHECK(options.temperature > 0, "KlDiscrepancy: temperature must be > 0, got ",
               options.temperature);
   const double tau = options.temperature;
+  // KL(teacher || student) per image from log-probabilities (log_softmax rather than the log of
+  // a softmax: no log(0) for confident logits).
   at::Tensor log_t = at::log_softmax(teacher_logits / tau, 1);
   at::Tensor log_s = at::log_softmax(student_logits / tau, 1);
   at::Tensor kl = (log_t.exp() * (log_t - log_s)).sum(1);  // [B]
+  // Softened logits shrink the gradient by 1/tau^2; tau^2 restores its scale (Hinton et al.).
   return options.scale_by_temperature_squared ? kl * (tau * tau) : kl;
 }
 

@@ -3,9 +3,9 @@
 //
 // V1 (docs/psaq_spec.md §1.5):
 //   L = w_ent * L_ent + w_ce * CE(T(x̃), y) + w_tv * |TV(x̃) - v|
-//   L_ent = -sum over blocks of H (gen/kde_entropy.h PatchSimilarityEntropyLoss on the teacher's
-//   av_mean features), CE the mean cross-entropy against the random labels y, TV the
-//   target-matching total variation (gen/image_prior.h) with the batch's target v.
+//   L_ent = -sum over blocks of H (gen/patch_similarity_entropy.h PatchSimilarityEntropyLoss on
+//   the teacher's av_mean features), CE the mean cross-entropy against the random labels y, TV
+//   the target-matching total variation (gen/image_prior.h) with the batch's target v.
 // V2 sample step (R-V2, §2.4; no labels):
 //   L = w_ent * L_ent + λ_tv * |TV(x̃) - v| + λ_l2 * L2(x̃) - λ_adv * mean_b D_b
 //   L2 = mean over images of ||x̃_b||_2 (ImageL2Prior), D_b the teacher-student discrepancy of
@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "gen/kde_entropy.h"
+#include "gen/kde_options.h"
 
 namespace psaq::gen {
 

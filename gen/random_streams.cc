@@ -16,6 +16,8 @@ at::Tensor SampleNoise(uint64_t seed, int64_t first_index, int64_t count, int64_
               channels, ", ", height, ", ", width, "]");
   TORCH_CHECK(stddev >= 0, "SampleNoise: stddev must be >= 0, got ", stddev);
   at::Tensor out = at::empty({count, channels, height, width}, at::kFloat);
+  // One generator per sample index: a sample's noise does not depend on which batch or rank
+  // draws it.
   for (int64_t k = 0; k < count; ++k) {
     const uint64_t index = static_cast<uint64_t>(first_index + k);
     at::Generator gen = at::detail::createCPUGenerator(dist::DeriveSeed(seed, kNoiseStream, index));
@@ -50,6 +52,8 @@ double BatchTvTarget(uint64_t seed, int64_t first_index, int64_t numel, double l
   return ScaleTvTarget(low + (high - low) * u, numel);
 }
 
+// Seeded from the batch and the step alone, with no state carried between steps, so a resumed
+// batch replays the same draws.
 std::mt19937_64 StepRng(uint64_t seed, uint64_t stream, int64_t first_index, int64_t step) {
   const uint64_t batch_seed = dist::DeriveSeed(seed, stream, static_cast<uint64_t>(first_index));
   return std::mt19937_64(dist::DeriveSeed(batch_seed, stream, static_cast<uint64_t>(step)));

@@ -30,6 +30,7 @@ void ValidateV1Options(const V1Options& o) {
   TORCH_CHECK(o.tv_target_low >= 0 && o.tv_target_low <= o.tv_target_high,
               "V1Options.tv_target_low/high must satisfy 0 <= low <= high");
   TORCH_CHECK(o.init_std >= 0, "V1Options.init_std must be >= 0, got ", o.init_std);
+  // lr 0 here: o.lr = 0 means "the architecture's default", checked above.
   ValidateAdamOptions({0.0, o.beta1, o.beta2, o.adam_eps, 0.0});
 }
 
@@ -71,6 +72,7 @@ V1Generator::V1Generator(model::VisionModel& teacher, const V1Options& options, 
       options_(options),
       seed_(seed),
       base_lr_(options.lr > 0 ? options.lr : ArchDefaultImageLr(teacher.config().arch)),
+      // The block features serve only the entropy term: with its weight 0 none are captured.
       capture_(teacher, FeatureCaptureOptions{options.weights.entropy != 0, false}) {
   ValidateV1Options(options_);
   std::tie(box_lo_, box_hi_) = model::NormalisedPixelRange(teacher_.config());
@@ -84,6 +86,8 @@ ImageBatch V1Generator::InitBatch(int64_t first_index, int64_t count) const {
   init.tv_target_high = options_.tv_target_high;
   init.with_labels = options_.weights.cross_entropy != 0;
   init.adam = {base_lr_, options_.beta1, options_.beta2, options_.adam_eps, 0.0};
+  // The images live where the teacher does (its first parameter's device; CPU for a model
+  // without parameters).
   at::Device device = at::kCPU;
   for (const auto& p : teacher_.parameters()) {
     device = p.device();
@@ -105,6 +109,8 @@ V1Progress V1Generator::Step(ImageBatch& batch) {
   const double lr = WarmupCosineLrAtStep(schedule, it);
   batch.adam->set_lr(lr);
 
+  // A fresh generator per (batch, step) rather than one running stream: a resumed batch, or the
+  // same batch on another rank, draws the same jitter.
   std::mt19937_64 rng = StepRng(seed_, kV1JitterStream, batch.first_index, it);
   const JitterOptions jitter{V1JitterLimit(options_, epoch, teacher_.config().img_size()),
                              options_.flip_probability};
@@ -113,8 +119,12 @@ V1Progress V1Generator::Step(ImageBatch& batch) {
   V1Progress progress;
   progress.loss = V1Loss(capture_.av_means(), logits, batch.labels, x, batch.tv_target,
                          options_.weights, options_.kde);
+  // grad() w.r.t. the images only: backward() would also accumulate gradients into the
+  // teacher's parameters, which are not optimised.
   at::Tensor grad =
       torch::autograd::grad({progress.loss.total}, {batch.images}, {}, false, false, false)[0];
+  // Drop the captured features and the loss's graph now rather than at the next step, so they
+  // are not held during the Adam step or by the caller's progress record.
   capture_.Clear();
   progress.loss.total = progress.loss.total.detach();
   batch.adam->Step({grad});
@@ -139,6 +149,7 @@ bool V1Generator::Run(ImageBatch& batch, const V1Hooks& hooks) {
       checkpointed = true;
     }
     if (hooks.should_stop && hooks.should_stop()) {
+      // Stopping mid-batch: save it first (unless this step just did) so a restart resumes here.
       if (hooks.on_checkpoint && !checkpointed) hooks.on_checkpoint(batch);
       return Done(batch);
     }

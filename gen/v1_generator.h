@@ -24,7 +24,7 @@
 #include "gen/feature_capture.h"
 #include "gen/image_batch.h"
 #include "gen/jitter.h"
-#include "gen/kde_entropy.h"
+#include "gen/kde_options.h"
 #include "gen/objective.h"
 #include "model/vision_model.h"
 

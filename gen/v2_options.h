@@ -7,7 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
-#include "gen/kde_entropy.h"
+#include "gen/kde_options.h"
 #include "gen/objective.h"
 #include "gen/v2_student.h"
 

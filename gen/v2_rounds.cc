@@ -78,15 +78,20 @@ V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
   for (const auto& [first, count] : batches) {
     batches_.push_back(MakeImageBatch(teacher_.config(), first, count, init, device));
   }
+  // Variant B trains nothing, but still goes through SelectStudentParameters so that no student
+  // parameter requires grad.
   StudentParameterOptions train = options_.student_parameters;
   if (options_.student_update == StudentUpdate::kRecalibrateOnly) train = {false, false, false};
   trainable_ = SelectStudentParameters(student_, train);
   student_adam_ = std::make_unique<Adam>(
       trainable_, AdamOptions{options_.student_lr, options_.student_beta1, options_.student_beta2,
                               options_.student_eps, 0.0});
+  // Collective: every rank starts from rank 0's student.
   timings_.grad_sync = BroadcastStudent(comm_, student_);
 }
 
+// The warm-up steps have their own warm-up-and-cosine over warmup_iterations; the sample steps
+// count from the end of the warm-up, per round or over all rounds.
 double V2Rounds::ImageLr(int64_t step) const {
   const int64_t warmup = options_.warmup_iterations;
   if (step < warmup) {
@@ -97,6 +102,7 @@ double V2Rounds::ImageLr(int64_t step) const {
   if (options_.image_schedule == ImageSchedule::kPerRound) {
     return WarmupCosineLr({base_lr_, options_.image_warmup, period}, u % period);
   }
+  // u < period in a run of options_.rounds rounds; the min only keeps the argument in range.
   return WarmupCosineLr({base_lr_, options_.image_warmup, period}, std::min(u, period - 1));
 }
 
@@ -135,6 +141,7 @@ void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t 
     loss = V2SampleLoss(teacher_capture_.av_means(), x, batch.tv_target, d, options_.weights,
                         options_.kde);
   }
+  // W.r.t. the images only (as in V1): the student's gradients come from StudentGradients alone.
   at::Tensor grad = torch::autograd::grad({loss.total}, {batch.images}, {}, false, false, false)[0];
   teacher_capture_.Clear();
   loss.total = loss.total.detach();
@@ -163,14 +170,18 @@ void V2Rounds::WarmupAndCalibrate() {
 
 double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   const bool jitter = options_.student_jitter;
+  // Each rank back-propagates size / N times its sum of D; SyncStudentGradients then averages
+  // over the ranks, which leaves the gradient of the mean of D over all N samples.
   const double scale = static_cast<double>(comm_.size()) / static_cast<double>(global_samples_);
   if (teacher_cache_.size() != batches_.size()) teacher_cache_.assign(batches_.size(), {});
+  // backward() accumulates over the batches below: start from no gradient.
   for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
   at::Tensor d_sum = at::zeros({1}, at::kDouble);
   for (size_t k = 0; k < batches_.size(); ++k) {
     const ImageBatch& batch = batches_[k];
     at::Tensor x = batch.images.detach();
     if (jitter) {
+      // Keyed by the student step's index over the whole run, so a resume draws the same jitter.
       std::mt19937_64 rng = StepRng(seed_, kV2StudentStream, batch.first_index,
                                     (round - 1) * options_.student_iterations + iteration);
       x = ApplyJitter(x, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
@@ -196,7 +207,8 @@ double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   timings_.grad_sync.bytes += stats.bytes;
   timings_.grad_sync.seconds += stats.seconds;
   timings_.grad_sync.comm_seconds += stats.comm_seconds;
-  // The global mean D (one scalar all-reduce).
+  // The global mean D (one scalar all-reduce), for the progress report. MPI reduces CPU
+  // tensors, NCCL device tensors.
   at::Tensor global =
       d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : ModelDevice(teacher_));
   comm_.AllReduce(global, dist::ReduceOp::kSum);
@@ -212,6 +224,7 @@ void V2Rounds::StudentStep(int64_t round) {
     student_adam_->Step();
     Report({"student", round, -1, s + 1, options_.student_iterations, loss});
   }
+  // Not kept until the next round: they would only hold memory.
   for (auto& [name, p] : trainable_) p.mutable_grad() = at::Tensor();
   teacher_cache_.clear();
 }
@@ -233,6 +246,7 @@ void V2Rounds::RunRound() {
     base::ScopedSeconds timer(timings_.student_seconds);
     StudentStep(round);
   }
+  // After the student step, so the ranges fit both this round's images and the updated weights.
   if (options_.recalibrate_each_round) {
     base::ScopedSeconds timer(timings_.calibration_seconds);
     quant::Recalibrate(student_, Images(batches_), &comm_);
@@ -272,6 +286,8 @@ void V2Rounds::ImportState(const std::map<std::string, at::Tensor>& shared,
   for (ImageBatch& batch : batches_) ImportImageBatch(batch, rank, BatchPrefix(batch), source);
   ImportStudentState(student_, SubMap(shared, "student."), source);
   student_adam_->ImportState(shared, "student_adam.", source);
+  // completed_rounds >= 0: the state was saved after calibration, which leaves the student
+  // quantized.
   student_.SetMode(quant::QuantizedModel::Mode::kQuantized);
   completed_rounds_ = completed;
 }

@@ -43,8 +43,11 @@ std::vector<std::pair<std::string, at::Tensor>> SelectStudentParameters(
     } else if (norms.count(name) > 0) {
       train = options.norms;
     } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+      // Only the bias of a layer whose weight is a quantization point.
       train = options.biases && weights.count(name.substr(0, name.size() - 5) + ".weight") > 0;
     }
+    // Set on every parameter, trained or not, so the backward computes no gradient it would
+    // then throw away.
     item.value().set_requires_grad(train);
     if (train) selected.emplace_back(name, item.value());
   }
@@ -86,6 +89,8 @@ dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::QuantizedM
   dist::GradSyncStats stats;
   at::NoGradGuard no_grad;
   for (at::Tensor& t : tensors) {
+    // One broadcast per tensor, in its own dtype; the state dict's order is the same on every
+    // rank, so the broadcasts pair up.
     at::Tensor host = t.detach().cpu().contiguous();
     comm.Broadcast(host, 0);
     t.copy_(host);
@@ -105,6 +110,7 @@ std::vector<std::pair<std::string, at::Tensor>> ExportStudentState(
     const quant::ActivationQuantizer& q = student.activation_quantizer(id);
     if (!q.has_range()) continue;
     auto [lo, hi] = q.range();
+    // float64: the quantizer keeps its range as doubles, and a resume must restore it exactly.
     out.emplace_back("range." + student.tap(id).name,
                      at::tensor(std::vector<double>{lo, hi}, at::kDouble));
   }
@@ -137,6 +143,8 @@ void ImportStudentState(quant::QuantizedModel& student,
     const double* v = it->second.data_ptr<double>();
     ranges.push_back({id, {v[0], v[1]}});
   }
+  // Changes start only after every entry has passed. A tap saved without a range had none: clear
+  // every range first rather than keep this run's.
   at::NoGradGuard no_grad;
   for (auto& [param, value] : copies) param.copy_(value);
   for (int id : student.activation_taps()) student.activation_quantizer(id).ClearRange();

@@ -10,6 +10,8 @@
 #include <limits>
 #include <string>
 
+#include "launch/flagfiles.h"
+
 namespace psaq::launch {
 namespace {
 
@@ -245,6 +247,10 @@ void ParseFlagsOrExit(const Subcommand& sub, int* argc, char*** argv, bool print
   state.print_errors = print_errors;
   state.subcommand = sub.name;
   state.refusal.clear();
+  // gflags follows flagfiles without limit (a self-including one overflows the stack).
+  const std::string flagfile_error =
+      CheckFlagfiles(std::vector<std::string>(*argv + 1, *argv + *argc));
+  if (!flagfile_error.empty()) FailUsage(sub, flagfile_error, print_errors);
   std::fflush(stderr);
   state.capture = std::tmpfile();
   if (state.capture == nullptr) {

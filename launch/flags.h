@@ -49,10 +49,12 @@ std::string FormatUsageError(const std::string& subcommand, const std::string& r
 bool IsHelpArgument(const std::string& arg);
 
 // Parses `*argc`/`*argv` (argv[0] then the subcommand's arguments) with gflags, removing the flags.
-// On any error (an unknown flag, a bad value, a refused validation, an unreadable --flagfile)
-// gflags' messages are captured instead of printed; when `print_errors` is set (rank 0) one line
-// is printed -- the validator's reason when there is one -- and the process exits with
-// kUsageExitCode on every rank. Call before MPI is initialised. Returns on success only.
+// Flagfiles are checked first (CheckFlagfiles, launch/flagfiles.h: regular files of at most 1 MiB,
+// nested at most 8 deep, no cycle). On any error (an unknown flag, a bad value, a refused
+// validation, a refused or unreadable --flagfile) gflags' messages are captured instead of
+// printed; when `print_errors` is set (rank 0) one line is printed -- the validator's reason when
+// there is one -- and the process exits with kUsageExitCode on every rank. Call before MPI is
+// initialised. Returns on success only.
 void ParseFlagsOrExit(const Subcommand& sub, int* argc, char*** argv, bool print_errors);
 
 // The flags of `sub` with their values, one per line, for the log at start-up; "  (set)" marks

@@ -64,6 +64,12 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
                      Percent(rep["communication"]["share"].get<double>()) + " of the wall time"});
   }
   const nlohmann::json& m = rep["metrics"];
+  if (m.value("real_images_skipped", int64_t{0}) > 0) {
+    table.push_back(
+        {"skipped images",
+         base::FormatCount(m["real_images_skipped"].get<int64_t>()) +
+             " that do not decode (--on_bad_image=skip; later images took their place)"});
+  }
   if (m.contains("output_sqnr_db")) {
     table.push_back({"output SQNR", base::FormatFixed(m["output_sqnr_db"].get<double>(), 2) +
                                         " dB vs the float model on the samples"});

@@ -40,13 +40,15 @@ DEFINE_int64(samples_per_batch, kJob.batch_size,
              "term span the batch; PSAQ uses 32) and per calibration forward pass.");
 DEFINE_string(output_dir, "",
               "Directory for the run (created): samples/, checkpoint/ while unfinished, "
-              "model.safetensors + model.manifest.json (quantize), report.json (written last).");
+              "model.safetensors + model.manifest.json (quantize), report.json (written last). "
+              "One job at a time: a second job on it is refused, naming the first.");
 DEFINE_bool(resume, false,
             "Continue the unfinished run in --output_dir from its checkpoint (start afresh when "
             "there is none). Without it, a directory holding a checkpoint is refused.");
 DEFINE_bool(overwrite, false,
             "Replace a finished or unfinished run in --output_dir (its samples, checkpoint, model "
-            "and report) and start afresh.");
+            "and report) and start afresh. Deletes only what psaq wrote: a directory holding "
+            "anything else is refused, with a list of it.");
 DEFINE_int64(checkpoint_every, kJob.checkpoint_every,
              "V1: checkpoint every N steps within a batch (and at every batch end); V2: at the "
              "end of every round. -1 = never (a preemption then loses the run).");
@@ -198,6 +200,7 @@ enum class Scope {
   kAll,         // every run of generate and quantize
   kQuantize,    // psaq quantize only
   kEvaluation,  // psaq quantize with --eval_dataset
+  kImages,      // runs that decode images: --method=real, and psaq quantize with --eval_dataset
   kBits,        // psaq quantize, and generate's V2 student
   kGeneration,  // --method=v1|v2 (the image optimisation)
   kV1,          // --method=v1
@@ -214,6 +217,8 @@ bool Applies(Scope scope, JobKind kind, const std::string& method) {
       return kind == JobKind::kQuantize;
     case Scope::kEvaluation:
       return kind == JobKind::kQuantize && !FLAGS_eval_dataset.empty();
+    case Scope::kImages:
+      return method == "real" || Applies(Scope::kEvaluation, kind, method);
     case Scope::kBits:
       return kind == JobKind::kQuantize || method == "v2";
     case Scope::kGeneration:
@@ -236,6 +241,8 @@ std::string Where(Scope scope) {
       return "psaq quantize";
     case Scope::kEvaluation:
       return "--eval_dataset";
+    case Scope::kImages:
+      return "--method=real and --eval_dataset";
     case Scope::kBits:
       return "psaq quantize and the student of --method=v2";
     case Scope::kGeneration:
@@ -284,9 +291,11 @@ const std::vector<JobFlag>& JobFlags() {
       {"split", Scope::kReal, nullptr},  // read with its default "train" in JobOptionsFromFlags
       {"eval_dataset", Scope::kQuantize, [](Options& o) { o.eval.dataset = FLAGS_eval_dataset; },
        false},
-      {"on_bad_image", Scope::kQuantize,
-       [](Options& o) { o.eval.on_bad_image = quant::ParseBadImagePolicy(FLAGS_on_bad_image); },
-       false},
+      {"on_bad_image", Scope::kImages,
+       [](Options& o) {
+         o.real.on_bad_image = quant::ParseBadImagePolicy(FLAGS_on_bad_image);
+         o.eval.on_bad_image = o.real.on_bad_image;
+       }},
       // The job.
       {"method", Scope::kAll,
        [](Options& o) { o.source = job::ParseCalibrationSource(FLAGS_method); }},
@@ -454,12 +463,29 @@ void CheckJobFlags(JobKind kind) {
   }
 }
 
+namespace {
+
+// "psaq quantize --model=..." as typed, for the output directory's lock (gflags keeps argv
+// without the subcommand, which psaq_main removed).
+std::string CommandLine(JobKind kind) {
+  const std::vector<std::string>& argv = gflags::GetArgvs();
+  std::string line;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    line += (i == 0 ? "" : " ") + argv[i];
+    if (i == 0) line += kind == JobKind::kQuantize ? " quantize" : " generate";
+  }
+  return line;
+}
+
+}  // namespace
+
 job::QuantizeJobOptions JobOptionsFromFlags(JobKind kind, const std::string& device) {
   job::QuantizeJobOptions o;
   for (const JobFlag& flag : JobFlags()) {
     if (flag.apply && (kind == JobKind::kQuantize || flag.generate)) flag.apply(o);
   }
   o.device = device;
+  o.command = CommandLine(kind);
   o.real.split = IsSet("split") ? FLAGS_split : "train";  // PSAQ calibrates on training images
   if (kind == JobKind::kGenerate) o.eval = {};
   job::ValidateJobOptions(o);

@@ -6,12 +6,14 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "dist/check.h"
 #include "dist/fatal.h"
@@ -90,12 +92,32 @@ void ConfigureLogging(bool is_root) {
   if (!is_root) FLAGS_minloglevel = google::GLOG_WARNING;
 }
 
-std::string FirstLine(const std::string& text) {
-  const std::string line = text.substr(0, text.find('\n'));
-  return line.empty() ? "unknown error" : line;
-}
-
 }  // namespace
+
+std::string FormatErrorMessage(const std::string& text, bool with_detail) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+    start = end + 1;
+  }
+  std::string out = lines.front().empty() ? "unknown error" : lines.front();
+  if (!with_detail) return out;
+  // Drop blank lines at the end (a message ending in '\n').
+  while (lines.size() > 1 && lines.back().find_first_not_of(" \t") == std::string::npos) {
+    lines.pop_back();
+  }
+  const size_t shown = std::min(lines.size() - 1, kMaxErrorDetailLines);
+  for (size_t i = 1; i <= shown; ++i) out += "\n  " + lines[i];
+  if (lines.size() - 1 > shown) {
+    out += "\n  ... (" + std::to_string(lines.size() - 1 - shown) + " more lines)";
+  }
+  return out;
+}
 
 int IntraOpThreads(int allowed_cores, int node_cores, int local_size) {
   return std::max(1, std::min(allowed_cores, node_cores / std::max(local_size, 1)));
@@ -180,7 +202,9 @@ int RunSubcommand(const Subcommand& sub, const ProcessOptions& options, int* arg
   } catch (...) {
     error = "unknown exception";
   }
-  error = FirstLine(error);
+  // The detail of a multi-line message (the keys, files or values that matter) on rank 0; the
+  // other ranks, whose abort usually follows rank 0's, print the summary line only.
+  error = FormatErrorMessage(error, mpi != nullptr ? mpi->is_root() : LaunchedAsRoot());
   if (mpi == nullptr || mpi->size() == 1) {
     // Nobody to abort: report, shut down cleanly, exit with the status.
     std::fprintf(stderr, "psaq %s: error: %s\n", sub.name.c_str(), error.c_str());

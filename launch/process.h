@@ -6,9 +6,11 @@
 //        abort-on-fatal policy, the launcher checks, the local rank and device, the intra-op thread
 //        count, the MPI communicator; rank 0 logs the effective configuration once;
 //     2. sub.run(process);
-//     3. any exception (std::exception, c10::Error) becomes ONE line on stderr with the rank
-//        prefix and the job is aborted (MPI_Abort), so no rank waits forever for a dead peer. A
-//        one-rank run exits with the status instead, without MPI's abort banner.
+//     3. any exception (std::exception, c10::Error) is printed on stderr with the rank prefix
+//        (FormatErrorMessage: its first line as the summary; on rank 0 the lines after it, the
+//        detail, indented below) and the job is aborted (MPI_Abort), so no rank waits forever
+//        for a dead peer. A one-rank run exits with the status instead, without MPI's abort
+//        banner.
 //
 // Logging: glog writes to stderr, unless glog's own --log_dir is given: then each rank writes its
 // log files there and rank 0 also logs to stderr. Ranks other than 0 log WARNING and above only
@@ -79,10 +81,20 @@ class ProcessContext {
 };
 
 // Runs `sub` in a ProcessContext built from `options` and returns its exit status; on an exception
-// prints one line and aborts the job (see above). Call after the flags are parsed and checked.
-// Subcommands should use the context's communicators rather than their own: a communicator
-// destroyed while an error unwinds could wait for peers.
+// prints its message (FormatErrorMessage) and aborts the job (see above). Call after the flags are
+// parsed and checked. Subcommands should use the context's communicators rather than their own: a
+// communicator destroyed while an error unwinds could wait for peers.
 int RunSubcommand(const Subcommand& sub, const ProcessOptions& options, int* argc, char*** argv);
+
+// At most this many lines of an error's detail are printed (a strict weights load lists every
+// missing key); the rest are counted.
+constexpr size_t kMaxErrorDetailLines = 50;
+
+// An error message as the top-level handler prints it after "error: ": its first line (the
+// summary; "unknown error" when empty) and, when `with_detail`, every further line indented by two
+// spaces, blank lines at the end dropped, at most kMaxErrorDetailLines of them then
+// "  ... (N more lines)". Without detail: the first line only.
+std::string FormatErrorMessage(const std::string& text, bool with_detail);
 
 // LibTorch intra-op threads for one rank: min(allowed_cores, node_cores / local_size), at least 1.
 // allowed_cores: CPUs this process may run on (its affinity mask: a core or a socket when the

@@ -18,8 +18,9 @@ DEFINE_string(split, "test",
               "--dataset=fashion_mnist (for an ImageFolder, point --dataset at the split's root).");
 DEFINE_int32(batch_size, 64, "Images per forward pass on each rank (>= 1).");
 DEFINE_string(on_bad_image, "fail",
-              "What to do with an image that cannot be decoded: fail (stop the job, naming the "
-              "file) or skip (warn, leave it out and count it).");
+              "What to do with an image that cannot be decoded (corrupt, unreadable, over 1 GiB "
+              "or 64 Mpixel): fail (stop the job, naming the file) or skip (warn, leave it out "
+              "and count it; --method=real takes a later image of its seeded order instead).");
 DEFINE_uint64(seed, 0,
               "The job seed; every random value derives from it, so a run is reproducible for a "
               "fixed number of ranks. train: initial weights, data order, augmentation; "

@@ -24,6 +24,8 @@ at::Tensor PatchMergingImpl::forward(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && H % 2 == 0 && W % 2 == 0 && C == options_.dim(),
               "PatchMerging: expected [B, H, W, ", options_.dim(), "] with H, W even, got ",
               x.sizes());
+  // Each 2x2 neighbourhood becomes 4C channels in timm's order, w offset major:
+  // (h, w) = (0, 0), (1, 0), (0, 1), (1, 1). The reduction's trained weights depend on it.
   at::Tensor y = x.reshape({B, H / 2, 2, W / 2, 2, C})
                      .permute({0, 1, 3, 4, 2, 5})
                      .reshape({B, H / 2, W / 2, 4 * C});

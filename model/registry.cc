@@ -85,6 +85,8 @@ ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_
                              "architecture with a preset (" +
                              PresetList() + ")");
   }
+  // Named after the file (not the preset or the metadata's name), so reports and exports say
+  // which weights were loaded.
   config.name = std::filesystem::path(path).stem().string();
   // The config must not describe more than the file holds: checked before the model is built, so
   // a small file cannot make us allocate (or build blocks) for a huge one.
@@ -100,6 +102,8 @@ ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_
 ModelPtr CloneModel(const VisionModel& model) {
   ModelPtr clone = CreateModel(model.config());
   const std::vector<at::Tensor> params = model.parameters();
+  // Moved first: LoadStateDict converts to the destination's device and dtype, which must then
+  // be the source's.
   if (!params.empty()) clone->to(params.front().device(), params.front().scalar_type());
   std::map<std::string, at::Tensor> state;
   for (const auto& [name, tensor] : StateDict(model)) state.emplace(name, tensor.detach());

@@ -34,17 +34,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <map>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace psaq::model {
+#include "model/safetensors_error.h"  // SafetensorsError
 
-class SafetensorsError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace psaq::model {
 
 struct SafetensorsFile {
   // Tensors in file order (ascending data offset), each a contiguous CPU tensor owning its memory.

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "model/safetensors.h"
+#include "model/safetensors_error.h"
 
 // The on-disk format is little-endian; tensors are read and written as raw memory.
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -115,6 +115,8 @@ void LoadStateDict(torch::nn::Module& module, const std::map<std::string, at::Te
                              (non_finite_tensors == 1 ? " tensor holds" : " tensors hold") +
                              " NaN or Inf values, first '" + first);
   }
+  // Copied into the module's own tensors rather than rebinding them: whoever holds a handle to
+  // a parameter (an optimizer, a quantizer) keeps seeing it.
   for (size_t i = 0; i < state.size(); ++i) {
     at::Tensor dst = state[i].second;
     dst.copy_(converted[i]);

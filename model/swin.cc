@@ -23,6 +23,7 @@ SwinStageImpl::SwinStageImpl(int in_dim, int out_dim, int resolution, int depth,
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int j = 0; j < depth; ++j) {
     SwinBlock block(SwinBlockOptions(out_dim, num_heads, resolution, config.window_size)
+                        // Every second block shifts its windows by half a window.
                         .shift_size(j % 2 == 1 ? config.window_size / 2 : 0)
                         .mlp_ratio(config.mlp_ratio)
                         .qkv_bias(config.qkv_bias)

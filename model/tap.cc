@@ -34,6 +34,7 @@ void TapSet::Detach() { Attach(nullptr, 0); }
 
 ScopedTapObserver::ScopedTapObserver(TapSet& taps, TapObserver* observer, uint32_t mask)
     : taps_(taps), previous_(taps.observer()), previous_mask_(0) {
+  // The mask is visible only through Wants(): rebuild it kind by kind (3 TapKinds).
   for (uint32_t k = 0; k < 3; ++k) {
     if (taps.Wants(static_cast<TapKind>(k))) previous_mask_ |= 1u << k;
   }

@@ -120,6 +120,8 @@ EvalResult Evaluate(dist::Communicator& comm, const ForwardFn& forward,
   const int64_t n =
       options.max_images > 0 ? std::min(options.max_images, dataset.size()) : dataset.size();
   const int64_t num_batches = (n + options.batch_size - 1) / options.batch_size;
+  // Each rank takes a contiguous range of whole batches: every image is seen by exactly one rank,
+  // and the batches are the same whatever the number of ranks.
   const dist::Range mine = dist::ShardRange(num_batches, comm.size(), comm.rank());
 
   EvalResult result;
@@ -221,6 +223,7 @@ std::string FormatLayerErrors(const std::vector<TapError>& errors, int max_rows)
   int64_t shown = 0;
   for (size_t i = 0; i < errors.size(); ++i) {
     const TapError& e = errors[i];
+    // The worst max_rows layers, and always the output: the end-to-end error.
     const bool keep = max_rows <= 0 || static_cast<int64_t>(i) < max_rows || e.name == "output";
     if (!keep) continue;
     table.AddRow(

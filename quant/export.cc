@@ -29,10 +29,13 @@ namespace fmt = export_format;
 
 // Integer codes and the flat [C] scales of a quantized weight.
 std::pair<at::Tensor, at::Tensor> WeightCodes(const Quantizer& quantizer, const at::Tensor& w) {
+  // An imported weight exports the codes and scales it was imported with: requantizing q * s
+  // would not give the scales back (quant/weight_quantizer.h).
   if (const auto* frozen = dynamic_cast<const FrozenWeightQuantizer*>(&quantizer)) {
     return {frozen->codes().cpu(), frozen->scale().cpu().reshape({-1})};
   }
   const UniformGrid grid = quantizer.Grid(w);
+  // Symmetric codes of at most 8 bits lie in [-128, 127]: int8 holds them exactly.
   return {QuantizeToGrid(w, grid).to(at::kChar), grid.scale.reshape({-1})};
 }
 
@@ -146,6 +149,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   metadata["psaq_version"] = PSAQ_VERSION;
   metadata["tool"] = options.tool;
   metadata["created"] = base::UtcNow();
+  // The model file first: a manifest never describes a file that failed to be written.
   model::WriteSafetensors(path, tensors, metadata);
 
   json manifest = json::object();

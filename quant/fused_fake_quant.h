@@ -8,7 +8,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "quant/quantizer.h"
+#include "quant/uniform_grid.h"
 
 namespace psaq::quant {
 

@@ -124,11 +124,12 @@ class Reader {
 
 std::string Shape(const at::Tensor& t) { return c10::str(t.sizes()); }
 
-}  // namespace
+// The steps of ImportQuantizedModel, in the order it runs them (which fixes the error a file with
+// several problems reports).
 
-ImportedModel ImportQuantizedModel(const std::string& path) {
-  at::NoGradGuard no_grad;
-  Reader r(path);
+// Checks the format metadata and returns the file's QuantConfig without its per-point overrides
+// (MatchPoints adds those).
+QuantConfig ReadConfig(const Reader& r) {
   if (r.metadata().count("format") == 0 || r.Meta("format") != fmt::kFormat) {
     r.Fail(std::string("not a psaq quantized export (metadata 'format' is not '") + fmt::kFormat +
            "')");
@@ -143,23 +144,28 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
   QuantConfig config;
   config.weight_bits = r.Bits(r.Meta("w_bits"), "metadata w_bits");
   config.act_bits = r.Bits(r.Meta("a_bits"), "metadata a_bits");
+  // The parsers throw std::invalid_argument without the path; rethrow with it.
   try {
     config.weight_granularity = ParseGranularity(r.Meta("weight_granularity"));
     config.act_observer = ParseObserverKind(r.Meta("act_observer"));
+    // Files written before input_range existed lack the key: they keep the default
+    // (calibrated), which is what they were quantized with.
     if (r.metadata().count("input_range") != 0) {
       config.input_range = ParseInputRange(r.Meta("input_range"));
     }
   } catch (const std::invalid_argument& e) {
     r.Fail(e.what());
   }
-  const std::vector<Point> points = r.Points();
-  const model::ModelConfig model_config = model::ConfigFromMetadata(r.metadata(), path);
-  CheckModelFitsExport(model_config, r.file());  // before anything is allocated for the model
-  const model::ModelPtr net = model::CreateModel(model_config);
+  return config;
+}
 
-  // The quantization points must be the model's weight and activation taps, in order.
+// The quantization points must be the model's weight and activation taps, in order (feature taps
+// are not quantized and not listed). A point whose bits differ from its kind's default becomes
+// a bits override in `config`. Returns the tap id of each point.
+std::vector<int> MatchPoints(const Reader& r, const model::VisionModel& net,
+                             const std::vector<Point>& points, QuantConfig& config) {
   std::vector<int> ids;
-  for (const model::TapInfo& info : net->taps().taps()) {
+  for (const model::TapInfo& info : net.taps().taps()) {
     if (info.kind == model::TapKind::kFeature) continue;
     const size_t i = ids.size();
     const std::string kind =
@@ -171,59 +177,102 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
     }
     const int default_bits = kind == fmt::kWeightKind ? config.weight_bits : config.act_bits;
     if (points[i].bits != default_bits) config.bits_overrides[info.name] = points[i].bits;
-    ids.push_back(net->taps().Find(info.name));
+    ids.push_back(net.taps().Find(info.name));
   }
   if (points.size() != ids.size()) {
     r.Fail("quant_points lists " + std::to_string(points.size()) + " points, the model has " +
            std::to_string(ids.size()));
   }
+  return ids;
+}
+
+// A quantized weight as stored: int8 codes and its per-group float32 scales.
+struct FrozenWeight {
+  int id = 0;        // the weight's tap
+  at::Tensor codes;  // int8, the weight's shape
+  at::Tensor scale;  // float32, the granularity's parameter shape
+};
+
+// The codes of quantized weight `name` (model shape `ref`) at `bits`, checked, with their scale.
+FrozenWeight TakeQuantizedWeight(Reader& r, const std::string& name, const at::Tensor& ref,
+                                 int bits, const Granularity& granularity) {
+  const at::Tensor& codes = r.Take(name, at::kChar);
+  if (codes.sizes() != ref.sizes()) {
+    r.Fail("tensor '" + name + "' has shape " + Shape(codes) + ", the model's is " + Shape(ref));
+  }
+  // A code outside the bit width's range would dequantize to a weight the quantizer can never
+  // produce; such a file was not written by psaq at these bits.
+  const int64_t lo = codes.numel() > 0 ? codes.min().item<int64_t>() : 0;
+  const int64_t hi = codes.numel() > 0 ? codes.max().item<int64_t>() : 0;
+  if (lo < SymmetricQMin(bits) || hi > SymmetricQMax(bits)) {
+    r.Fail("tensor '" + name + "' holds integer codes in [" + std::to_string(lo) + ", " +
+           std::to_string(hi) + "], outside the " + std::to_string(bits) + "-bit range [" +
+           std::to_string(SymmetricQMin(bits)) + ", " + std::to_string(SymmetricQMax(bits)) + "]");
+  }
+  // Scales are stored flat ([groups]); the grid needs them in the granularity's broadcast shape.
+  const std::vector<int64_t> param_shape = granularity.ParamShape(ref.sizes());
+  const at::Tensor& scale = r.Take(fmt::ScaleName(name), at::kFloat);
+  const int64_t groups = c10::multiply_integers(param_shape);
+  if (scale.dim() != 1 || scale.size(0) != groups) {
+    r.Fail("tensor '" + fmt::ScaleName(name) + "' has shape " + Shape(scale) + ", expected [" +
+           std::to_string(groups) + "]");
+  }
+  CheckScaleRange(scale, fmt::ScaleName(name), r.file().source);
+  return FrozenWeight{0, codes, scale.reshape(param_shape)};
+}
+
+// The model's float state and the frozen quantized weights.
+struct WeightState {
+  std::map<std::string, at::Tensor> state;  // every model tensor, as LoadStateDict takes it
+  std::vector<FrozenWeight> frozen;         // in state-dict order
+};
+
+// Reads every tensor of the model's state dict: stored floats as they are (biases, norms,
+// 32-bit weights), quantized weights as their dequantized codes q * s. Those are only the float
+// view of the model: the quantized forward uses the frozen codes and scales, because
+// requantizing q * s would not give the scales back (quant/weight_quantizer.h).
+WeightState ReadWeights(Reader& r, const model::VisionModel& net, const std::vector<Point>& points,
+                        const QuantConfig& config) {
   std::map<std::string, size_t> point_of;
   for (size_t i = 0; i < points.size(); ++i) point_of[points[i].name] = i;
-
-  // Float state: stored floats, and dequantized codes for quantized weights.
   const std::unique_ptr<Granularity> granularity = MakeGranularity(config.weight_granularity);
-  std::map<std::string, at::Tensor> state;
-  std::vector<std::pair<int, std::pair<at::Tensor, at::Tensor>>> frozen;
-  for (const auto& [name, ref] : model::StateDict(*net)) {
+  WeightState out;
+  for (const auto& [name, ref] : model::StateDict(net)) {
     auto it = point_of.find(name);
     const bool weight = it != point_of.end() && points[it->second].kind == fmt::kWeightKind;
     if (!weight || points[it->second].bits == kBitsOff) {
       const at::Tensor& t = r.TakeAny(name);
       if (weight && !t.is_floating_point()) r.Fail("32-bit weight '" + name + "' is not floating");
-      state[name] = t;
+      out.state[name] = t;
       continue;
     }
     const int bits = points[it->second].bits;
-    const at::Tensor& codes = r.Take(name, at::kChar);
-    if (codes.sizes() != ref.sizes()) {
-      r.Fail("tensor '" + name + "' has shape " + Shape(codes) + ", the model's is " + Shape(ref));
-    }
-    const int64_t lo = codes.numel() > 0 ? codes.min().item<int64_t>() : 0;
-    const int64_t hi = codes.numel() > 0 ? codes.max().item<int64_t>() : 0;
-    if (lo < SymmetricQMin(bits) || hi > SymmetricQMax(bits)) {
-      r.Fail("tensor '" + name + "' holds integer codes in [" + std::to_string(lo) + ", " +
-             std::to_string(hi) + "], outside the " + std::to_string(bits) + "-bit range [" +
-             std::to_string(SymmetricQMin(bits)) + ", " + std::to_string(SymmetricQMax(bits)) +
-             "]");
-    }
-    const std::vector<int64_t> param_shape = granularity->ParamShape(ref.sizes());
-    const at::Tensor& scale = r.Take(fmt::ScaleName(name), at::kFloat);
-    const int64_t groups = c10::multiply_integers(param_shape);
-    if (scale.dim() != 1 || scale.size(0) != groups) {
-      r.Fail("tensor '" + fmt::ScaleName(name) + "' has shape " + Shape(scale) + ", expected [" +
-             std::to_string(groups) + "]");
-    }
-    CheckScaleRange(scale, fmt::ScaleName(name), path);
+    FrozenWeight w = TakeQuantizedWeight(r, name, ref, bits, *granularity);
     UniformGrid grid;
-    grid.scale = scale.reshape(param_shape);
+    grid.scale = w.scale;
     grid.qmin = SymmetricQMin(bits);
     grid.qmax = SymmetricQMax(bits);
-    state[name] = DequantizeFromGrid(codes, grid);
-    frozen.push_back({net->taps().Find(name), {codes, grid.scale}});
+    out.state[name] = DequantizeFromGrid(w.codes, grid);
+    w.id = net.taps().Find(name);
+    out.frozen.push_back(std::move(w));
   }
+  return out;
+}
 
-  // Activation ranges; the stored scale and zero point must be what the range gives.
-  std::vector<std::pair<int, std::pair<double, double>>> ranges;
+// A calibrated activation range [min, max] of tap `id`.
+struct ActivationRange {
+  int id = 0;
+  double min = 0;
+  double max = 0;
+};
+
+// The activation points' ranges. The stored scale and zero point are redundant (the range
+// determines them): they must be exactly what AsymmetricGrid gives, so a file whose numbers
+// disagree is refused rather than silently requantized. A 32-bit point may still carry its
+// observed range; it is kept when present.
+std::vector<ActivationRange> ReadActivationRanges(Reader& r, const std::vector<Point>& points,
+                                                  const std::vector<int>& ids) {
+  std::vector<ActivationRange> ranges;
   for (size_t i = 0; i < points.size(); ++i) {
     const Point& p = points[i];
     if (p.kind != fmt::kActivationKind) continue;
@@ -236,10 +285,14 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
     if (!std::isfinite(min) || !std::isfinite(max) || min > max) {
       r.Fail("tensor '" + range_name + "' is not a finite range with min <= max");
     }
-    ranges.push_back({ids[i], {min, max}});
+    ranges.push_back({ids[i], min, max});
     if (p.bits == kBitsOff) continue;
+    // From the stored float32 range: the exporter's grid came from
+    // ActivationQuantizer::Grid(kFloat), which rounds its range to float32 the same way, so the
+    // comparison below can be exact.
     const UniformGrid grid = AsymmetricGrid(range[0], range[1], p.bits);
-    CheckScaleRange(grid.scale, fmt::ActName(p.name, "scale"), path);  // e.g. a +-3e38 range
+    // A finite range of +-3e38 gives an infinite scale, which would match its stored copy.
+    CheckScaleRange(grid.scale, fmt::ActName(p.name, "scale"), r.file().source);
     for (const char* field : {"scale", "zero_point"}) {
       const std::string name = fmt::ActName(p.name, field);
       const at::Tensor& stored = r.Take(name, at::kFloat);
@@ -252,12 +305,31 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
       }
     }
   }
+  return ranges;
+}
+
+}  // namespace
+
+ImportedModel ImportQuantizedModel(const std::string& path) {
+  at::NoGradGuard no_grad;
+  Reader r(path);
+  QuantConfig config = ReadConfig(r);
+  const std::vector<Point> points = r.Points();
+  const model::ModelConfig model_config = model::ConfigFromMetadata(r.metadata(), path);
+  CheckModelFitsExport(model_config, r.file());  // before anything is allocated for the model
+  const model::ModelPtr net = model::CreateModel(model_config);
+  const std::vector<int> ids = MatchPoints(r, *net, points, config);
+  WeightState weights = ReadWeights(r, *net, points, config);
+  const std::vector<ActivationRange> ranges = ReadActivationRanges(r, points, ids);
+  // Every tensor is checked, and none left over, before any is loaded into the model.
   r.FailOnUnused();
 
-  model::LoadStateDict(*net, state, path);
+  model::LoadStateDict(*net, weights.state, path);
   auto quantized = std::make_unique<QuantizedModel>(net, config);
-  for (auto& [id, cs] : frozen) quantized->FreezeWeight(id, cs.first, cs.second);
-  for (auto& [id, mm] : ranges) quantized->activation_quantizer(id).SetRange(mm.first, mm.second);
+  for (const FrozenWeight& w : weights.frozen) quantized->FreezeWeight(w.id, w.codes, w.scale);
+  for (const ActivationRange& a : ranges) {
+    quantized->activation_quantizer(a.id).SetRange(a.min, a.max);
+  }
   quantized->SetMode(QuantizedModel::Mode::kQuantized);
   return ImportedModel{std::move(quantized), r.metadata()};
 }

@@ -31,6 +31,8 @@ class ActivationRecorder : public model::TapObserver {
 
 double Sqnr(const at::Tensor& reference, const at::Tensor& test) {
   TORCH_CHECK(reference.numel() == test.numel(), "Sqnr: ", reference.sizes(), " vs ", test.sizes());
+  // Sums in float64: over a whole activation tensor, float32 sums would blur a small noise
+  // energy at high SQNR.
   const at::Tensor ref = reference.detach().to(at::kDouble).reshape({-1});
   const at::Tensor tst = test.detach().to(at::kDouble).reshape({-1}).to(ref.device());
   const double signal = ref.square().sum().item<double>();
@@ -58,6 +60,8 @@ std::vector<TapError> PerLayerError(QuantizedModel& model, const at::Tensor& bat
   model::TapSet& taps = model.model().taps();
   const size_t n = taps.taps().size();
 
+  // Two forwards of the same batch: float values, then fake-quantized ones. The quantized run
+  // feeds each layer quantized inputs, so a tap's error includes everything upstream of it.
   ActivationRecorder float_run(nullptr, n);
   at::Tensor float_out;
   {

@@ -27,10 +27,13 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
     : model_(std::move(model)), config_(std::move(config)) {
   TORCH_CHECK(model_ != nullptr, "QuantizedModel: null model");
   ValidateQuantConfig(config_);
+  // Indexed by tap id (slots of other kinds stay empty), so OnTap, which runs at every tap of
+  // every forward, needs no lookup.
   const std::vector<model::TapInfo>& taps = model_->taps().taps();
   weight_quantizers_.resize(taps.size());
   activation_quantizers_.resize(taps.size());
   observers_.resize(taps.size());
+  // An override naming no tap would otherwise be ignored silently (a typo, another model's name).
   for (const auto& [name, bits] : config_.bits_overrides) {
     const int id = model_->taps().Find(name);
     TORCH_CHECK(id >= 0 && taps[static_cast<size_t>(id)].kind != model::TapKind::kFeature,
@@ -42,6 +45,7 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
     TORCH_CHECK(id >= 0 && taps[static_cast<size_t>(id)].kind == model::TapKind::kActivation,
                 "QuantConfig.input_range = pixel_box: ", model_->config().name,
                 " has no activation tap '", kInputTap, "'");
+    // One per-tensor range over all channels: the lowest channel bound to the highest.
     auto [lo, hi] = model::NormalisedPixelRange(model_->config());
     pixel_box_ = {lo.min().item<double>(), hi.max().item<double>()};
   }
@@ -75,6 +79,7 @@ int QuantizedModel::BitsFor(const model::TapInfo& info) const {
 }
 
 at::Tensor QuantizedModel::Forward(const at::Tensor& x) {
+  // kFloat does not attach at all, so it is the float forward bit for bit.
   if (mode_ == Mode::kFloat) return model_->forward(x);
   model::ScopedTapObserver attach(model_->taps(), this, kTapMask);
   return model_->forward(x);
@@ -143,6 +148,7 @@ void QuantizedModel::ApplyObservedRanges() {
       missing += (missing.empty() ? "" : ", ") + tap(id).name;
     }
   }
+  // All taps are checked before any range is set: a failed calibration changes nothing.
   TORCH_CHECK(missing.empty(), "calibration saw nothing at activation taps: ", missing,
               " (did the forward pass reach them?)");
   for (int id : activation_taps_) {
@@ -156,6 +162,7 @@ void QuantizedModel::ApplyObservedRanges() {
 void QuantizedModel::FreezeWeight(int id, const at::Tensor& codes, const at::Tensor& scale) {
   TORCH_CHECK(tap(id).kind == model::TapKind::kWeight, "FreezeWeight: tap '", tap(id).name,
               "' is not a weight tap");
+  // The tap keeps its configured bit width; only where the grid comes from changes.
   const int bits = weight_quantizers_[static_cast<size_t>(id)]->bits();
   weight_quantizers_[static_cast<size_t>(id)] =
       std::make_unique<FrozenWeightQuantizer>(bits, codes, scale);
@@ -172,6 +179,8 @@ at::Tensor QuantizedModel::OnTap(int id, const model::TapInfo& info, const at::T
       if (mode_ != Mode::kQuantized) return x;
       return weight_quantizers_[i]->FakeQuantize(x);
     case model::TapKind::kActivation:
+      // Calibration observes the float activations and passes them on unchanged. The observer's
+      // error does not know the tap: rethrow with its name.
       if (mode_ == Mode::kCalibrate) {
         try {
           observers_[i]->Observe(x);

@@ -4,7 +4,8 @@
 //   q  = clamp(round(x / s + z), qmin, qmax)      round = half to even
 //   x̂ = (q - z) * s
 // with s and z broadcastable against x (per tensor: 0-dim; per output channel: [C, 1, ...]).
-// Symmetric grids have no zero point (z undefined) and skip the two ops that use it.
+// Symmetric grids have no zero point (z undefined) and skip the two ops that use it. The grid
+// (UniformGrid) is quant/uniform_grid.h; its formulas are quant/uniform.h.
 //
 // Extension by adding one file: a new weight range method (MSE, percentile of |W|) is a new
 // Quantizer subclass; a new grouping (per-tensor weights) is a new Granularity
@@ -14,29 +15,14 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <cstdint>
+#include "quant/uniform_grid.h"
 
 namespace psaq::quant {
 
-inline constexpr int kMinBits = 2;
-inline constexpr int kMaxBits = 8;
 inline constexpr int kBitsOff = 32;  // quantization off: FakeQuantize is the identity
 
-// True for kMinBits..kMaxBits and kBitsOff.
+// True for kMinBits..kMaxBits (quant/uniform_grid.h) and kBitsOff.
 bool IsValidBits(int bits);
-
-struct UniformGrid {
-  at::Tensor scale;       // > 0, dtype and device of x, broadcastable against x
-  at::Tensor zero_point;  // integral values, same shape as scale; undefined when symmetric
-  int64_t qmin = 0;       // smallest integer code
-  int64_t qmax = 0;       // largest integer code
-};
-
-// Which gradient FakeQuantize passes back (the forward value never depends on this).
-enum class SteGradient {
-  kIdentity,     // dL/dx = dL/dx̂ everywhere (weights)
-  kInsideRange,  // dL/dx̂ where round(x / s + z) lies in [qmin, qmax], 0 where it was clamped
-};
 
 class Quantizer {
  public:

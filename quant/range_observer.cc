@@ -38,7 +38,7 @@ void RangeObserver::Merge(const RangeObserver& other) {
     case dist::ReduceOp::kSum:
       set_state(at::add(mine, theirs));
       return;
-    case dist::ReduceOp::kAvg:
+    case dist::ReduceOp::kAvg:  // an average of states is not the state of the union
       break;
   }
   TORCH_INTERNAL_ASSERT(false, "an observer's merge op must be kMax, kMin or kSum");
@@ -56,11 +56,14 @@ void MinMaxObserver::Observe(const at::Tensor& x) {
   const double max = both[1].item<double>();
   TORCH_CHECK(std::isfinite(min) && std::isfinite(max),
               "range observer: the tensor holds non-finite values (min ", min, ", max ", max, ")");
+  // The state is (-min, max), not (min, max), so that both extremes merge across ranks with one
+  // max all-reduce.
   neg_min_ = std::max(neg_min_, -min);
   max_ = std::max(max_, max);
 }
 
 void MinMaxObserver::Reset() {
+  // -inf is both "nothing seen" and the identity of max, so an empty rank's state merges away.
   neg_min_ = -std::numeric_limits<double>::infinity();
   max_ = -std::numeric_limits<double>::infinity();
 }

@@ -70,6 +70,7 @@ UniformGrid SymmetricGrid(const at::Tensor& absmax, int bits) {
   grid.qmax = SymmetricQMax(bits);
   // (qmax - qmin) / 2 = (2^b - 1) / 2 is exact in every floating dtype.
   const double half_levels = static_cast<double>(grid.qmax - grid.qmin) / 2.0;
+  // A tensor divisor rather than a double: an IEEE division on every device (see quant/uniform.h).
   grid.scale = at::div(absmax, at::scalar_tensor(half_levels, absmax.options()));
   grid.scale.clamp_min_(kScaleEps);
   return grid;
@@ -95,6 +96,7 @@ at::Tensor QuantizeToGrid(const at::Tensor& x, const UniformGrid& grid, at::Tens
   at::Tensor t = at::div(x, grid.scale);
   if (grid.zero_point.defined()) t = at::add(t, grid.zero_point);
   t = at::round(t);
+  // Decided on the rounded code before the clamp: kInsideRange's mask.
   if (in_range != nullptr) *in_range = at::logical_and(t >= grid.qmin, t <= grid.qmax);
   return t.clamp_(grid.qmin, grid.qmax);
 }

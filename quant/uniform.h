@@ -22,9 +22,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <limits>
 
-#include "quant/quantizer.h"
+#include "quant/uniform_grid.h"
 
 namespace psaq::quant {
 

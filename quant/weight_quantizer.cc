@@ -48,6 +48,7 @@ FrozenWeightQuantizer::FrozenWeightQuantizer(int bits, at::Tensor codes, at::Ten
   }
   TORCH_CHECK(at::isfinite(scale_).all().item<bool>() && (scale_ > 0).all().item<bool>(),
               "frozen weight scales must be finite and positive");
+  // Range-checked above, so int8 holds any code of at most 8 bits.
   codes_ = codes_.to(at::kChar);
 }
 
@@ -67,6 +68,7 @@ at::Tensor FrozenWeightQuantizer::FakeQuantize(const at::Tensor& x) const {
   at::Tensor value;
   {
     at::NoGradGuard no_grad;
+    // Converted to x's device and dtype once, not at every forward.
     if (!device_codes_.defined() || device_codes_.device() != x.device()) {
       device_codes_ = codes_.to(x.device()).to(x.scalar_type());
       device_grid_ = Grid(x);

@@ -4,8 +4,11 @@
 
 #include <memory>
 #include <random>
+#include <set>
 #include <stdexcept>
 
+#include "dist/fatal.h"
+#include "dist/logging.h"
 #include "dist/partition.h"
 #include "gen/random_streams.h"
 #include "model/data/dataset.h"
@@ -40,6 +43,66 @@ std::vector<int64_t> SeededSelection(uint64_t seed, int64_t dataset_size, int64_
   return perm;
 }
 
+namespace {
+
+// kFail: the first undecodable image on the first line, any others below it.
+[[noreturn]] void FailOnBadImages(const std::vector<model::DecodeFailure>& failures) {
+  std::string text = failures.front().error +
+                     " (a real calibration image that cannot be decoded; --on_bad_image=skip "
+                     "replaces it)";
+  if (failures.size() > 1) {
+    text += "\n" + std::to_string(failures.size() - 1) + " more on this rank:";
+    for (size_t i = 1; i < failures.size(); ++i) text += "\n  " + failures[i].error;
+  }
+  throw std::runtime_error(text);
+}
+
+// kSkip: the rows of `batch` (made from `indices`, the dataset images at permutation positions
+// first..first+n-1) with every undecodable image replaced by the first that decodes at positions
+// p + N, p + 2N, ... of the full permutation (N = num_samples, p the sample's own position).
+at::Tensor ReplaceBadImages(const model::ImageDataset& dataset, const model::ModelConfig& config,
+                            uint64_t seed, int64_t num_samples, int64_t first,
+                            const std::vector<int64_t>& indices, const model::Batch& batch,
+                            int64_t* skipped) {
+  const std::vector<int64_t> perm = SeededSelection(seed, dataset.size(), dataset.size());
+  std::set<int64_t> failed;
+  for (const model::DecodeFailure& f : batch.failures) failed.insert(f.index);
+  std::vector<at::Tensor> rows;
+  int64_t next_kept = 0;
+  for (size_t k = 0; k < indices.size(); ++k) {
+    if (failed.count(indices[k]) == 0) {
+      rows.push_back(batch.images[next_kept++]);
+      continue;
+    }
+    const int64_t p = first + static_cast<int64_t>(k);
+    std::string error = dataset.SourceOf(indices[k]);
+    for (const model::DecodeFailure& f : batch.failures) {
+      if (f.index == indices[k]) error = f.error;
+    }
+    for (int64_t q = p + num_samples;; q += num_samples) {
+      LOG(WARNING) << dist::RankPrefix() << "skipping malformed image " << error
+                   << " (real calibration sample " << p << ")";
+      ++*skipped;
+      if (q >= dataset.size()) {
+        throw std::runtime_error(
+            "real calibration sample " + std::to_string(p) + ": no image left to replace " + error +
+            " (sample p takes the first decodable image at positions p + k*" +
+            std::to_string(num_samples) + ", k >= 1, of the seeded order of the " +
+            std::to_string(dataset.size()) + " images)");
+      }
+      model::Batch one = model::MakeBatch(dataset, {perm[static_cast<size_t>(q)]}, config);
+      if (one.failures.empty()) {
+        rows.push_back(one.images[0]);
+        break;
+      }
+      error = one.failures.front().error;
+    }
+  }
+  return at::stack(rows);
+}
+
+}  // namespace
+
 ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config, uint64_t seed,
                        int64_t num_samples, int world, int rank, const at::Device& device) {
   std::unique_ptr<model::ImageDataset> dataset;
@@ -57,15 +120,16 @@ ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& co
   const dist::Range mine = dist::ShardRange(num_samples, world, rank);
   std::vector<int64_t> indices(chosen.begin() + mine.begin, chosen.begin() + mine.end);
   model::Batch batch = model::MakeBatch(*dataset, indices, config);
-  if (!batch.failures.empty()) {
-    std::string list;
-    for (const auto& f : batch.failures) list += "\n  " + f.error;
-    throw std::runtime_error("real calibration images that do not decode (" +
-                             std::to_string(batch.failures.size()) + "):" + list);
-  }
   ShardSamples out;
-  out.images = batch.images.to(device);
   out.indices = at::arange(mine.begin, mine.end);
+  if (batch.failures.empty()) {
+    out.images = batch.images.to(device);
+    return out;
+  }
+  if (real.on_bad_image == quant::BadImagePolicy::kFail) FailOnBadImages(batch.failures);
+  out.images = ReplaceBadImages(*dataset, config, seed, num_samples, mine.begin, indices, batch,
+                                &out.skipped)
+                   .to(device);
   return out;
 }
 

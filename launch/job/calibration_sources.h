@@ -24,8 +24,17 @@ ShardSamples NoiseShard(const model::ModelConfig& config, uint64_t seed, int64_t
 // The `num_samples` training images at positions 0..N-1 of a seeded permutation of the dataset
 // (Fisher-Yates driven by DeriveSeed(seed, kRealShuffleStream, 0): the same on every rank),
 // preprocessed for `config` (model/data/preprocess.h). Sample index i is dataset image perm[i].
+// An image that does not decode (model::ImageDataset::Decode: unreadable, corrupt, over the file
+// size or pixel limits) is handled by real.on_bad_image:
+//   kFail  std::runtime_error naming it (its first line; the rank's other ones below);
+//   kSkip  a warning naming it (with the rank), and sample i takes the first image that decodes
+//          at positions i + N, i + 2N, ... of the permutation instead (N = num_samples), so the
+//          samples depend neither on the world size nor on other samples' images; counted in
+//          ShardSamples::skipped (every image skipped, replacements that fail too).
+//          std::runtime_error when no position is left for sample i (the dataset holds no more
+//          than i + N images, or the images at all of them fail too).
 // Throws model::DatasetError for a missing dataset, std::runtime_error when the dataset has
-// fewer than num_samples images or an image does not decode (naming it).
+// fewer than num_samples images.
 ShardSamples RealShard(const RealDataOptions& real, const model::ModelConfig& config, uint64_t seed,
                        int64_t num_samples, int world, int rank, const at::Device& device);
 

@@ -41,6 +41,9 @@ struct RealDataOptions {
   std::string dataset_dir = model::kDebianFashionMnistDir;
   // Fashion-MNIST split. Default "train" (PSAQ calibrates on training images).
   std::string split = "train";
+  // Images that do not decode: fail (default) or skip, each replaced by a later image of the
+  // seeded order (launch/job/calibration_sources.h RealShard) and counted in report.json.
+  quant::BadImagePolicy on_bad_image = quant::BadImagePolicy::kFail;
 };
 
 // The final evaluation of a quantize job (launch/job/quantize_job.h step 7).
@@ -89,8 +92,14 @@ struct QuantizeJobOptions {
   // Continue from output_dir/checkpoint when it exists (else start afresh). When false and a
   // checkpoint exists, the job refuses to start unless `overwrite`.
   bool resume = false;
-  // Replace a finished or interrupted run in output_dir. Default false: refuse (clear error).
+  // Replace a finished or interrupted run in output_dir: removes psaq's own files only, and
+  // refuses (naming them) when the directory holds anything else (launch/job/output_dir.h).
+  // Default false: refuse a finished run (clear error).
   bool overwrite = false;
+  // How this job names itself in the output directory's lock, for the message a second job on
+  // the same directory gets (the CLI passes its command line). Not part of the run's identity.
+  // Default "".
+  std::string command;
   // V1: checkpoint every this many steps within a batch (and always at batch ends); V2: at the
   // end of the warm-up/initial calibration and of every round. -1 = no checkpoints. Default 100.
   int64_t checkpoint_every = 100;
@@ -99,6 +108,9 @@ struct QuantizeJobOptions {
   std::function<bool()> should_stop;
   // Device of the models and samples, e.g. "cpu" or "cuda:1" (the CLI picks it per local rank).
   std::string device = "cpu";
+  // Memory a rank's samples may take, in bytes (CheckSampleMemory, checked once the teacher's
+  // image size is known). 0 = this machine's physical memory (PhysicalMemoryBytes). Default 0.
+  int64_t memory_bytes = 0;
   // Progress lines on rank 0.
   ProgressOptions progress;
   // Called after every generation step (phase "v1" | "warmup" | "sample" | "student", this
@@ -106,10 +118,31 @@ struct QuantizeJobOptions {
   std::function<void(const std::string& phase, int64_t step)> on_step;
 };
 
-// Throws c10::Error naming the field: empty model or output_dir, num_samples < 1 (except
-// kSampleFiles), kSampleFiles without files, batch_size < 1, checkpoint_every < -1, invalid
-// V1/V2/quant options for the chosen source.
+// Throws c10::Error naming the field: a path, name or dataset that is not valid UTF-8 (report.json
+// records them: "QuantizeJobOptions.output_dir is not valid UTF-8 (byte 9 of '/tmp/run-\xff');
+// ..."), empty model or output_dir, num_samples < 1 (except kSampleFiles), kSampleFiles without
+// files, batch_size < 1, checkpoint_every < -1, invalid V1/V2/quant options for the chosen source.
 void ValidateJobOptions(const QuantizeJobOptions& options);
+
+// Bytes one rank needs for its calibration samples, float32 [n, C, H, W] for the teacher's
+// config (n = ceil(num_samples / world), the largest share), and for the generated sources (V1,
+// V2) one batch of min(batch_size, n) images with its gradient and Adam's two moments (4 more
+// copies). Activations are not counted. 0 for kSampleFiles (the files' count is used). Saturates
+// at INT64_MAX. REQUIRES: world >= 1.
+int64_t SampleMemoryBytes(const QuantizeJobOptions& options, int world,
+                          const model::ModelConfig& config);
+
+// Throws std::runtime_error when SampleMemoryBytes exceeds `memory_bytes`, naming num_samples
+// (and samples_per_batch for V1/V2) and the bytes, e.g. "num_samples=1000000000000 needs
+// 273808.8 TiB of memory per rank (500000000000 samples of 3x224x224 float32 on each of 2
+// rank(s), plus a batch of samples_per_batch=32 with its Adam state), more than the 125.6 GiB of
+// this machine".
+// Pure (no collective): every rank of one machine decides alike.
+void CheckSampleMemory(const QuantizeJobOptions& options, int world,
+                       const model::ModelConfig& config, int64_t memory_bytes);
+
+// This machine's physical memory in bytes (sysconf), INT64_MAX when unknown.
+int64_t PhysicalMemoryBytes();
 
 // Everything in `options` that affects the samples or the exported model, as JSON (callbacks
 // excluded). `for_checkpoint` drops what the checkpointed part cannot depend on (output paths,

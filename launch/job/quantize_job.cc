@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -103,6 +104,23 @@ nlohmann::json EvaluateTeacherAndExport(const QuantizeJobOptions& options,
   return out;
 }
 
+// --overwrite would delete the samples a --method=files run is about to read when they lie in
+// the output directory it replaces: refuse, naming the file.
+void RefuseInputsInside(const std::vector<std::string>& inputs, const std::string& output_dir) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::weakly_canonical(output_dir, ec);
+  if (ec) return;  // a directory that cannot be resolved holds nothing yet
+  for (const std::string& input : inputs) {
+    const std::filesystem::path p = std::filesystem::weakly_canonical(input, ec);
+    if (ec) continue;
+    const auto [end, rest] = std::mismatch(dir.begin(), dir.end(), p.begin(), p.end());
+    if (end == dir.end()) {
+      throw std::runtime_error("--sample_files=" + input + ": lies inside --output_dir=" +
+                               output_dir + ", which --overwrite would delete before reading it");
+    }
+  }
+}
+
 // One run of RunQuantizeJob/RunGenerateJob, as the steps of quantize_job.h.
 class Job {
  public:
@@ -123,14 +141,23 @@ class Job {
              options_.on_step} {}
 
   JobResult Run() {
+    // The directory is claimed (checked, locked, scanned) first, so a second job is refused at
+    // once; nothing in it changes until every other input has been checked (an --overwrite
+    // removes the previous run).
     const std::string& out_dir = options_.output_dir;
-    const bool has_checkpoint =
-        PrepareOutputDir(out_dir, options_.resume, options_.overwrite, comm_);
+    output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
+                               comm_, ctx_.device);
     if (!options_.eval.dataset.empty()) {
       // Fail now, not after the generation, when the evaluation images are missing.
       model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
     }
+    if (options_.overwrite) RefuseInputsInside(options_.sample_files, out_dir);
     LoadTeacher();
+    // The image size is known now: refuse a sample count that cannot fit, before making any.
+    CheckSampleMemory(options_, comm_.size(), teacher_->config(),
+                      options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
+    ClearOutputDir(out_dir, output_, comm_, ctx_.device);
+    const bool has_checkpoint = output_.has_checkpoint;
     OpenCheckpoints(has_checkpoint);
     const JobStatus status = ProduceSamples();
     report_.options = JobOptionsToJson(options_, false);
@@ -145,10 +172,7 @@ class Job {
     if (quantize_) QuantizeAndExport();
     JobResult result = Finish(JobStatus::kComplete);
     if (store_ != nullptr) {  // the run is complete: its checkpoint has served
-      if (comm_.rank() == 0) {
-        std::error_code ec;
-        std::filesystem::remove_all(CheckpointDir(out_dir), ec);
-      }
+      if (comm_.rank() == 0) RemoveCheckpoint(out_dir);
       comm_.Barrier();
     }
     if (quantize_ && !options_.eval.dataset.empty()) Evaluate(result);
@@ -220,6 +244,7 @@ class Job {
       case CalibrationSource::kReal:
         samples_ = RealShard(options_.real, config, options_.seed, options_.num_samples,
                              comm_.size(), comm_.rank(), ctx_.device);
+        if (options_.real.on_bad_image == quant::BadImagePolicy::kSkip) CountSkippedImages();
         break;
       case CalibrationSource::kSampleFiles: {
         SampleSet set;
@@ -232,6 +257,19 @@ class Job {
       }
     }
     return status;
+  }
+
+  // The real images skipped on every rank, in the report (and a line on rank 0). Collective.
+  void CountSkippedImages() {
+    at::Tensor t = at::tensor(std::vector<int64_t>{samples_.skipped}, at::kLong)
+                       .to(dist::CollectiveDevice(comm_, ctx_.device));
+    comm_.AllReduce(t, dist::ReduceOp::kSum);
+    const int64_t skipped = t.cpu().item<int64_t>();
+    report_.metrics["real_images_skipped"] = skipped;
+    if (comm_.rank() == 0 && skipped > 0) {
+      LOG(WARNING) << "skipped " << skipped << " real image(s) that do not decode; each sample "
+                   << "took the next decodable image of the seeded order instead";
+    }
   }
 
   // Step 3: the rank's shard (an earlier run's files are not copied).
@@ -261,7 +299,7 @@ class Job {
       }
       q_->SetMode(quant::QuantizedModel::Mode::kQuantized);
     }
-    report_.metrics = CompareWithTeacher(*teacher_, *q_, batches, ctx_);
+    report_.metrics.update(CompareWithTeacher(*teacher_, *q_, batches, ctx_));
     report_.metrics["num_samples"] = options_.num_samples;
     PhaseTimers::Scope timer(timers_, "export");
     const std::string path = ModelPath(options_.output_dir);
@@ -311,6 +349,9 @@ class Job {
   }
 
   const double start_;
+  // Rank 0 holds the output directory's lock while the Job exists: through the evaluation, and
+  // released on every return or exception (Run's callers destroy the Job right after).
+  PreparedOutputDir output_;
   QuantizeJobOptions options_;
   dist::Communicator& comm_;
   const bool quantize_;

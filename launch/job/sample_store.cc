@@ -45,6 +45,107 @@ std::string Meta(const model::SafetensorsFile& file, const std::string& key) {
   return it->second;
 }
 
+// The shard files named by `sources` (files, or directories holding shards directly or in their
+// "samples" subdirectory), sorted, each once.
+std::vector<std::string> ShardFiles(const std::vector<std::string>& sources) {
+  if (sources.empty()) throw std::runtime_error("no sample files given");
+  std::vector<std::string> files;
+  for (const std::string& source : sources) {
+    const fs::path p(source);
+    if (fs::is_regular_file(p)) {
+      files.push_back(p.string());
+    } else if (fs::is_directory(p)) {
+      std::vector<std::string> found = ShardsIn(p);
+      if (found.empty() && fs::is_directory(p / "samples")) found = ShardsIn(p / "samples");
+      if (found.empty()) Fail(source, "no shard-<r>-of-<n>.safetensors sample files here");
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      Fail(source, "no such file or directory");
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+// Reads the shard at `path` and checks it on its own (format, tensors, num_samples, returned in
+// *num_samples) and, unless it is the first, against the first shard `first`.
+model::SafetensorsFile ReadShard(const std::string& path, const model::SafetensorsFile* first,
+                                 int64_t* num_samples) {
+  model::SafetensorsFile f = model::ReadSafetensors(path);
+  auto format = f.metadata.find("format");
+  if (format == f.metadata.end() || format->second != kSamplesFormat) {
+    Fail(path, "not a psaq sample file (metadata 'format' is not 'psaq_samples')");
+  }
+  if (Meta(f, "format_version") != kSamplesFormatVersion) {
+    Fail(path, "unsupported format_version '" + Meta(f, "format_version") + "'");
+  }
+  const at::Tensor& images = f.Get("images");
+  const at::Tensor& indices = f.Get("indices");
+  if (images.dim() != 4 || images.scalar_type() != at::kFloat) {
+    Fail(path, "'images' must be float32 [n, C, H, W]");
+  }
+  if (indices.dim() != 1 || indices.scalar_type() != at::kLong ||
+      indices.size(0) != images.size(0)) {
+    Fail(path, "'indices' must be int64 [" + std::to_string(images.size(0)) + "]");
+  }
+  try {
+    *num_samples = std::stoll(Meta(f, "num_samples"));
+  } catch (const std::logic_error&) {
+    Fail(path, "metadata 'num_samples' is not an integer");
+  }
+  if (first != nullptr) {
+    for (const char* key : {"num_samples", "method", "arch", "config", "seed"}) {
+      if (Meta(f, key) != Meta(*first, key)) {
+        Fail(path, std::string("metadata '") + key + "' = '" + Meta(f, key) + "' differs from " +
+                       first->source + "'s '" + Meta(*first, key) + "'");
+      }
+    }
+    if (images.sizes().slice(1) != first->Get("images").sizes().slice(1)) {
+      Fail(path, "image shape " + c10::str(images.sizes().slice(1)) + " differs from " +
+                     first->source + "'s " + c10::str(first->Get("images").sizes().slice(1)));
+    }
+  }
+  return f;
+}
+
+// Every index 0..total-1 exactly once over all shards (files[s] is shards[s]'s path).
+void CheckEveryIndexOnce(const std::vector<model::SafetensorsFile>& shards,
+                         const std::vector<std::string>& files, int64_t total) {
+  std::vector<int> owner(static_cast<size_t>(total), -1);
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const at::Tensor& indices = shards[s].Get("indices");
+    const int64_t* idx = indices.data_ptr<int64_t>();
+    for (int64_t k = 0; k < indices.numel(); ++k) {
+      if (idx[k] < 0 || idx[k] >= total) {
+        Fail(files[s], "sample index " + std::to_string(idx[k]) + " is outside [0, " +
+                           std::to_string(total) + ")");
+      }
+      int& o = owner[static_cast<size_t>(idx[k])];
+      if (o >= 0) {
+        Fail(files[s], "sample index " + std::to_string(idx[k]) + " also appears in " +
+                           (o == static_cast<int>(s) ? std::string("this file") : files[o]));
+      }
+      o = static_cast<int>(s);
+    }
+  }
+  std::vector<int64_t> missing;
+  for (int64_t i = 0; i < total; ++i) {
+    if (owner[static_cast<size_t>(i)] < 0) missing.push_back(i);
+  }
+  if (!missing.empty()) {
+    std::string first_few;
+    for (size_t k = 0; k < std::min<size_t>(missing.size(), 5); ++k) {
+      first_few += (k ? ", " : "") + std::to_string(missing[k]);
+    }
+    throw std::runtime_error("incomplete sample set (" + std::to_string(files.size()) +
+                             " files, first " + files.front() +
+                             "): " + std::to_string(missing.size()) + " of " +
+                             std::to_string(total) + " sample indices are missing (" + first_few +
+                             (missing.size() > 5 ? ", ..." : "") + "); is a shard missing?");
+  }
+}
+
 }  // namespace
 
 std::string SampleShardName(int rank, int count) {
@@ -85,102 +186,16 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
 }
 
 SampleSet ReadSampleSet(const std::vector<std::string>& sources) {
-  if (sources.empty()) throw std::runtime_error("no sample files given");
-  std::vector<std::string> files;
-  for (const std::string& source : sources) {
-    const fs::path p(source);
-    if (fs::is_regular_file(p)) {
-      files.push_back(p.string());
-    } else if (fs::is_directory(p)) {
-      std::vector<std::string> found = ShardsIn(p);
-      if (found.empty() && fs::is_directory(p / "samples")) found = ShardsIn(p / "samples");
-      if (found.empty()) Fail(source, "no shard-<r>-of-<n>.safetensors sample files here");
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      Fail(source, "no such file or directory");
-    }
-  }
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
-
   SampleSet set;
-  set.files = files;
+  set.files = ShardFiles(sources);
   std::vector<model::SafetensorsFile> shards;
-  int64_t total = -1;
-  for (const std::string& path : files) {
-    model::SafetensorsFile f = model::ReadSafetensors(path);
-    auto format = f.metadata.find("format");
-    if (format == f.metadata.end() || format->second != kSamplesFormat) {
-      Fail(path, "not a psaq sample file (metadata 'format' is not 'psaq_samples')");
-    }
-    if (Meta(f, "format_version") != kSamplesFormatVersion) {
-      Fail(path, "unsupported format_version '" + Meta(f, "format_version") + "'");
-    }
-    const at::Tensor& images = f.Get("images");
-    const at::Tensor& indices = f.Get("indices");
-    if (images.dim() != 4 || images.scalar_type() != at::kFloat) {
-      Fail(path, "'images' must be float32 [n, C, H, W]");
-    }
-    if (indices.dim() != 1 || indices.scalar_type() != at::kLong ||
-        indices.size(0) != images.size(0)) {
-      Fail(path, "'indices' must be int64 [" + std::to_string(images.size(0)) + "]");
-    }
+  int64_t total = -1;  // N, from the first shard (ReadShard checks that the others agree)
+  for (const std::string& path : set.files) {
     int64_t n = 0;
-    try {
-      n = std::stoll(Meta(f, "num_samples"));
-    } catch (const std::logic_error&) {
-      Fail(path, "metadata 'num_samples' is not an integer");
-    }
+    shards.push_back(ReadShard(path, shards.empty() ? nullptr : &shards.front(), &n));
     if (total < 0) total = n;
-    if (!shards.empty()) {
-      const model::SafetensorsFile& first = shards.front();
-      for (const char* key : {"num_samples", "method", "arch", "config", "seed"}) {
-        if (Meta(f, key) != Meta(first, key)) {
-          Fail(path, std::string("metadata '") + key + "' = '" + Meta(f, key) + "' differs from " +
-                         first.source + "'s '" + Meta(first, key) + "'");
-        }
-      }
-      if (images.sizes().slice(1) != first.Get("images").sizes().slice(1)) {
-        Fail(path, "image shape " + c10::str(images.sizes().slice(1)) + " differs from " +
-                       first.source + "'s " + c10::str(first.Get("images").sizes().slice(1)));
-      }
-    }
-    shards.push_back(std::move(f));
   }
-
-  // Every index 0..N-1 exactly once.
-  std::vector<int> owner(static_cast<size_t>(total), -1);
-  for (size_t s = 0; s < shards.size(); ++s) {
-    const at::Tensor& indices = shards[s].Get("indices");
-    const int64_t* idx = indices.data_ptr<int64_t>();
-    for (int64_t k = 0; k < indices.numel(); ++k) {
-      if (idx[k] < 0 || idx[k] >= total) {
-        Fail(files[s], "sample index " + std::to_string(idx[k]) + " is outside [0, " +
-                           std::to_string(total) + ")");
-      }
-      int& o = owner[static_cast<size_t>(idx[k])];
-      if (o >= 0) {
-        Fail(files[s], "sample index " + std::to_string(idx[k]) + " also appears in " +
-                           (o == static_cast<int>(s) ? std::string("this file") : files[o]));
-      }
-      o = static_cast<int>(s);
-    }
-  }
-  std::vector<int64_t> missing;
-  for (int64_t i = 0; i < total; ++i) {
-    if (owner[static_cast<size_t>(i)] < 0) missing.push_back(i);
-  }
-  if (!missing.empty()) {
-    std::string first_few;
-    for (size_t k = 0; k < std::min<size_t>(missing.size(), 5); ++k) {
-      first_few += (k ? ", " : "") + std::to_string(missing[k]);
-    }
-    throw std::runtime_error("incomplete sample set (" + std::to_string(files.size()) +
-                             " files, first " + files.front() +
-                             "): " + std::to_string(missing.size()) + " of " +
-                             std::to_string(total) + " sample indices are missing (" + first_few +
-                             (missing.size() > 5 ? ", ..." : "") + "); is a shard missing?");
-  }
+  CheckEveryIndexOnce(shards, set.files, total);
   const at::IntArrayRef shape = shards.front().Get("images").sizes();
   set.images = at::empty({total, shape[1], shape[2], shape[3]}, at::kFloat);
   for (const auto& shard : shards) {

@@ -24,8 +24,9 @@
 namespace psaq::job {
 
 struct ShardSamples {
-  at::Tensor images;   // float32 [n, C, H, W] on the job's device (n may be 0)
-  at::Tensor indices;  // int64 [n] on the CPU: the global sample indices
+  at::Tensor images;    // float32 [n, C, H, W] on the job's device (n may be 0)
+  at::Tensor indices;   // int64 [n] on the CPU: the global sample indices
+  int64_t skipped = 0;  // real images that did not decode and were replaced (RealShard, kSkip)
 };
 
 struct V1RunResult {

@@ -1,10 +1,15 @@
 #include "model/data/idx_reader.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -16,21 +21,41 @@ namespace {
 constexpr uint8_t kTypeUnsignedByte = 0x08;
 constexpr int64_t kMaxElements = int64_t{1} << 36;
 constexpr size_t kChunk = size_t{1} << 20;  // bytes per gzread (it takes an unsigned count)
+// Deflate's largest expansion: a 258-byte match coded in 2 bits (RFC 1951; zlib's FAQ).
+constexpr int64_t kMaxDeflateRatio = 1032;
 
 [[noreturn]] void Fail(const std::string& path, const std::string& reason) {
   throw DatasetError(path + ": " + reason);
 }
 
-// gzFile with RAII. gzopen reads plain files transparently.
+// gzFile with RAII over a regular file (opened with O_NONBLOCK: a FIFO is refused, not waited on).
+// gzdopen reads plain files transparently.
 class GzReader {
  public:
-  explicit GzReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
-    if (file_ == nullptr) Fail(path, "cannot open");
+  explicit GzReader(const std::string& path) : path_(path) {
+    const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) Fail(path, std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      Fail(path, "not a regular file");
+    }
+    file_size_ = static_cast<int64_t>(st.st_size);
+    file_ = gzdopen(fd, "rb");
+    if (file_ == nullptr) {
+      close(fd);
+      Fail(path, "cannot open");
+    }
     gzbuffer(file_, 1 << 17);
   }
   ~GzReader() { gzclose(file_); }
   GzReader(const GzReader&) = delete;
   GzReader& operator=(const GzReader&) = delete;
+
+  // The file's size on disk (compressed when it is gzip).
+  int64_t file_size() const { return file_size_; }
+  // Whether the file is gzip (zlib knows once the first bytes are read).
+  bool compressed() const { return gzdirect(file_) == 0; }
 
   // Reads up to `n` bytes into `dst`; returns the count (< n only at the end of the data).
   size_t Read(uint8_t* dst, size_t n) {
@@ -41,7 +66,9 @@ class GzReader {
       if (got < 0) {
         int errnum = 0;
         std::string msg = gzerror(file_, &errnum);
-        if (msg.rfind(path_ + ": ", 0) == 0) msg.erase(0, path_.size() + 2);  // zlib adds the path
+        // zlib names the file "<fd:N>" (gzdopen) before its reason.
+        const size_t colon = msg.find(": ");
+        if (msg.rfind("<fd:", 0) == 0 && colon != std::string::npos) msg.erase(0, colon + 2);
         Fail(path_, "read failed: " + msg);
       }
       if (got == 0) break;
@@ -52,7 +79,8 @@ class GzReader {
 
  private:
   std::string path_;
-  gzFile file_;
+  int64_t file_size_ = 0;
+  gzFile file_ = nullptr;
 };
 
 }  // namespace
@@ -85,6 +113,23 @@ at::Tensor ReadIdxUint8(const std::string& path, int expected_dims) {
       Fail(path, "implausible dimensions (more than 2^36 elements)");
     }
     count *= dims[d];
+  }
+
+  // The declared count against the file's size, before any allocation: a plain file holds it
+  // exactly; a gzip file cannot expand by more than deflate's maximum ratio.
+  const int64_t header_bytes = 4 + 4 * int64_t{expected_dims};
+  if (!in.compressed()) {
+    const int64_t data_bytes = in.file_size() - header_bytes;
+    if (data_bytes < count) {
+      Fail(path, "truncated: the header promises " + std::to_string(count) +
+                     " data bytes, the file holds " + std::to_string(data_bytes));
+    }
+    if (data_bytes > count) Fail(path, "trailing data after " + std::to_string(count) + " bytes");
+  } else if (count > kMaxDeflateRatio * in.file_size()) {
+    Fail(path, "truncated: the header promises " + std::to_string(count) +
+                   " data bytes, more than a gzip file of " + std::to_string(in.file_size()) +
+                   " bytes can hold (deflate expands at most " + std::to_string(kMaxDeflateRatio) +
+                   ":1)");
   }
 
   // Grow with the data actually present; read one byte past the end to detect trailing data.

@@ -19,12 +19,15 @@ namespace psaq::model {
 
 // Reads the uint8 IDX file `path` and returns its contents as a CPU uint8 tensor of the file's
 // dims. REQUIRES: expected_dims >= 1.
-// Throws DatasetError("<path>: <reason>") when the file cannot be opened, the gzip stream is
-// corrupt, the magic is wrong (non-zero leading bytes, a type other than 0x08, or a dimension
-// count other than expected_dims), a dimension is 0 or the element count exceeds 2^36, the data
-// is shorter than the dims say (truncated) or followed by extra bytes. Never returns partial data.
-// Memory grows with the bytes actually present, so a corrupt header cannot force a huge
-// allocation.
+// Throws DatasetError("<path>: <reason>") when the file cannot be opened or is not a regular file
+// (a FIFO is refused, not waited on), the gzip stream is corrupt, the magic is wrong (non-zero
+// leading bytes, a type other than 0x08, or a dimension count other than expected_dims), a
+// dimension is 0 or the element count exceeds 2^36, the data is shorter than the dims say
+// (truncated) or followed by extra bytes. Never returns partial data.
+// The declared count is checked against the file's size before anything is allocated: a plain
+// file must hold exactly that many bytes after the header, a gzip file can hold at most 1032
+// times its size (deflate's largest expansion). Memory then grows with the bytes actually
+// present, so a corrupt header cannot force a huge allocation.
 at::Tensor ReadIdxUint8(const std::string& path, int expected_dims);
 
 }  // namespace psaq::model

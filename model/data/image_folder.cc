@@ -1,7 +1,10 @@
 #include "model/data/image_folder.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <stb/stb_image.h>  // implementation compiled into libstb.so; do not define it here
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -11,21 +14,68 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
+
+#include "dist/base/format.h"
 
 namespace psaq::model {
 namespace fs = std::filesystem;
 namespace {
 
-// Reads the whole file; returns false with a reason instead of throwing.
-bool ReadFile(const std::string& path, std::vector<unsigned char>* bytes, std::string* reason) {
+// Reads the whole file, refusing before reading anything but a regular file of at most
+// kMaxImageFileBytes (O_NONBLOCK: a FIFO put in an image's place is refused, not waited on);
+// returns false with a reason instead of throwing.
+bool ReadImageFile(const std::string& path, std::vector<unsigned char>* bytes,
+                   std::string* reason) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *reason = std::string("cannot open: ") + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    *reason = std::string("cannot stat: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    *reason = "not a regular file";
+  } else if (st.st_size > kMaxImageFileBytes) {
+    *reason = "file of " + base::FormatCount(st.st_size) + " bytes, more than the " +
+              base::FormatBytes(kMaxImageFileBytes) + " an image file may hold";
+  } else {
+    // One byte more than fstat said, to notice a file that grew since.
+    bytes->resize(static_cast<size_t>(st.st_size) + 1);
+    size_t have = 0;
+    while (have < bytes->size()) {
+      const ssize_t got = read(fd, bytes->data() + have, bytes->size() - have);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        *reason = std::string("read error: ") + std::strerror(errno);
+        break;
+      }
+      if (got == 0) break;
+      have += static_cast<size_t>(got);
+    }
+    bytes->resize(have);
+    if (reason->empty() && have > static_cast<size_t>(st.st_size)) {
+      *reason = "the file grew while it was read";
+    }
+  }
+  close(fd);
+  return reason->empty();
+}
+
+// Feeds the file's bytes to the CRC in chunks (no size limit, no whole-file buffer).
+bool CrcFile(const std::string& path, uLong* crc, std::string* reason) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *reason = std::string("cannot open: ") + std::strerror(errno);
     return false;
   }
-  bytes->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::vector<char> buf(size_t{1} << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto got = static_cast<uInt>(in.gcount());
+    if (got > 0) *crc = crc32(*crc, reinterpret_cast<const Bytef*>(buf.data()), got);
+  }
   if (in.bad()) {
     *reason = "read error";
     return false;
@@ -104,19 +154,23 @@ bool ImageFolder::Decode(int64_t index, Sample* out, std::string* error) const {
   const std::string& path = paths_[index];
   std::vector<unsigned char> bytes;
   std::string reason;
-  if (!ReadFile(path, &bytes, &reason)) {
+  if (!ReadImageFile(path, &bytes, &reason)) {
     *error = path + ": " + reason;
     return false;
   }
-  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    *error = path + ": file larger than 2 GiB";
-    return false;
-  }
+  static_assert(kMaxImageFileBytes <= INT_MAX, "stb_image takes the length as an int");
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
+  // The header only: the declared size is checked before anything is decoded or allocated.
   // stb's failure reason is thread-local, so concurrent decodes do not mix messages up.
   if (stbi_info_from_memory(bytes.data(), len, &w, &h, &comp) == 0) {
     *error = path + ": cannot decode image: " + stbi_failure_reason();
+    return false;
+  }
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    *error = path + ": image of " + std::to_string(w) + "x" + std::to_string(h) +
+             " pixels, more than the " + std::to_string(kMaxImagePixels >> 20) +
+             " Mpixel an image may have";
     return false;
   }
   const int want = comp <= 2 ? 1 : 3;
@@ -145,17 +199,12 @@ std::string ImageFolder::Describe() const {
 
 uint32_t ImageFolder::ContentChecksum() const {
   uLong crc = crc32(0L, Z_NULL, 0);
-  std::vector<unsigned char> bytes;
   for (size_t i = 0; i < paths_.size(); ++i) {
-    std::string reason;
-    if (!ReadFile(paths_[i], &bytes, &reason)) throw DatasetError(paths_[i] + ": " + reason);
     const std::string& rel = relative_[i];
     crc =
         crc32(crc, reinterpret_cast<const Bytef*>(rel.c_str()), static_cast<uInt>(rel.size() + 1));
-    for (size_t off = 0; off < bytes.size(); off += size_t{1} << 30) {
-      const auto n = static_cast<uInt>(std::min(bytes.size() - off, size_t{1} << 30));
-      crc = crc32(crc, bytes.data() + off, n);
-    }
+    std::string reason;
+    if (!CrcFile(paths_[i], &crc, &reason)) throw DatasetError(paths_[i] + ": " + reason);
   }
   return static_cast<uint32_t>(crc);
 }

@@ -8,14 +8,25 @@
 // Images are decoded with stb_image (JPEG baseline and progressive, PNG 8/16-bit; 16-bit is
 // reduced to 8): grey and grey+alpha files to 1 channel, everything else to 3 (alpha dropped, as
 // PIL's convert("RGB") does).
+// Limits, checked before the work they bound (an image over one fails to decode, naming the file):
+// the file size before the file is read (kMaxImageFileBytes), the dimensions its header declares
+// before it is decoded (kMaxImagePixels).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "model/data/dataset.h"
 
 namespace psaq::model {
+
+// Largest image file read: 1 GiB (stb_image takes lengths as int, 2 GiB at most). A 64 Mpixel
+// 16-bit RGBA PNG stored without compression is 512 MiB.
+constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
+// Most pixels an image may declare: 64 Mpixel (67,108,864, e.g. 8192 x 8192), decoded to at most
+// 192 MiB of 8-bit RGB. A 400 KB PNG may declare 20000 x 20000 (1.2 GB decoded).
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 
 // True when `file_name` ends in .jpg, .jpeg or .png, in any letter case.
 bool IsImageFileName(const std::string& file_name);
@@ -30,13 +41,16 @@ class ImageFolder final : public ImageDataset {
   int64_t size() const override { return static_cast<int64_t>(paths_.size()); }
   const std::vector<std::string>& class_names() const override { return class_names_; }
   // Reads and decodes the file. Returns false with "<path>: <reason>" when the file cannot be
-  // read or stb_image cannot decode it (the reason is stb's, e.g. "bad png sig").
+  // opened, is not a regular file, is larger than kMaxImageFileBytes (refused before reading),
+  // declares more than kMaxImagePixels (refused before decoding), or stb_image cannot decode it
+  // (the reason is stb's, e.g. "bad png sig").
   bool Decode(int64_t index, Sample* out, std::string* error) const override;
   // The file's path.
   std::string SourceOf(int64_t index) const override;
   std::string Describe() const override;
   // CRC-32 over, per sample in order, the path relative to root, a 0 byte, and the file's bytes
-  // (the label is implied by the path). Reads every file: costs one pass over the dataset.
+  // (the label is implied by the path). Streams every file (no size limit, 1 MiB buffered): costs
+  // one pass over the dataset.
   uint32_t ContentChecksum() const override;
 
   const std::string& root() const { return root_; }

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "dist/collective_util.h"
 #include "dist/mpi_communicator.h"
 #include "tests/testing/tensor_near.h"
 
@@ -180,6 +181,18 @@ TEST_F(MpiCommunicatorTest, EmptyTensorsAreFine) {
   comm_.AllReduce(empty, ReduceOp::kAvg);
   comm_.Broadcast(empty, 0);
   EXPECT_EQ(comm_.AllGather(empty).numel(), 0);
+}
+
+// dist/collective_util.h: the root's bytes everywhere, whatever the others pass (NUL included).
+TEST_F(MpiCommunicatorTest, BroadcastStringGivesEveryRankTheRootsText) {
+  const int root = comm_.size() - 1;
+  const std::string mine = "rank " + std::to_string(comm_.rank()) + std::string(1, '\0') +
+                           std::string(static_cast<size_t>(1000 * comm_.rank()), 'x');
+  const std::string expected = "rank " + std::to_string(root) + std::string(1, '\0') +
+                               std::string(static_cast<size_t>(1000 * root), 'x');
+  EXPECT_EQ(BroadcastString(comm_, mine, root, at::kCPU), expected);
+  // An empty root string is empty everywhere (one broadcast, not two).
+  EXPECT_EQ(BroadcastString(comm_, comm_.rank() == 0 ? "" : "not empty", 0, at::kCPU), "");
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gen/fused_entropy.h"
-#include "gen/kde_entropy.h"
+#include "gen/patch_similarity_entropy.h"
 #include "model/registry.h"
 #include "model/safetensors.h"
 #include "model/tap.h"

@@ -28,7 +28,7 @@
 #endif
 #ifdef PSAQ_WITH_CUDA
 #include "gen/fused_entropy.h"
-#include "gen/kde_entropy.h"
+#include "gen/patch_similarity_entropy.h"
 #endif
 
 namespace psaq::gen {

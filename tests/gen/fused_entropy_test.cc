@@ -1,6 +1,7 @@
 // The fused patch-similarity entropy (gen/fused_entropy.h) against the reference
-// (gen/kde_entropy.h PatchSimilarityEntropyPerImage): per-image values and input gradients on
-// ViT- and Swin-layout features, odd sizes, every CPU task split, both dtypes.
+// (gen/patch_similarity_entropy.h PatchSimilarityEntropyPerImage with kReference, i.e.
+// gen/kde_entropy.h): per-image values and input gradients on ViT- and Swin-layout features, odd
+// sizes, every CPU task split, both dtypes.
 #include "gen/fused_entropy.h"
 
 #include <ATen/ATen.h>
@@ -16,6 +17,7 @@
 
 #include "gen/kde_entropy.h"
 #include "gen/patch_similarity.h"
+#include "gen/patch_similarity_entropy.h"
 #include "tests/testing/tensor_near.h"
 #include "tests/testing/tolerances.h"
 

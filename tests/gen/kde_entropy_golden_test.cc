@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gen/kde_entropy.h"
+#include "gen/patch_similarity_entropy.h"
 #include "model/safetensors.h"
 #include "tests/testing/tensor_near.h"
 #include "tests/testing/tolerances.h"

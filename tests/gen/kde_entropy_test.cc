@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gen/patch_similarity.h"
+#include "gen/patch_similarity_entropy.h"
 #include "tests/testing/tensor_near.h"
 #include "tests/testing/tolerances.h"
 

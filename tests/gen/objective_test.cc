@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "gen/kde_entropy.h"
+#include "gen/patch_similarity_entropy.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::gen {

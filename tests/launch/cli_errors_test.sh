@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Under mpirun -np 2, a bad flag value, an unknown flag, another subcommand's flag, a missing model
-# file and an unwritable output (eval --json_out, quantize --output_dir) each end the job with a clear one-line error and a non-zero status
-# on every rank, without hanging. (cli_usage_test.sh covers more usage errors on one rank.)
+# file and an unwritable output (eval --json_out, quantize --output_dir) each end the job with a
+# clear one-line error and a non-zero status on every rank, without hanging; an error of several
+# lines (weights lacking a tensor) keeps its detail, indented, from rank 0 on 1 and 2 ranks.
+# (cli_usage_test.sh covers more usage errors on one rank.)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
 MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
@@ -61,4 +63,36 @@ run_error quantize_unwritable "/proc/nope/run" \
   quantize --model="$MODEL" --method=noise --num_samples=4 --output_dir=/proc/nope/run
 run_error quantize_output_is_file "$MODEL: the output path exists and is not a directory" \
   quantize --model="$MODEL" --method=noise --num_samples=4 --output_dir="$MODEL"
+
+# A multi-line error keeps its detail: the weights file lacks one tensor; the key that matters is
+# on the lines after the summary, printed indented by rank 0 only (the other rank: one line).
+python3 - "$MODEL" "$WORK/missing_key.safetensors" <<'PY' || fail "cannot write a weights file without head.bias"
+import json, struct, sys
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header, body = json.loads(data[8:8 + n]), data[8 + n:]
+out, blob = {}, b""
+for name, entry in header.items():
+    if name == "__metadata__":
+        out[name] = entry
+    elif name != "head.bias":
+        begin, end = entry["data_offsets"]
+        out[name] = dict(entry, data_offsets=[len(blob), len(blob) + end - begin])
+        blob += body[begin:end]
+text = json.dumps(out).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + blob)
+PY
+run missing_key_1 "$PSAQ" eval --model="$WORK/missing_key.safetensors" --dataset=fashion_mnist
+[ "$RC" -eq 1 ] || fail "missing_key_1: exit status $RC, expected 1"
+expect_in missing_key_1 err "psaq eval: error: $WORK/missing_key.safetensors: weights do not match the model (1 problem):"
+grep -A2 -F "weights do not match the model" "$WORK/missing_key_1.err" | tail -2 >"$WORK/detail.txt"
+printf '    missing keys (1):\n      head.bias\n' | cmp -s - "$WORK/detail.txt" ||
+  { fail "missing_key_1: the detail is not the next two lines, indented:"; sed 's/^/    /' "$WORK/missing_key_1.err" >&2; }
+run missing_key_2 "${MPIRUN[@]}" -np 2 "$PSAQ" eval --model="$WORK/missing_key.safetensors" \
+  --dataset=fashion_mnist
+[ "$RC" -ne 0 ] || fail "missing_key_2: exit status 0"
+psaq_error_lines missing_key_2 | grep -qF "[rank 0/2] error: $WORK/missing_key.safetensors: weights do not match" ||
+  fail "missing_key_2: no summary line from rank 0"
+[ "$(grep -cx "      head.bias" "$WORK/missing_key_2.err")" -eq 1 ] ||
+  { fail "missing_key_2: 'head.bias' not printed exactly once:"; sed 's/^/    /' "$WORK/missing_key_2.err" >&2; }
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage errors on one rank: each is one line "psaq <sub>: error: ..." and status 2 (bad values,
-# types and choices, another subcommand's flag in a --flagfile, bad combinations, missing required
-# flags, stray arguments); a runtime error (a missing dataset) is one line and status 1.
+# types and choices, another subcommand's flag in a --flagfile, flagfiles that include themselves,
+# are devices or are too large, bad combinations, missing required flags, stray arguments); a
+# runtime error (a missing dataset) is one line and status 1.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
 MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
@@ -22,6 +23,16 @@ usage_error bad_choice "--on_bad_image must be one of fail|skip, got 'ignore'" \
 printf -- '--model=%s\n--dataset=fashion_mnist\n--file=x\n' "$MODEL" >"$WORK/flags.txt"
 usage_error foreign_in_flagfile "--file is not a flag of 'psaq eval'" eval --flagfile="$WORK/flags.txt"
 usage_error missing_flagfile "$WORK/none.txt" eval --flagfile="$WORK/none.txt"
+# Flagfiles gflags cannot survive are refused before it reads them (a self-inclusion used to
+# overflow the stack, /dev/zero to grow memory for 40 s and abort).
+printf -- '--model=%s\n--flagfile=%s\n' "$MODEL" "$WORK/loop_b.txt" >"$WORK/loop_a.txt"
+printf -- '--flagfile=%s\n' "$WORK/loop_a.txt" >"$WORK/loop_b.txt"
+usage_error flagfile_cycle "--flagfile=$WORK/loop_a.txt, in $WORK/loop_b.txt: includes itself" \
+  eval --dataset=fashion_mnist --flagfile="$WORK/loop_a.txt"
+usage_error flagfile_device "--flagfile=/dev/zero: not a regular file" eval --flagfile=/dev/zero
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' '#' >"$WORK/big_flags.txt"
+usage_error flagfile_size "more than the 1.0 MiB a flagfile may hold" \
+  inspect --flagfile="$WORK/big_flags.txt"
 usage_error combination "--split applies to --dataset=fashion_mnist only" \
   eval --model="$MODEL" --dataset="$WORK" --split=train
 usage_error missing_required "--model is required" eval --dataset=fashion_mnist

@@ -8,9 +8,13 @@
 
 #include <cmath>
 #include <filesystem>
+#include <memory>
+#include <string>
 
-#include "dist/mpi_communicator.h"
 #include "dist/base/atomic_file.h"
+#include "dist/collective_util.h"
+#include "dist/mpi_communicator.h"
+#include "launch/job/output_dir_lock.h"
 #include "launch/job/quantize_job.h"
 #include "quant/export.h"
 #include "tests/launch/job/job_test_util.h"
@@ -112,6 +116,34 @@ TEST(QuantizeJobMpiTest, V1PreemptionByOneRankStopsAllAndResumes) {
 }
 TEST(QuantizeJobMpiTest, V2PreemptionByOneRankStopsAllAndResumes) {
   PreemptOnOneRank(CalibrationSource::kV2, "preempt_v2");
+}
+
+// The lock is rank 0's and its refusal every rank's: a job on a directory another job holds
+// fails on every rank with the same line, none left waiting for the others; released, the
+// directory is free again.
+TEST(QuantizeJobMpiTest, LockedDirectoryIsRefusedOnEveryRank) {
+  dist::MpiCommunicator world;
+  SharedTempDir dir("locked");
+  std::unique_ptr<OutputDirLock> holder;
+  if (world.rank() == 0) {
+    fs::create_directories(dir / "out");
+    holder = std::make_unique<OutputDirLock>(dir / "out", "psaq quantize --first");
+  }
+  world.Barrier();
+  std::string error;
+  try {
+    RunQuantizeJob(Job(CalibrationSource::kNoise, dir / "out", world.size()), world);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find(dir / "out" + ": in use by another psaq job ("), std::string::npos) << error;
+  EXPECT_NE(error.find(": psaq quantize --first)"), std::string::npos) << error;
+  EXPECT_EQ(dist::BroadcastString(world, error, 0, at::kCPU), error);
+  holder.reset();
+  world.Barrier();
+  const JobResult r =
+      RunQuantizeJob(Job(CalibrationSource::kNoise, dir / "out", world.size()), world);
+  EXPECT_EQ(r.status, JobStatus::kComplete);
 }
 
 }  // namespace

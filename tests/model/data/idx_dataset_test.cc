@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -97,6 +98,23 @@ TEST(IdxReaderTest, RejectsTruncatedAndTrailingDataPlainAndGzip) {
   ExpectDatasetError([&] { ReadIdxUint8(tiny, 3); }, tiny, "shorter than the 4-byte IDX magic");
   const std::string trailing = WriteGzip(dir, "tr.gz", IdxBytes(0x08, {4}, Iota(5)));
   ExpectDatasetError([&] { ReadIdxUint8(trailing, 1); }, trailing, "trailing data after 4 bytes");
+}
+
+TEST(IdxReaderTest, DeclaredCountIsCheckedAgainstTheFileSizeBeforeReading) {
+  TempDir dir;
+  // 1 MiB of zeros compresses to about 1 KB; the header promises 2^36 bytes, more than any
+  // gzip file of that size can expand to: refused at once, not after inflating the MiB.
+  const std::string bomb =
+      WriteGzip(dir, "bomb.gz", IdxBytes(0x08, {1u << 20, 256, 256}, std::string(1 << 20, '\0')));
+  ExpectDatasetError([&] { ReadIdxUint8(bomb, 3); }, bomb,
+                     "truncated: the header promises 68719476736 data bytes, more than a gzip "
+                     "file of ");
+  ExpectDatasetError([&] { ReadIdxUint8(bomb, 3); }, bomb, "(deflate expands at most 1032:1)");
+  // A FIFO (or device) is refused without waiting for a writer.
+  const std::string fifo = dir.Sub("fifo-idx1-ubyte");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ExpectDatasetError([&] { ReadIdxUint8(fifo, 1); }, fifo, "not a regular file");
+  ExpectDatasetError([&] { ReadIdxUint8("/dev/zero", 1); }, "/dev/zero", "not a regular file");
 }
 
 TEST(IdxReaderTest, RejectsCorruptGzipAndMissingFile) {

@@ -3,7 +3,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>  // implementation in libstb.so
+#include <sys/stat.h>
+#include <zlib.h>
 
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -110,8 +115,67 @@ TEST_F(ImageFolderTest, MalformedImageIsReportedWithItsPathNotThrown) {
   EXPECT_THROW(folder.Decode(6, &s, &error), c10::Error);
 }
 
+// The start of a PNG: signature and IHDR chunk declaring w x h, 8-bit grey (stb reads no further
+// to learn the size, and checks no CRC).
+std::string PngHeader(uint32_t w, uint32_t h) {
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\0\0\0\x0dIHDR", 8);
+  for (uint32_t v : {w, h}) {
+    for (int shift = 24; shift >= 0; shift -= 8) png += static_cast<char>((v >> shift) & 0xff);
+  }
+  png += std::string("\x08\0\0\0\0", 5);  // bit depth 8, grey, deflate, no filter, no interlace
+  png += std::string("\0\0\0\0", 4);      // CRC (unchecked)
+  return png;
+}
+
+TEST_F(ImageFolderTest, ImagesOverTheLimitsAreRefusedBeforeReadingOrDecoding) {
+  // 20000 x 20000 grey (400 Mpixel; stb would allocate it): refused from the header.
+  dir_.Write("cat/huge.png", PngHeader(20000, 20000));
+  // 8192 x 8192 is within the limit: only the missing pixel data fails, in stb.
+  dir_.Write("cat/limit.png", PngHeader(8192, 8192));
+  // A 3 GB file named .png (sparse: no disk used) is refused without being read.
+  const std::string big = dir_.Write("cat/big.png", "");
+  std::filesystem::resize_file(big, 3'000'000'000);
+  ImageFolder folder(dir_.path().string());
+  auto decode_error = [&](const std::string& rel) {
+    for (int64_t i = 0; i < folder.size(); ++i) {
+      if (folder.SourceOf(i) != dir_.Sub(rel)) continue;
+      Sample s;
+      std::string error;
+      EXPECT_FALSE(folder.Decode(i, &s, &error)) << rel;
+      return error;
+    }
+    ADD_FAILURE() << rel << " not in the folder";
+    return std::string();
+  };
+  EXPECT_EQ(decode_error("cat/huge.png"),
+            dir_.Sub("cat/huge.png") +
+                ": image of 20000x20000 pixels, more than the 64 Mpixel an image may have");
+  const std::string at_limit = decode_error("cat/limit.png");
+  EXPECT_NE(at_limit.find(dir_.Sub("cat/limit.png") + ": cannot decode image: "), std::string::npos)
+      << at_limit;
+  EXPECT_EQ(decode_error("cat/big.png"),
+            dir_.Sub("cat/big.png") +
+                ": file of 3,000,000,000 bytes, more than the 1.0 GiB an image file may hold");
+  EXPECT_EQ(kMaxImagePixels, 8192 * 8192);
+  // A FIFO put in an image's place after the scan is refused, not waited on.
+  std::filesystem::remove(dir_.Sub("cat/z.png"));
+  ASSERT_EQ(mkfifo(dir_.Sub("cat/z.png").c_str(), 0600), 0);
+  EXPECT_EQ(decode_error("cat/z.png"), dir_.Sub("cat/z.png") + ": not a regular file");
+}
+
 TEST_F(ImageFolderTest, ChecksumCoversContentAndNames) {
   const uint32_t before = ImageFolder(dir_.path().string()).ContentChecksum();
+  // By definition: per file, the relative path, a 0 byte, the bytes.
+  uLong expected = crc32(0L, Z_NULL, 0);
+  for (const char* rel :
+       {"Dog/a.jpeg", "Dog/b.PNG", "bird/broken.png", "bird/x.png", "cat/z.png", "cat/sub/a.png"}) {
+    expected = crc32(expected, reinterpret_cast<const Bytef*>(rel), std::strlen(rel) + 1);
+    std::ifstream in(dir_.Sub(rel), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    expected = crc32(expected, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size());
+  }
+  EXPECT_EQ(before, static_cast<uint32_t>(expected));
   EXPECT_EQ(ImageFolder(dir_.path().string()).ContentChecksum(), before);
   dir_.Write("bird/broken.png", "this is not a PNG");  // one byte differs
   const uint32_t edited = ImageFolder(dir_.path().string()).ContentChecksum();
