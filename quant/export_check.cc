@@ -39,22 +39,6 @@ const std::string& Meta(const model::SafetensorsFile& header, const std::string&
   return it->second;
 }
 
-int BitsOf(const std::string& text, const std::string& what, const std::string& path) {
-  int bits = 0;
-  try {
-    size_t used = 0;
-    bits = std::stoi(text, &used);
-    if (used != text.size()) bits = 0;
-  } catch (const std::exception&) {
-    bits = 0;
-  }
-  if (!IsValidBits(bits)) {
-    Fail(path, what + " = '" + text + "' is not a bit width (" + std::to_string(kMinBits) + ".." +
-                   std::to_string(kMaxBits) + " or " + std::to_string(kBitsOff) + ")");
-  }
-  return bits;
-}
-
 std::vector<ExportPoint> ParsePoints(const model::SafetensorsFile& header) {
   const std::string& text = Meta(header, "quant_points");
   model::CheckJsonDepth(text, header.source + ": metadata 'quant_points'");
@@ -78,7 +62,8 @@ std::vector<ExportPoint> ParsePoints(const model::SafetensorsFile& header) {
       Fail(header.source, "quant point '" + point.name + "' has kind '" + point.kind +
                               "' (expected weight or activation)");
     }
-    point.bits = BitsOf(p["bits"].dump(), "quant point '" + point.name + "' bits", header.source);
+    point.bits =
+        ParseBits(p["bits"].dump(), "quant point '" + point.name + "' bits", header.source);
     if (!names.insert(point.name).second) {
       Fail(header.source, "quant point '" + point.name + "' is listed twice");
     }
@@ -177,6 +162,22 @@ std::map<std::string, const at::Tensor*> IndexTensors(const model::SafetensorsFi
 
 }  // namespace
 
+int ParseBits(const std::string& text, const std::string& what, const std::string& path) {
+  int bits = 0;
+  try {
+    size_t used = 0;
+    bits = std::stoi(text, &used);
+    if (used != text.size()) bits = 0;
+  } catch (const std::exception&) {
+    bits = 0;
+  }
+  if (!IsValidBits(bits)) {
+    Fail(path, what + " = '" + text + "' is not a bit width (" + std::to_string(kMinBits) + ".." +
+                   std::to_string(kMaxBits) + " or " + std::to_string(kBitsOff) + ")");
+  }
+  return bits;
+}
+
 void CheckScaleRange(const at::Tensor& scales, const std::string& name, const std::string& path) {
   if (scales.numel() == 0) return;
   const at::Tensor s = scales.to(at::kDouble);
@@ -209,8 +210,8 @@ std::vector<ExportPoint> CheckExportHeader(const model::SafetensorsFile& header)
   if (Meta(header, "weight_storage") != fmt::kWeightStorage) {
     Fail(path, "unsupported weight_storage '" + Meta(header, "weight_storage") + "'");
   }
-  BitsOf(Meta(header, "w_bits"), "metadata w_bits", path);
-  BitsOf(Meta(header, "a_bits"), "metadata a_bits", path);
+  ParseBits(Meta(header, "w_bits"), "metadata w_bits", path);
+  ParseBits(Meta(header, "a_bits"), "metadata a_bits", path);
   try {
     ParseGranularity(Meta(header, "weight_granularity"));
     ParseObserverKind(Meta(header, "act_observer"));

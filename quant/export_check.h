@@ -13,6 +13,10 @@
 
 namespace psaq::quant {
 
+// The bit width written as `text` (an export's metadata or quant point): kMinBits..kMaxBits or
+// kBitsOff. Throws "<path>: <what> = '<text>' is not a bit width (2..8 or 32)" otherwise.
+int ParseBits(const std::string& text, const std::string& what, const std::string& path);
+
 // Every element of `scales` must be a finite, positive scale in [kMinScale, kMaxScale]
 // (quant/export_format.h). Throws "<path>: tensor '<name>' holds a non-finite or non-positive
 // scale" or "<path>: tensor '<name>' holds scales in [<min>, <max>], outside psaq's range

@@ -51,20 +51,9 @@ class Reader {
   }
 
   int Bits(const std::string& text, const std::string& what) const {
-    int bits = 0;
-    try {
-      size_t used = 0;
-      bits = std::stoi(text, &used);
-      if (used != text.size()) bits = 0;
-    } catch (const std::exception&) {
-      bits = 0;
-    }
-    if (!IsValidBits(bits)) {
-      Fail(what + " = '" + text + "' is not a bit width (" + std::to_string(kMinBits) + ".." +
-           std::to_string(kMaxBits) + " or " + std::to_string(kBitsOff) + ")");
-    }
-    return bits;
+    return ParseBits(text, what, path_);
   }
+
 
   std::vector<Point> Points() const {
     json points;
