@@ -17,7 +17,9 @@ bool MpiActive() {
   return initialized && !finalized;
 }
 
-void FailureFunction() {
+// noreturn in the GNU spelling, which (unlike [[noreturn]]) is part of the function's type: glog's
+// logging_fail_func_t carries it, and clang refuses a pointer to a function without it.
+__attribute__((noreturn)) void FailureFunction() {
   if (MpiActive()) MPI_Abort(MPI_COMM_WORLD, 1);
   std::abort();
 }
