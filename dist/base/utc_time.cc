@@ -4,10 +4,11 @@
 
 namespace psaq::base {
 
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
+std::string UtcNow() { return UtcString(std::time(nullptr)); }
+
+std::string UtcString(std::time_t t) {
   std::tm tm{};
-  gmtime_r(&now, &tm);
+  gmtime_r(&t, &tm);
   char text[32];
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;

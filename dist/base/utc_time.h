@@ -2,10 +2,13 @@
 // the files psaq writes (exports, sample shards, checkpoints, reports).
 #pragma once
 
+#include <ctime>
 #include <string>
 
 namespace psaq::base {
 
 std::string UtcNow();
+// `t` (seconds since the epoch) in the same form.
+std::string UtcString(std::time_t t);
 
 }  // namespace psaq::base

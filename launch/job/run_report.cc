@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "dist/base/atomic_file.h"
 #include "dist/base/utc_time.h"
@@ -42,17 +43,25 @@ PhaseTimers::Scope::~Scope() { timers_.Add(phase_, NowSeconds() - start_); }
 nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
                               const RunReportInput& input, const at::Device& device) {
   const std::vector<std::string>& phases = ReportPhases();
-  // Per rank: wall, work, comm, grad-sync seconds, grad-sync bytes, then one value per phase.
+  // Per rank: wall, work, comm, grad-sync seconds, grad-sync bytes, the time of day, then one
+  // value per phase. "created" is rank 0's time of day: each rank reading its own clock made the
+  // reports differ when a second ticked between the ranks' reads.
   std::vector<double> mine = {input.wall_seconds, input.work, input.comm_seconds,
-                              input.grad_sync.seconds, static_cast<double>(input.grad_sync.bytes)};
+                              input.grad_sync.seconds, static_cast<double>(input.grad_sync.bytes),
+                              static_cast<double>(std::time(nullptr))};
+  constexpr size_t kFixed = 6;
   for (const std::string& phase : phases) mine.push_back(input.timers.seconds(phase));
   const size_t n = mine.size();
   const std::vector<double> all = dist::GatherDoubles(comm, mine, dist::CollectiveDevice(comm, device));
 
-  nlohmann::json report = {{"status", input.status},    {"psaq_version", PSAQ_VERSION},
-                           {"created", base::UtcNow()},       {"world_size", comm.size()},
-                           {"backend", comm.backend()}, {"options", input.options},
-                           {"outputs", input.outputs},  {"metrics", input.metrics}};
+  nlohmann::json report = {{"status", input.status},
+                           {"psaq_version", PSAQ_VERSION},
+                           {"created", base::UtcString(static_cast<std::time_t>(all[5]))},
+                           {"world_size", comm.size()},
+                           {"backend", comm.backend()},
+                           {"options", input.options},
+                           {"outputs", input.outputs},
+                           {"metrics", input.metrics}};
   double wall = 0, comm_max = 0, sync_max = 0;
   nlohmann::json ranks = nlohmann::json::array();
   for (int r = 0; r < comm.size(); ++r) {
@@ -72,8 +81,8 @@ nlohmann::json WriteRunReport(dist::Communicator& comm, const std::string& path,
   for (size_t p = 0; p < phases.size(); ++p) {
     double max = 0;
     for (int r = 0; r < comm.size(); ++r)
-      max = std::max(max, all[static_cast<size_t>(r) * n + 5 + p]);
-    phase_json[phases[p]] = {{"seconds", all[5 + p]}, {"max_seconds", max}};
+      max = std::max(max, all[static_cast<size_t>(r) * n + kFixed + p]);
+    phase_json[phases[p]] = {{"seconds", all[kFixed + p]}, {"max_seconds", max}};
   }
   report["wall_seconds"] = wall;
   report["phases"] = phase_json;
