@@ -23,6 +23,10 @@ PSAQ_PACKAGES=(
   python3-numpy python3-matplotlib
 )
 
+# The reliability step (launch/check_reliability.sh): clang-14 with its sanitizer and libFuzzer
+# runtimes, and llvm-14 for llvm-symbolizer (symbolised sanitizer reports).
+PSAQ_RELIABILITY_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
+
 psaq_log() { printf '[psaq setup] %s\n' "$*" >&2; }
 
 # psaq_install_packages PKG...: installs those not installed yet (needs root or sudo).
