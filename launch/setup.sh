@@ -21,11 +21,16 @@ PSAQ_PACKAGES=(
   nlohmann-json3-dev zlib1g-dev libstb-dev
   dataset-fashion-mnist
   python3-numpy python3-matplotlib
+  python3-torchvision
 )
 
 # The reliability step (launch/check_reliability.sh): clang-14 with its sanitizer and libFuzzer
 # runtimes, and llvm-14 for llvm-symbolizer (symbolised sanitizer reports).
 PSAQ_RELIABILITY_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
+
+# python3-torchvision (0.14.1, built for Debian's LibTorch 1.13): its operator library
+# (torchvision/_C*.so) gives the detector torchvision's RoIAlign and NMS; psaq falls back to
+# its own ATen versions when it is absent.
 
 psaq_log() { printf '[psaq setup] %s\n' "$*" >&2; }
 
@@ -55,11 +60,32 @@ psaq_install_packages() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# psaq_python_oracles: a virtual environment at $PSAQ_ORACLE_VENV (default <repo>/.venv-oracles)
+# with the pinned PyPI packages of launch/requirements-oracles.txt (pycocotools), for the tests
+# that check psaq against a reference implementation. Reinstalls only when the list changed.
+# Prints nothing on stdout; exports PSAQ_ORACLE_PYTHON.
+PSAQ_ORACLE_VENV="${PSAQ_ORACLE_VENV:-$PSAQ_ROOT/.venv-oracles}"
+psaq_python_oracles() {
+  local req="$PSAQ_ROOT/launch/requirements-oracles.txt" stamp="$PSAQ_ORACLE_VENV/.requirements"
+  if [ ! -x "$PSAQ_ORACLE_VENV/bin/python3" ]; then
+    psaq_log "creating $PSAQ_ORACLE_VENV"
+    python3 -m venv "$PSAQ_ORACLE_VENV" || { psaq_log "python3 -m venv failed"; return 1; }
+  fi
+  if ! cmp -s "$req" "$stamp"; then
+    psaq_log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $PSAQ_ORACLE_VENV"
+    "$PSAQ_ORACLE_VENV/bin/python3" -m pip install -q --disable-pip-version-check -r "$req" >&2 \
+      || { psaq_log "pip install -r $req failed"; return 1; }
+    cp "$req" "$stamp"
+  fi
+  export PSAQ_ORACLE_PYTHON="$PSAQ_ORACLE_VENV/bin/python3"
+}
+
 # psaq_build [TARGET...]: configure and build in Release with all cores: the given targets (and
 # what they link), or everything. The configure output goes to $PSAQ_BUILD_DIR/configure.log.
 psaq_build() {
   local args=(-S "$PSAQ_ROOT" -B "$PSAQ_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release)
   if [ "${PSAQ_WERROR:-OFF}" = "ON" ]; then args+=(-DPSAQ_WERROR=ON); fi
+  if [ -n "${PSAQ_ORACLE_PYTHON:-}" ]; then args+=(-DPSAQ_ORACLE_PYTHON="$PSAQ_ORACLE_PYTHON"); fi
   # shellcheck disable=SC2206
   args+=(${PSAQ_CMAKE_ARGS:-})
   local log="$PSAQ_BUILD_DIR/configure.log" targets=()

@@ -7,8 +7,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
-# python3: the CLI tests read safetensors metadata with a few lines of it.
-psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev python3
+# python3: the CLI tests read safetensors metadata with a few lines of it; python3-venv: the
+# oracle environment (pycocotools) of psaq_python_oracles.
+psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev python3 python3-venv
+psaq_python_oracles
 psaq_build
 
 psaq_log "running tests"
