@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "dist/base/format.h"
+#include "model/data/jpeg_check.h"
 
 namespace psaq::model {
 namespace fs = std::filesystem;
@@ -160,6 +161,11 @@ bool ImageFolder::Decode(int64_t index, Sample* out, std::string* error) const {
   }
   static_assert(kMaxImageFileBytes <= INT_MAX, "stb_image takes the length as an int");
   const int len = static_cast<int>(bytes.size());
+  // stb_image 2.27 overflows its tables on some crafted JPEG Huffman tables (jpeg_check.h).
+  if (!CheckJpegHuffmanTables(bytes.data(), bytes.size(), &reason)) {
+    *error = path + ": " + reason;
+    return false;
+  }
   int w = 0, h = 0, comp = 0;
   // The header only: the declared size is checked before anything is decoded or allocated.
   // stb's failure reason is thread-local, so concurrent decodes do not mix messages up.

@@ -1,0 +1,94 @@
+#include "model/data/jpeg_check.h"
+
+namespace psaq::model {
+namespace {
+
+constexpr uint8_t kSoi = 0xD8, kEoi = 0xD9, kSos = 0xDA, kDht = 0xC4, kTem = 0x01;
+
+bool IsStandalone(uint8_t marker) {
+  return marker == kSoi || marker == kEoi || marker == kTem || (marker >= 0xD0 && marker <= 0xD7);
+}
+
+// Checks the tables of one DHT segment's payload [begin, end); `at` is the segment's offset for
+// the message.
+bool CheckDhtSegment(const uint8_t* p, size_t begin, size_t end, size_t at, std::string* error) {
+  int table = 0;
+  size_t i = begin;
+  while (i < end) {
+    ++table;
+    const std::string where = "Huffman table " + std::to_string(table) +
+                              " of the DHT segment at byte " + std::to_string(at);
+    const int cls = p[i] >> 4, dest = p[i] & 15;
+    if (cls > 1 || dest > 3) {
+      *error = "corrupt JPEG: " + where + " has class " + std::to_string(cls) + " and destination " +
+               std::to_string(dest) + " (class 0 or 1, destination 0 to 3)";
+      return false;
+    }
+    if (end - i < 17) {
+      *error = "corrupt JPEG: " + where + " is cut off by the end of its segment";
+      return false;
+    }
+    size_t codes = 0;
+    for (size_t k = 1; k <= 16; ++k) codes += p[i + k];
+    if (codes > 256) {
+      *error = "corrupt JPEG: " + where + " declares " + std::to_string(codes) +
+               " codes, more than 256";
+      return false;
+    }
+    if (end - i - 17 < codes) {
+      *error = "corrupt JPEG: " + where + " declares " + std::to_string(codes) +
+               " codes but its segment holds " + std::to_string(end - i - 17) + " symbols";
+      return false;
+    }
+    i += 17 + codes;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool CheckJpegHuffmanTables(const uint8_t* p, size_t size, std::string* error) {
+  if (size < 2 || p[0] != 0xFF || p[1] != kSoi) return true;  // not a JPEG
+  size_t i = 2;
+  while (i < size) {
+    // A marker: 0xFF, any number of 0xFF fill bytes, then the marker code.
+    if (p[i] != 0xFF) return true;  // damaged: the decoder reports it
+    while (i < size && p[i] == 0xFF) ++i;
+    if (i >= size) return true;
+    const uint8_t marker = p[i];
+    const size_t at = i - 1;
+    ++i;
+    if (marker == kEoi) return true;
+    if (marker == 0x00 || IsStandalone(marker)) continue;
+    if (size - i < 2) return true;
+    const size_t length = (size_t{p[i]} << 8) | p[i + 1];  // includes its own two bytes
+    if (length < 2) return true;
+    if (length > size - i) {
+      // stb reads what the segment claims; refuse a table it would read past the file's end.
+      if (marker == kDht) {
+        *error = "corrupt JPEG: the DHT segment at byte " + std::to_string(at) + " declares " +
+                 std::to_string(length) + " bytes, past the end of the file";
+        return false;
+      }
+      return true;
+    }
+    const size_t end = i + length;
+    if (marker == kDht && !CheckDhtSegment(p, i + 2, end, at, error)) return false;
+    i = end;
+    if (marker == kSos) {
+      // Entropy-coded data: 0xFF is followed by 0x00 (a stuffed byte) or a restart marker inside
+      // it; anything else starts the next marker (a progressive file has DHTs between scans).
+      while (i + 1 < size) {
+        if (p[i] == 0xFF && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7) &&
+            p[i + 1] != 0xFF) {
+          break;
+        }
+        ++i;
+      }
+      if (i + 1 >= size) return true;
+    }
+  }
+  return true;
+}
+
+}  // namespace psaq::model
