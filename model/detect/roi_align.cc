@@ -148,8 +148,9 @@ at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double 
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                     int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                     bool aligned, OpsBackend backend) {
-  const bool torchvision = backend == OpsBackend::kTorchvision ||
-                           (backend == OpsBackend::kAuto && TorchvisionOpsAvailable());
+  const bool torchvision =
+      backend == OpsBackend::kTorchvision ||
+      (backend == OpsBackend::kAuto && TorchvisionOpsSupport(input.device().type()));
   if (!torchvision) {
     return RoiAlignAten(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio,
                         aligned);

@@ -26,7 +26,7 @@ namespace psaq::detect {
 // coordinates that spatial_scale maps onto input (e.g. 1/stride), same dtype and device ->
 // [K, C, pooled_height, pooled_width]. Differentiable w.r.t. input (not w.r.t. rois, as
 // torchvision). sampling_ratio <= 0 means adaptive. kAuto uses torchvision's operator when
-// TorchvisionOpsAvailable(), else RoiAlignAten.
+// TorchvisionOpsSupport(input's device type), else RoiAlignAten.
 // Throws (TORCH_CHECK) on bad shapes/dtypes/devices, pooled sizes < 1, or a batch index outside
 // [0, N); kTorchvision throws std::runtime_error when the operator is unavailable.
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,

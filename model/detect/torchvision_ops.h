@@ -18,6 +18,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 
 #include <cstdint>
 #include <string>
@@ -55,6 +56,11 @@ TorchvisionOpsStatus ProbeTorchvisionOps(const TorchvisionOpsOptions& options);
 // LoadTorchvisionOps().available (loads with the default options if nothing was loaded yet, so
 // a caller with an override path calls LoadTorchvisionOps(options) before any front door).
 bool TorchvisionOpsAvailable();
+
+// Whether both loaded operators have kernels for tensors on `device_type` (Debian's build has
+// CPU kernels only; a CUDA wheel adds CUDA). False when unavailable. The front doors use
+// torchvision only for devices it supports.
+bool TorchvisionOpsSupport(c10::DeviceType device_type);
 
 // torchvision::roi_align. input [N, C, H, W] float/double; rois [K, 5] (batch index, x1, y1,
 // x2, y2) in image coordinates, same dtype and device as input -> [K, C, pooled_height,
