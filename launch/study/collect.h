@@ -13,7 +13,10 @@
 //   allreduces_per_round         options.v2.student_iterations when bytes moved, else 0
 //   bytes_per_round              rank 0's grad_sync_bytes / rounds (the bytes each rank hands
 //                                to the all-reduce; counted on one rank too, where the
-//                                all-reduce moves nothing)
+//                                all-reduce moves nothing). psaq's counter also holds the one
+//                                broadcast of the student at the start (about one gradient's
+//                                bytes), so this overstates a round by that / rounds; the
+//                                seconds likewise.
 //   Other methods leave these empty (NaN in CellResult).
 //   comm_share       communication.share (every collective, over the wall time)
 //   top1             evaluation.quantized.top1 when the study evaluates and the report holds it
