@@ -25,6 +25,9 @@ DEFINE_string(predict_ranks, "8,16,32,64,128,256,512", "model: rank counts to pr
 DEFINE_string(reference_cell, "",
               "model: the cell whose compute per round is used (default: the finished V2 cell "
               "with the fewest ranks).");
+DEFINE_double(compute_seconds, 0,
+              "model: compute seconds per round for the prediction (e.g. measured on the target "
+              "GPU); 0 = the reference cell's.");
 DEFINE_int32(cores, 0,
              "model: cores the measured cells shared (0: one per rank); a cell with more ranks "
              "time-shares them, and the check scales its compute by ranks / cores.");
@@ -70,6 +73,7 @@ void CheckStudyFlags() {
   if (!(FLAGS_bus_gbps > 0)) throw UsageError("--bus_gbps must be > 0");
   if (!(FLAGS_latency_us >= 0)) throw UsageError("--latency_us must be >= 0");
   if (FLAGS_cores < 0) throw UsageError("--cores must be >= 0");
+  if (!(FLAGS_compute_seconds >= 0)) throw UsageError("--compute_seconds must be >= 0");
   ParseRankList(FLAGS_predict_ranks);
 }
 
@@ -108,6 +112,7 @@ int RunStudy(ProcessContext& process) {
     options.latency_seconds = FLAGS_latency_us * 1e-6;
     options.reference_cell = FLAGS_reference_cell;
     options.cores = FLAGS_cores;
+    options.compute_seconds_per_round = FLAGS_compute_seconds;
     options.ranks = ParseRankList(FLAGS_predict_ranks);
     std::fputs(study::CommModelReport(study::CollectResults(s, cells), options).c_str(), stdout);
   }

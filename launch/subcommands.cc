@@ -64,7 +64,7 @@ const std::vector<Subcommand>& Subcommands() {
        "A scaling study's plan, results (CSV) and communication model; cluster/study.sh runs it",
        "psaq study --action=plan|collect|model --study=study.json",
        {"action", "study", "zoo_dir", "bus_gbps", "latency_us", "predict_ranks", "reference_cell",
-        "cores"},
+        "compute_seconds", "cores"},
        &CheckStudyFlags,
        &RunStudy},
       {"train",

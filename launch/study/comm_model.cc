@@ -113,12 +113,20 @@ std::string CommModelReport(const std::vector<CellResult>& results,
                      base::FormatFixed(in.bus_bytes_per_second / 1e9, 3) + " GB/s, L = " +
                      base::FormatFixed(in.latency_seconds * 1e6, 3) + " us\n";
   text += "t_comm(p) = 2(p-1)/p * B/bw + 2k(p-1) * L; weak: c + t_comm; strong: c*p_ref/p + t_comm\n";
-  text += CommModelTable(PredictRounds(in, options.ranks));
+  CommModelInput target = in;
+  if (options.compute_seconds_per_round > 0) {
+    target.compute_seconds_per_round = options.compute_seconds_per_round;
+    text += "predicted with c = " + base::FormatFixed(target.compute_seconds_per_round, 6) +
+            " s (given, not the reference's)\n";
+  }
+  text += CommModelTable(PredictRounds(target, options.ranks));
 
   // The check: each measured V2 cell of this model and bits against the model's prediction.
+  // Efficiency of a cell: the reference's compute for the cell's samples per rank (one rank per
+  // core, nothing else) over the round time, measured or modelled.
   base::TextTable check({"cell", "ranks", "samples/rank", "allreduce s/round", "model", "round s",
-                         "model round s", "round error"});
-  for (int c = 1; c < 8; ++c) check.SetAlign(c, base::TextTable::Align::kRight);
+                         "model round s", "round error", "eff", "model eff"});
+  for (int c = 1; c < 10; ++c) check.SetAlign(c, base::TextTable::Align::kRight);
   const double ref_per_rank = static_cast<double>(ref->cell.num_samples) / ref->cell.ranks;
   for (const CellResult& r : results) {
     if (!usable(r) || r.cell.model.label != ref->cell.model.label ||
@@ -129,14 +137,17 @@ std::string CommModelReport(const std::vector<CellResult>& results,
     const double per_rank = static_cast<double>(r.cell.num_samples) / p;
     const double share = options.cores > 0 ? std::max(1.0, static_cast<double>(p) / options.cores)
                                            : 1.0;
+    const double ideal = in.compute_seconds_per_round * per_rank / ref_per_rank;
     CommModelInput at = in;
-    at.compute_seconds_per_round = in.compute_seconds_per_round * per_rank / ref_per_rank * share;
+    at.compute_seconds_per_round = ideal * share;
     const CommModelPoint point = PredictRounds(at, {p}).front();
     check.AddRow({r.cell.name, std::to_string(p), base::FormatFixed(per_rank, 1),
                   base::FormatFixed(r.allreduce_seconds_per_round, 6),
                   base::FormatFixed(point.comm_seconds, 6), base::FormatFixed(r.round_seconds, 4),
                   base::FormatFixed(point.weak_round_seconds, 4),
-                  Percent(point.weak_round_seconds / r.round_seconds - 1)});
+                  Percent(point.weak_round_seconds / r.round_seconds - 1),
+                  base::FormatFixed(ideal / r.round_seconds, 3),
+                  base::FormatFixed(ideal / point.weak_round_seconds, 3)});
   }
   text += "\nmeasured vs model (compute scaled by samples per rank" +
           std::string(options.cores > 0 ? " and by ranks / " + std::to_string(options.cores) +

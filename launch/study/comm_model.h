@@ -59,6 +59,9 @@ struct CommModelOptions {
   // The reference cell by name; "" = the finished V2 cell with the fewest ranks (then the lowest
   // index). Its compute per round is c, its ranks p_ref.
   std::string reference_cell;
+  // c in seconds, replacing the reference cell's (e.g. a round's compute measured on the target
+  // GPU, `psaq bench`); 0 = the reference's. The check table keeps the measured c.
+  double compute_seconds_per_round = 0;
   // Cores the measured cells shared (0 = as many as ranks). A cell with p > cores ranks
   // time-shares them, so the check scales its predicted compute by p / cores.
   int cores = 0;
@@ -69,7 +72,8 @@ struct CommModelOptions {
 // The reference, the prediction table at options.ranks, and a check table: for every finished V2
 // cell of the reference's model and bits, its measured all-reduce and round seconds against the
 // model's (compute scaled by the cell's samples per rank over the reference's, and by the
-// oversubscription above). B and k come from the reference when it counted bytes, else from the
+// oversubscription above), and both efficiencies: the reference's compute for the cell's samples
+// per rank over the measured and the modelled round time. B and k come from the reference when it counted bytes, else from the
 // first finished V2 cell of its model that did (the gradient's size does not depend on p).
 // Throws std::runtime_error when no finished V2 cell (or none with bytes) is there, or
 // reference_cell names no finished V2 cell.

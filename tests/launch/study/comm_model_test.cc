@@ -80,6 +80,14 @@ TEST(CommModelTest, ReportTakesComputeFromTheFewestRanksAndBytesFromAMultiRankCe
   // Cell "two": 4 samples per rank against the reference's 8: predicted compute 1.0 s, comm
   // 2*1/2 * 1e9/1e9 = 1.0 s, round 2.0 s against 1.5 s measured: +33.3%.
   EXPECT_NE(text.find("+33.3%"), std::string::npos) << text;
+  // Efficiency: 1.0 s of reference compute over 1.5 s measured and 2.0 s modelled.
+  EXPECT_NE(text.find("+33.3%  0.667      0.500"), std::string::npos) << text;
+  // A given compute time replaces the reference's in the prediction, not in the check.
+  options.compute_seconds_per_round = 0.5;
+  const std::string given = CommModelReport(results, options);
+  EXPECT_NE(given.find("predicted with c = 0.500000 s"), std::string::npos) << given;
+  EXPECT_NE(given.find("1.000000      1.500000     0.333"), std::string::npos) << given;
+  EXPECT_NE(given.find("+33.3%"), std::string::npos) << given;
 }
 
 TEST(CommModelTest, ReportRefusesStudiesWithoutTheCellsItNeeds) {
