@@ -18,7 +18,8 @@ DEFINE_string(action, "plan",
               "files; model: predict V2's time per round and efficiency at --predict_ranks from "
               "the measured cells and check the model against them (docs/scaling.md).");
 DEFINE_string(study, "", "The study file (JSON; launch/study/study_file.h describes it).");
-DEFINE_string(zoo_dir, PSAQ_ZOO_DIR, "Where the study's model names are looked up (<name>.safetensors).");
+DEFINE_string(zoo_dir, PSAQ_ZOO_DIR,
+              "Where the study's model names are looked up (<name>.safetensors).");
 DEFINE_double(bus_gbps, 100.0, "model: all-reduce bus bandwidth in GB/s (1e9 bytes/s).");
 DEFINE_double(latency_us, 5.0, "model: latency per ring step in microseconds.");
 DEFINE_string(predict_ranks, "8,16,32,64,128,256,512", "model: rank counts to predict.");

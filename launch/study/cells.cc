@@ -42,11 +42,16 @@ std::vector<Cell> ExpandCells(const Study& study) {
 
 const char* CellStateName(CellState state) {
   switch (state) {
-    case CellState::kNotRun: return "not_run";
-    case CellState::kUnfinished: return "unfinished";
-    case CellState::kPreempted: return "preempted";
-    case CellState::kUnevaluated: return "unevaluated";
-    case CellState::kFinished: return "finished";
+    case CellState::kNotRun:
+      return "not_run";
+    case CellState::kUnfinished:
+      return "unfinished";
+    case CellState::kPreempted:
+      return "preempted";
+    case CellState::kUnevaluated:
+      return "unevaluated";
+    case CellState::kFinished:
+      return "finished";
   }
   return "?";
 }

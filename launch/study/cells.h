@@ -39,11 +39,11 @@ std::vector<Cell> ExpandCells(const Study& study);
 std::string CellName(const Cell& cell);
 
 enum class CellState {
-  kNotRun,      // no directory
-  kUnfinished,  // a directory without a readable report (killed, failed or still running)
-  kPreempted,   // report.json says "preempted": the run checkpointed and can resume
-  kUnevaluated, // report.json says "complete" but the evaluation the study asks for is missing
-  kFinished,    // complete (and evaluated when the study evaluates)
+  kNotRun,       // no directory
+  kUnfinished,   // a directory without a readable report (killed, failed or still running)
+  kPreempted,    // report.json says "preempted": the run checkpointed and can resume
+  kUnevaluated,  // report.json says "complete" but the evaluation the study asks for is missing
+  kFinished,     // complete (and evaluated when the study evaluates)
 };
 const char* CellStateName(CellState state);  // "not_run", "unfinished", ... "finished"
 
@@ -53,9 +53,9 @@ CellState ReadCellState(const std::string& dir, bool evaluates);
 CellState StateOfReport(const nlohmann::json& report, bool evaluates);
 
 // The psaq arguments of the cell (after the binary): quantize, the grid's flags, the study's
-// shared flags, its method's flags, --output_dir, and --resume (continue a preempted or killed run, or start afresh)
-// or, for kUnevaluated, --overwrite (psaq never resumes a complete run; only the evaluation is
-// missing, so the run is redone).
+// shared flags, its method's flags, --output_dir, and --resume (continue a preempted or killed run,
+// or start afresh) or, for kUnevaluated, --overwrite (psaq never resumes a complete run; only the
+// evaluation is missing, so the run is redone).
 std::vector<std::string> CellArgs(const Study& study, const Cell& cell, CellState state);
 
 // The plan: one header line, then per cell

@@ -59,11 +59,11 @@ CellResult ResultOfReport(const Cell& cell, const nlohmann::json& report, bool e
     r.allreduce_seconds_per_round = Number(report, {"communication", "grad_sync_seconds"}) / rounds;
     r.compute_seconds_per_round = r.round_seconds - r.allreduce_seconds_per_round;
     const nlohmann::json& ranks = report.value("ranks", nlohmann::json::array());
-    const double bytes = ranks.is_array() && !ranks.empty() ? Number(ranks[0], {"grad_sync_bytes"})
-                                                            : kNaN;
+    const double bytes =
+        ranks.is_array() && !ranks.empty() ? Number(ranks[0], {"grad_sync_bytes"}) : kNaN;
     r.bytes_per_round = bytes / rounds;
-    r.allreduces_per_round =
-        bytes > 0 ? Number(report, {"options", "v2", "student_iterations"}) : (bytes == 0 ? 0 : kNaN);
+    r.allreduces_per_round = bytes > 0 ? Number(report, {"options", "v2", "student_iterations"})
+                                       : (bytes == 0 ? 0 : kNaN);
   }
   return r;
 }
@@ -91,8 +91,8 @@ std::string ResultsCsv(const std::vector<CellResult>& results) {
   for (const CellResult& r : results) {
     const Cell& c = r.cell;
     out << c.index << ',' << c.name << ',' << c.model.label << ',' << c.method << ',' << c.ranks
-        << ',' << c.num_samples << ',' << c.bits.weight << ',' << c.bits.activation << ','
-        << c.seed << ',' << CellStateName(r.state);
+        << ',' << c.num_samples << ',' << c.bits.weight << ',' << c.bits.activation << ',' << c.seed
+        << ',' << CellStateName(r.state);
     for (double v : {r.wall_seconds, r.rounds, r.round_seconds, r.allreduce_seconds_per_round,
                      r.compute_seconds_per_round, r.allreduces_per_round, r.bytes_per_round,
                      r.comm_share, r.top1}) {

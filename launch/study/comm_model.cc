@@ -54,11 +54,10 @@ std::string CommModelTable(const std::vector<CommModelPoint>& points) {
       {"ranks", "allreduce s/round", "weak s/round", "weak eff", "strong s/round", "strong eff"});
   for (int c = 0; c < 6; ++c) table.SetAlign(c, base::TextTable::Align::kRight);
   for (const CommModelPoint& p : points) {
-    table.AddRow({std::to_string(p.ranks), base::FormatFixed(p.comm_seconds, 6),
-                  base::FormatFixed(p.weak_round_seconds, 6),
-                  base::FormatFixed(p.weak_efficiency, 3),
-                  base::FormatFixed(p.strong_round_seconds, 6),
-                  base::FormatFixed(p.strong_efficiency, 3)});
+    table.AddRow(
+        {std::to_string(p.ranks), base::FormatFixed(p.comm_seconds, 6),
+         base::FormatFixed(p.weak_round_seconds, 6), base::FormatFixed(p.weak_efficiency, 3),
+         base::FormatFixed(p.strong_round_seconds, 6), base::FormatFixed(p.strong_efficiency, 3)});
   }
   return table.Render();
 }
@@ -105,14 +104,15 @@ std::string CommModelReport(const std::vector<CellResult>& results,
   in.bus_bytes_per_second = options.bus_bytes_per_second;
   in.latency_seconds = options.latency_seconds;
 
-  std::string text = "reference " + ref->cell.name + ": c = " +
-                     base::FormatFixed(in.compute_seconds_per_round, 6) + " s compute per round; " +
-                     "B = " + base::FormatFixed(in.bytes_per_round, 0) + " bytes and k = " +
-                     base::FormatFixed(in.allreduces_per_round, 0) + " all-reduces per round (" +
-                     bytes_from->cell.name + "); bw = " +
-                     base::FormatFixed(in.bus_bytes_per_second / 1e9, 3) + " GB/s, L = " +
-                     base::FormatFixed(in.latency_seconds * 1e6, 3) + " us\n";
-  text += "t_comm(p) = 2(p-1)/p * B/bw + 2k(p-1) * L; weak: c + t_comm; strong: c*p_ref/p + t_comm\n";
+  std::string text = "reference " + ref->cell.name +
+                     ": c = " + base::FormatFixed(in.compute_seconds_per_round, 6) +
+                     " s compute per round; " + "B = " + base::FormatFixed(in.bytes_per_round, 0) +
+                     " bytes and k = " + base::FormatFixed(in.allreduces_per_round, 0) +
+                     " all-reduces per round (" + bytes_from->cell.name +
+                     "); bw = " + base::FormatFixed(in.bus_bytes_per_second / 1e9, 3) +
+                     " GB/s, L = " + base::FormatFixed(in.latency_seconds * 1e6, 3) + " us\n";
+  text +=
+      "t_comm(p) = 2(p-1)/p * B/bw + 2k(p-1) * L; weak: c + t_comm; strong: c*p_ref/p + t_comm\n";
   CommModelInput target = in;
   if (options.compute_seconds_per_round > 0) {
     target.compute_seconds_per_round = options.compute_seconds_per_round;
@@ -135,8 +135,8 @@ std::string CommModelReport(const std::vector<CellResult>& results,
     }
     const int p = r.cell.ranks;
     const double per_rank = static_cast<double>(r.cell.num_samples) / p;
-    const double share = options.cores > 0 ? std::max(1.0, static_cast<double>(p) / options.cores)
-                                           : 1.0;
+    const double share =
+        options.cores > 0 ? std::max(1.0, static_cast<double>(p) / options.cores) : 1.0;
     const double ideal = in.compute_seconds_per_round * per_rank / ref_per_rank;
     CommModelInput at = in;
     at.compute_seconds_per_round = ideal * share;

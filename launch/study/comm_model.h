@@ -39,15 +39,16 @@ struct CommModelInput {
 
 struct CommModelPoint {
   int ranks = 1;
-  double comm_seconds = 0;          // t_comm(p) per round
-  double weak_round_seconds = 0;    // c + t_comm
+  double comm_seconds = 0;        // t_comm(p) per round
+  double weak_round_seconds = 0;  // c + t_comm
   double weak_efficiency = 1;
   double strong_round_seconds = 0;  // c p_ref / p + t_comm
   double strong_efficiency = 1;
 };
 
 // The model at each of `ranks`. REQUIRES: input values as above, every p >= 1 (TORCH_CHECK).
-std::vector<CommModelPoint> PredictRounds(const CommModelInput& input, const std::vector<int>& ranks);
+std::vector<CommModelPoint> PredictRounds(const CommModelInput& input,
+                                          const std::vector<int>& ranks);
 
 // The points as an aligned text table (ranks, t_comm, weak t_round and E, strong t_round and E).
 std::string CommModelTable(const std::vector<CommModelPoint>& points);
@@ -73,10 +74,11 @@ struct CommModelOptions {
 // cell of the reference's model and bits, its measured all-reduce and round seconds against the
 // model's (compute scaled by the cell's samples per rank over the reference's, and by the
 // oversubscription above), and both efficiencies: the reference's compute for the cell's samples
-// per rank over the measured and the modelled round time. B and k come from the reference when it counted bytes, else from the
-// first finished V2 cell of its model that did (the gradient's size does not depend on p).
-// Throws std::runtime_error when no finished V2 cell (or none with bytes) is there, or
-// reference_cell names no finished V2 cell.
-std::string CommModelReport(const std::vector<CellResult>& results, const CommModelOptions& options);
+// per rank over the measured and the modelled round time. B and k come from the reference when it
+// counted bytes, else from the first finished V2 cell of its model that did (the gradient's size
+// does not depend on p). Throws std::runtime_error when no finished V2 cell (or none with bytes) is
+// there, or reference_cell names no finished V2 cell.
+std::string CommModelReport(const std::vector<CellResult>& results,
+                            const CommModelOptions& options);
 
 }  // namespace psaq::study

@@ -50,14 +50,14 @@ const json& GridList(const json& grid, const std::string& key, const std::string
   return list;
 }
 
-std::vector<int> IntList(const json& grid, const std::string& key, const std::string& path,
-                         int min, int max, const json& fallback = json()) {
+std::vector<int> IntList(const json& grid, const std::string& key, const std::string& path, int min,
+                         int max, const json& fallback = json()) {
   std::vector<int> out;
   for (const json& v : GridList(grid, key, path, fallback)) {
     if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max) {
       Fail(path, "grid." + key,
-           v.dump() + " is not an integer in [" + std::to_string(min) + ", " +
-               std::to_string(max) + "]");
+           v.dump() + " is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+               "]");
     }
     out.push_back(v.get<int>());
   }
@@ -91,10 +91,12 @@ StudyModel ResolveModel(const std::string& value, const fs::path& study_dir,
   if (is_path) {
     fs::path p = fs::path(value).is_absolute() ? fs::path(value) : study_dir / value;
     p = p.lexically_normal();
-    if (!fs::is_regular_file(p)) Fail(path, "grid.model", "'" + value + "': no such file " + p.string());
+    if (!fs::is_regular_file(p))
+      Fail(path, "grid.model", "'" + value + "': no such file " + p.string());
     model.label = p.stem().string();
     model.path = p.string();
-  } else if (!zoo_dir.empty() && fs::is_regular_file(fs::path(zoo_dir) / (value + ".safetensors"))) {
+  } else if (!zoo_dir.empty() &&
+             fs::is_regular_file(fs::path(zoo_dir) / (value + ".safetensors"))) {
     model.label = value;
     model.path = (fs::path(zoo_dir) / (value + ".safetensors")).lexically_normal().string();
   } else {
@@ -223,8 +225,9 @@ Study ParseStudy(const std::string& text, const std::string& path,
     StudyModel model = ResolveModel(m, dir, options.zoo_dir, path);
     for (const StudyModel& other : study.models) {
       if (other.label == model.label) {
-        Fail(path, "grid.model", "two models are named '" + model.label + "' (" + other.path +
-                                     ", " + model.path + "): cell names would collide");
+        Fail(path, "grid.model",
+             "two models are named '" + model.label + "' (" + other.path + ", " + model.path +
+                 "): cell names would collide");
       }
     }
     study.models.push_back(std::move(model));

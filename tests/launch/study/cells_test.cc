@@ -12,7 +12,8 @@ namespace {
 
 Study TinyStudy(const std::string& out, const std::string& flags = "{}") {
   return ParseStudy(R"({"output_dir": ")" + out + R"(", "grid": {"ranks": [1, 2, 4],
-      "num_samples": [8, 16], "method": ["v1", "v2"], "model": ["m"]}, "flags": )" + flags + "}",
+      "num_samples": [8, 16], "method": ["v1", "v2"], "model": ["m"]}, "flags": )" +
+                        flags + "}",
                     "/s/study.json");
 }
 
@@ -92,10 +93,17 @@ TEST(CellsTest, ArgsResumeUnlessOnlyTheEvaluationIsMissing) {
   const std::vector<Cell> cells = ExpandCells(s);
   const Cell& cell = cells[3];
   ASSERT_EQ(cell.name, "r1-n16-v1-w4a8-m-s0");
-  const std::vector<std::string> want = {
-      "quantize",     "--model=m",      "--method=v1", "--num_samples=16",
-      "--w_bits=4",   "--a_bits=8",     "--seed=0",    "--eval_dataset=fashion_mnist",
-      "--v1_iterations=20", "--output_dir=/o/cells/r1-n16-v1-w4a8-m-s0", "--resume"};
+  const std::vector<std::string> want = {"quantize",
+                                         "--model=m",
+                                         "--method=v1",
+                                         "--num_samples=16",
+                                         "--w_bits=4",
+                                         "--a_bits=8",
+                                         "--seed=0",
+                                         "--eval_dataset=fashion_mnist",
+                                         "--v1_iterations=20",
+                                         "--output_dir=/o/cells/r1-n16-v1-w4a8-m-s0",
+                                         "--resume"};
   EXPECT_EQ(CellArgs(s, cell, CellState::kNotRun), want);
   EXPECT_EQ(CellArgs(s, cell, CellState::kPreempted).back(), "--resume");
   EXPECT_EQ(CellArgs(s, cell, CellState::kUnevaluated).back(), "--overwrite");

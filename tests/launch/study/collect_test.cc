@@ -30,7 +30,7 @@ TEST(CollectTest, V2ReportGivesRoundTimesAndBytes) {
   EXPECT_EQ(r.state, CellState::kFinished);
   EXPECT_EQ(r.wall_seconds, 12.5);
   EXPECT_EQ(r.rounds, 4);
-  EXPECT_EQ(r.round_seconds, (6.0 + 2.0) / 4);       // max over ranks of both step phases
+  EXPECT_EQ(r.round_seconds, (6.0 + 2.0) / 4);  // max over ranks of both step phases
   EXPECT_EQ(r.allreduce_seconds_per_round, 1.0 / 4);
   EXPECT_EQ(r.compute_seconds_per_round, 2.0 - 0.25);
   EXPECT_EQ(r.allreduces_per_round, 50);
@@ -81,7 +81,9 @@ TEST(CollectTest, CsvHasOneRowPerCellWithEmptyFieldsForWhatWasNotMeasured) {
             "rounds,round_seconds,allreduce_seconds_per_round,compute_seconds_per_round,"
             "allreduces_per_round,bytes_per_round,comm_share,top1");
   EXPECT_EQ(row0, "0,r1-n8-v2-w4a8-m-s0,m,v2,1,8,4,8,0,not_run,,,,,,,,,");
-  EXPECT_EQ(row1, "1,r2-n8-v2-w4a8-m-s0,m,v2,2,8,4,8,0,finished,12.5,4,2,0.25,1.75,50,1000000,0.125,0.75");
+  EXPECT_EQ(
+      row1,
+      "1,r2-n8-v2-w4a8-m-s0,m,v2,2,8,4,8,0,finished,12.5,4,2,0.25,1.75,50,1000000,0.125,0.75");
 }
 
 }  // namespace

@@ -75,7 +75,8 @@ TEST(StudyFileTest, FlagsBecomeCommandLineTextSortedByName) {
 }
 
 TEST(StudyFileTest, EachBadInputIsOneLineNamingFileAndKey) {
-  const std::string grid = R"("grid": {"ranks": [1], "num_samples": [8], "method": ["v1"], "model": ["m"]})";
+  const std::string grid =
+      R"("grid": {"ranks": [1], "num_samples": [8], "method": ["v1"], "model": ["m"]})";
   struct Case {
     std::string text;
     std::string want;  // a substring of the message, after "/s/study.json: "
@@ -164,9 +165,8 @@ TEST(StudyFileTest, MethodFlagsAreKeptPerMethod) {
       "/s/study.json");
   EXPECT_EQ(s.flags.size(), 1u);
   ASSERT_EQ(s.method_flags.size(), 1u);  // noise's empty object adds nothing
-  EXPECT_EQ(s.method_flags.at("v2"),
-            (std::vector<std::pair<std::string, std::string>>{{"v2_image_warmup", "1"},
-                                                              {"v2_rounds", "2"}}));
+  EXPECT_EQ(s.method_flags.at("v2"), (std::vector<std::pair<std::string, std::string>>{
+                                         {"v2_image_warmup", "1"}, {"v2_rounds", "2"}}));
 }
 
 TEST(StudyFileTest, TwoModelsWithOneNameAreRefused) {
@@ -179,8 +179,7 @@ TEST(StudyFileTest, TwoModelsWithOneNameAreRefused) {
                dir / "study.json");
     FAIL() << "no error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("grid.model: two models are named 'm'"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("grid.model: two models are named 'm'"), std::string::npos)
         << e.what();
   }
 }
