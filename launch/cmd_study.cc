@@ -33,6 +33,11 @@ DEFINE_int32(cores, 0,
              "model: cores the measured cells shared (0: one per rank); a cell with more ranks "
              "time-shares them, and the check scales its compute by ranks / cores.");
 
+DEFINE_validator(bus_gbps, &psaq::launch::PositiveDouble);
+DEFINE_validator(latency_us, &psaq::launch::NonNegativeDouble);
+DEFINE_validator(compute_seconds, &psaq::launch::NonNegativeDouble);
+DEFINE_validator(cores, &psaq::launch::AtLeast<0>);
+
 namespace psaq::launch {
 namespace {
 
@@ -71,10 +76,6 @@ void CheckStudyFlags() {
   if (FLAGS_action != "plan" && FLAGS_action != "collect" && FLAGS_action != "model") {
     throw UsageError("--action must be plan, collect or model, got '" + FLAGS_action + "'");
   }
-  if (!(FLAGS_bus_gbps > 0)) throw UsageError("--bus_gbps must be > 0");
-  if (!(FLAGS_latency_us >= 0)) throw UsageError("--latency_us must be >= 0");
-  if (FLAGS_cores < 0) throw UsageError("--cores must be >= 0");
-  if (!(FLAGS_compute_seconds >= 0)) throw UsageError("--compute_seconds must be >= 0");
   ParseRankList(FLAGS_predict_ranks);
 }
 
