@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A scaling study through the private Slurm (cluster/study.sh submit: one job array per rank
 # count): 12 cells (ranks 1/2/4 x samples 8/16 x V1/V2 on the shipped Fashion-MNIST ViT, the
-# cheapest settings, evaluated on 100 test images). One cell fails on the first submission (a
-# file where its output directory belongs, which psaq refuses); the other 11 finish. Resubmitting the same
-# study submits that cell alone, leaves the 11 reports untouched, and then all 12 are finished
-# in study.csv, with top-1, and study.png is written.
+# cheapest settings, evaluated on 100 test images). On the first submission one cell fails (a
+# file where its output directory belongs, which psaq refuses) and one is cancelled while it runs
+# (scancel: psaq checkpoints, its report says preempted); the other 10 finish. Resubmitting the same study submits those two alone
+# (one array each), leaves the 10 reports untouched, and then all 12 are finished in study.csv,
+# with top-1, and study.png is written.
 #   slurm_study_test.sh <psaq binary>
 # shellcheck source=tests/cluster/slurm_test_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/slurm_test_lib.sh" slurm_study
@@ -40,43 +41,66 @@ failing="r2-n16-v2-w4a8-fmnist_vit-s0"
 mkdir -p "$out/cells"
 echo "not a directory" >"$out/cells/$failing"
 
-# submit_and_wait: study.sh submit (from the test directory), then wait until no job of it is
-# queued or running; prints the submit output.
-submit_and_wait() {
-  local text ids deadline=$(($(date +%s) + 240))
-  text="$(cd "$WORK" && "$study_sh" submit "$WORK/study.json" --overcommit --time=10 \
-    --partition=local)" || fail "study.sh submit failed: $text"
-  ids="$(sed -n 's/^study.sh: submitted job \([0-9]*\):.*/\1/p' <<<"$text" | paste -sd,)"
-  [ -n "$ids" ] || fail "study.sh submit submitted nothing: $text"
+# submit: study.sh submit (from the test directory); prints its output.
+submit() {
+  (cd "$WORK" && "$study_sh" submit "$WORK/study.json" --overcommit --time=10 --partition=local) ||
+    fail "study.sh submit failed"
+}
+
+# wait_done SUBMIT_OUTPUT: wait until no job that the submission printed is queued or running.
+wait_done() {
+  local ids deadline=$(($(date +%s) + 240))
+  ids="$(sed -n 's/^study.sh: submitted job \([0-9]*\):.*/\1/p' <<<"$1" | paste -sd,)"
+  [ -n "$ids" ] || fail "study.sh submit submitted nothing: $1"
   note "submitted $ids"
   while [ -n "$(squeue -h -j "$ids" 2>/dev/null)" ]; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "jobs $ids still queued or running after 240 s"
     sleep 1
   done
-  echo "$text"
 }
+
+# job_of SUBMIT_OUTPUT RANKS: the job id of the submission's array for RANKS.
+job_of() { sed -n "s/^study.sh: submitted job \([0-9]*\): .* on $2 rank(s)\$/\1/p" <<<"$1"; }
 
 # status_of NAME: the cell's status column in study.csv.
 status_of() { awk -F, -v n="$1" '$2 == n { print $10 }' "$out/study.csv"; }
 
-first="$(submit_and_wait)"
-grep -q "cells .* on 4 rank(s)" <<<"$first" || fail "no 4-rank array in: $first"
+first="$(submit)"
 [ "$(grep -c '^study.sh: submitted job' <<<"$first")" = 3 ] || fail "not one array per rank count: $first"
+# Cancel one cell while it runs (scancel, as a user or an operator does), as soon as psaq holds
+# the cell's lock, which it takes before loading anything (the run takes seconds after that).
+# Slurm sends TERM; psaq checkpoints and marks its report "preempted".
+killed="r1-n16-v1-w4a8-fmnist_vit-s0"
+killed_index=3
+deadline=$(($(date +%s) + 240))
+until [ -e "$out/cells/$killed/.psaq.lock" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "cell $killed did not start within 240 s"
+  sleep 0.1
+done
+scancel "$(job_of "$first" 1)_$killed_index"
+note "cancelled cell $killed"
+wait_done "$first"
+
 "$study_sh" collect "$WORK/study.json" >/dev/null || fail "collect failed"
 [ "$(tail -n +2 "$out/study.csv" | wc -l)" = 12 ] || fail "study.csv has not 12 rows: $(cat "$out/study.csv")"
 expect_eq "failing cell after the first submission" "$(status_of "$failing")" not_run
+expect_eq "cancelled cell after the first submission (finished: it ran faster than this test's poll)" \
+  "$(status_of "$killed")" preempted
 failing_index="$(awk -F, -v n="$failing" '$2 == n { print $1 }' "$out/study.csv")"
-two_rank_job="$(sed -n 's/^study.sh: submitted job \([0-9]*\): .* on 2 rank(s)$/\1/p' <<<"$first")"
 expect_eq "Slurm state of the failing cell's task" \
-  "$(job_field "${two_rank_job}_$failing_index" JobState)" FAILED
-[ "$(grep -c ',finished,' "$out/study.csv")" = 11 ] || fail "not 11 finished cells: $(cat "$out/study.csv")"
+  "$(job_field "$(job_of "$first" 2)_$failing_index" JobState)" FAILED
+[ "$(grep -c ',finished,' "$out/study.csv")" = 10 ] || fail "not 10 finished cells: $(cat "$out/study.csv")"
 # The finished reports, to show that the resubmission does not run them again.
-(cd "$out/cells" && sha256sum ./*/report.json) >"$WORK/reports.sha256"
+(cd "$out/cells" &&
+  sha256sum $(awk -F, '$10 == "finished" { print $2 "/report.json" }' "$out/study.csv")) \
+  >"$WORK/reports.sha256"
+[ "$(wc -l <"$WORK/reports.sha256")" = 10 ] || fail "not 10 finished reports to compare"
 
 rm "$out/cells/$failing"
-second="$(submit_and_wait)"
-expect_eq "second submission" "$(sed -n 's/^study.sh: submitted job [0-9]*: //p' <<<"$second")" \
-  "cells $failing_index on 2 rank(s)"
+second="$(submit)"
+wait_done "$second"
+expect_eq "second submission" "$(sed -n 's/^study.sh: submitted job [0-9]*: //p' <<<"$second" |
+  paste -sd';')" "cells $killed_index on 1 rank(s);cells $failing_index on 2 rank(s)"
 "$study_sh" collect "$WORK/study.json" >"$WORK/collect.out" || fail "collect failed"
 (cd "$out/cells" && sha256sum --quiet -c "$WORK/reports.sha256") ||
   fail "a finished cell's report changed on resubmission"
@@ -90,4 +114,4 @@ awk -F, 'NR > 1 && $4 == "v2" && $5 > 1 && !($17 > 0) { exit 1 }' "$out/study.cs
 # A plan of the finished study has nothing to run.
 grep -q "12 cells, 12 finished, 0 to run" <<<"$("$study_sh" plan "$WORK/study.json")" ||
   fail "the plan still has cells to run"
-note "PASS: 12 cells finished, the failed one rerun alone; $out/study.csv, $out/study.png"
+note "PASS: 12 cells finished, the failed and the cancelled one rerun alone; $out/study.csv, $out/study.png"
