@@ -103,6 +103,9 @@ StudyModel ResolveModel(const std::string& value, const fs::path& study_dir,
     model.label = value;  // a preset name; psaq refuses unknown ones when the cell runs
     model.path = value;
   }
+  if (model.path.find_first_of("\t\n\r") != std::string::npos) {
+    Fail(path, "grid.model", "'" + value + "': the path must not contain tabs or line breaks");
+  }
   if (!IsLabel(model.label)) {
     Fail(path, "grid.model",
          "'" + value + "': its name '" + model.label +

@@ -184,6 +184,21 @@ TEST(StudyFileTest, TwoModelsWithOneNameAreRefused) {
   }
 }
 
+TEST(StudyFileTest, AModelPathWithATabIsRefused) {
+  testing::TempDir dir;
+  dir.Write("a\tb/m.safetensors", "x");
+  try {
+    ParseStudy(R"({"output_dir": "o", "grid": {"ranks": [1], "num_samples": [8],
+        "method": ["v1"], "model": ["a\tb/m.safetensors"]}})",
+               dir / "study.json");
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("grid.model: 'a\tb/m.safetensors': the path must not"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(StudyFileTest, ReadStudyFileNamesAMissingFile) {
   try {
     ReadStudyFile("/nonexistent/study.json");
