@@ -286,7 +286,7 @@ const std::vector<JobFlag>& JobFlags() {
        [](Options& o) {
          if (!FLAGS_dataset.empty()) o.real.dataset = FLAGS_dataset;
        }},
-      {"dataset_dir", Scope::kReal,  // also where --eval_dataset=fashion_mnist is read
+      {"dataset_dir", Scope::kImages,  // also where --eval_dataset=fashion_mnist is read
        [](Options& o) { o.real.dataset_dir = o.eval.dataset_dir = FLAGS_dataset_dir; }},
       {"split", Scope::kReal, nullptr},  // read with its default "train" in JobOptionsFromFlags
       {"eval_dataset", Scope::kQuantize, [](Options& o) { o.eval.dataset = FLAGS_eval_dataset; },

@@ -16,6 +16,8 @@ void CheckInspectFlags();
 int RunInspect(ProcessContext& process);
 void CheckQuantizeFlags();
 int RunQuantize(ProcessContext& process);
+void CheckStudyFlags();
+int RunStudy(ProcessContext& process);
 void CheckTrainFlags();
 int RunTrain(ProcessContext& process);
 
@@ -58,6 +60,13 @@ const std::vector<Subcommand>& Subcommands() {
        JobFlagNames(JobKind::kQuantize),
        &CheckQuantizeFlags,
        &RunQuantize},
+      {"study",
+       "A scaling study's plan, results (CSV) and communication model; cluster/study.sh runs it",
+       "psaq study --action=plan|collect|model --study=study.json",
+       {"action", "study", "zoo_dir", "bus_gbps", "latency_us", "predict_ranks", "reference_cell",
+        "compute_seconds", "cores"},
+       &CheckStudyFlags,
+       &RunStudy},
       {"train",
        "Train a ViT or Swin from scratch on labelled images, data-parallel over the ranks",
        "[mpirun -np N] psaq train --arch=vit|swin --config_json='{...}' --dataset=fashion_mnist "

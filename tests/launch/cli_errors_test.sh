@@ -36,6 +36,9 @@ usage_error quantize_bits "--a_bits must be 2-8, or 32 for no quantization, got 
 usage_error foreign_flag "--tensors is not a flag of 'psaq eval'" eval --model="$MODEL" --tensors
 usage_error input_range "--input_range must be one of calibrated|pixel_box, got 'box'" \
   quantize --model="$MODEL" --output_dir="$WORK/q" --input_range=box
+# --dataset_dir is where --method=real and --eval_dataset=fashion_mnist read the IDX files.
+usage_error dataset_dir_scope "--dataset_dir applies to --method=real and --eval_dataset only" \
+  quantize --model="$MODEL" --output_dir="$WORK/q" --method=v1 --dataset_dir="$WORK"
 
 # run_error NAME EXPECTED-TEXT ARGS...: a runtime error aborts the job: non-zero status, the
 # reason on one line (no stack trace), at most one line per rank.
@@ -57,6 +60,9 @@ run_error missing_model "/nonexistent.safetensors: neither a preset name" \
   eval --model=/nonexistent.safetensors --dataset=fashion_mnist
 run_error unwritable_json "--json_out=/proc/nope/x.json: cannot write there" \
   eval --model="$MODEL" --dataset=fashion_mnist --max_images=10 --json_out=/proc/nope/x.json
+run_error eval_dataset_dir "/nonexistent: not a directory" \
+  quantize --model="$MODEL" --output_dir="$WORK/q" --method=v1 --eval_dataset=fashion_mnist \
+  --dataset_dir=/nonexistent
 run_error quantize_missing_model "/nonexistent.safetensors: neither a preset name" \
   quantize --model=/nonexistent.safetensors --method=noise --output_dir="$WORK/q1"
 run_error quantize_unwritable "/proc/nope/run" \
