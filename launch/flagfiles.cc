@@ -153,7 +153,8 @@ class FlagfileChecker {
   std::string CheckContent(const std::string& data) {
     const char* p = data.c_str();
     const char* line_end = p;
-    for (; line_end != nullptr; p = line_end + 1) {
+    // (The step moves past the line end only when there is one: nullptr + 1 is undefined.)
+    for (; line_end != nullptr; p = line_end != nullptr ? line_end + 1 : p) {
       while (*p != '\0' && std::isspace(static_cast<unsigned char>(*p))) ++p;
       line_end = std::strchr(p, '\r');
       if (line_end == nullptr) line_end = std::strchr(p, '\n');
