@@ -1,5 +1,7 @@
 #include "model/data/coco_eval.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -76,7 +78,7 @@ bool Outside(double area, int a) {
 // `dts` in results order.
 CocoImageEval EvaluateOne(int64_t image_id, int64_t category_id,
                           const std::vector<const CocoGtObject*>& gts,
-                          const std::vector<const CocoDetection*>& dts) {
+                          const std::vector<const CocoDetection*>& dts, CocoIouType type) {
   CocoImageEval out;
   out.image_id = image_id;
   out.category_id = category_id;
@@ -89,20 +91,37 @@ CocoImageEval EvaluateOne(int64_t image_id, int64_t category_id,
   const size_t num_dt = order.size();
   const size_t num_gt = gts.size();
 
-  std::vector<std::array<double, 4>> dt_boxes, gt_boxes;
   std::vector<double> dt_area;
   for (size_t d : order) {
-    dt_boxes.push_back(dts[d]->bbox);
     out.scores.push_back(dts[d]->score);
     const auto& b = dts[d]->bbox;
     dt_area.push_back(dts[d]->area.has_value() ? *dts[d]->area : b[2] * b[3]);
   }
-  std::vector<bool> crowd;
-  for (const CocoGtObject* g : gts) {
-    gt_boxes.push_back(g->bbox);
-    crowd.push_back(g->iscrowd);
+  // [D, G] row-major; pycocotools skips matching when either side is empty.
+  std::vector<double> ious;
+  if (num_dt > 0 && num_gt > 0) {
+    std::vector<bool> crowd;
+    for (const CocoGtObject* g : gts) crowd.push_back(g->iscrowd);
+    at::Tensor iou;
+    if (type == CocoIouType::kSegm) {
+      std::vector<Rle> dt_masks, gt_masks;
+      for (size_t d : order) dt_masks.push_back(*dts[d]->mask);
+      for (const CocoGtObject* g : gts) gt_masks.push_back(*g->mask);
+      iou = Iou(dt_masks, gt_masks, crowd);
+    } else {
+      at::Tensor dt_boxes = at::empty({static_cast<int64_t>(num_dt), 4}, at::kDouble);
+      at::Tensor gt_boxes = at::empty({static_cast<int64_t>(num_gt), 4}, at::kDouble);
+      for (size_t d = 0; d < num_dt; ++d) {
+        std::copy_n(dts[order[d]]->bbox.begin(), 4, dt_boxes.data_ptr<double>() + 4 * d);
+      }
+      for (size_t g = 0; g < num_gt; ++g) {
+        std::copy_n(gts[g]->bbox.begin(), 4, gt_boxes.data_ptr<double>() + 4 * g);
+      }
+      iou = BoxIou(dt_boxes, gt_boxes, crowd);
+    }
+    iou = iou.contiguous();
+    ious.assign(iou.data_ptr<double>(), iou.data_ptr<double>() + iou.numel());
   }
-  const std::vector<double> ious = CocoBoxIou(dt_boxes, gt_boxes, crowd);  // [D, G]
 
   const auto& thresholds = CocoIouThresholds();
   out.matches.assign(static_cast<size_t>(kA) * kT * num_dt, CocoImageEval::kFalsePositive);
@@ -149,6 +168,34 @@ CocoImageEval EvaluateOne(int64_t image_id, int64_t category_id,
   return out;
 }
 
+// segm: every mask that takes part has the image's size (or, size unknown, one size).
+void CheckMasks(const CocoGtImage& image, const std::vector<const CocoGtObject*>& gts,
+                const std::vector<std::pair<size_t, const CocoDetection*>>& dts) {
+  int64_t height = image.height, width = image.width;
+  const auto check = [&](const std::optional<Rle>& mask, const std::string& what) {
+    if (!mask.has_value()) {
+      throw std::invalid_argument("coco_eval: segm evaluation: " + what + " has no mask");
+    }
+    if (height == 0 && width == 0) {
+      height = mask->height;
+      width = mask->width;
+    }
+    if (mask->height != height || mask->width != width) {
+      throw std::invalid_argument("coco_eval: segm evaluation: " + what + " has a " +
+                                  std::to_string(mask->height) + "x" + std::to_string(mask->width) +
+                                  " mask, the image is " + std::to_string(height) + "x" +
+                                  std::to_string(width));
+    }
+  };
+  for (const CocoGtObject* g : gts) {
+    check(g->mask, "annotation " + std::to_string(g->id) + " of image " + std::to_string(image.id));
+  }
+  for (const auto& [index, d] : dts) {
+    check(d->mask,
+          "detection " + std::to_string(index) + " (image " + std::to_string(image.id) + ")");
+  }
+}
+
 void CheckDetection(const CocoDetection& d, size_t index) {
   const auto& b = d.bbox;
   const bool finite = std::isfinite(d.score) && std::isfinite(b[0]) && std::isfinite(b[1]) &&
@@ -156,11 +203,13 @@ void CheckDetection(const CocoDetection& d, size_t index) {
                       (!d.area.has_value() || std::isfinite(*d.area));
   if (!finite) {
     throw std::invalid_argument("coco_eval: detection " + std::to_string(index) + " (image " +
-                                std::to_string(d.image_id) + ") has a non-finite score, box or area");
+                                std::to_string(d.image_id) +
+                                ") has a non-finite score, box or area");
   }
   if (b[2] < 0 || b[3] < 0) {
     throw std::invalid_argument("coco_eval: detection " + std::to_string(index) + " (image " +
-                                std::to_string(d.image_id) + ") has a negative box width or height");
+                                std::to_string(d.image_id) +
+                                ") has a negative box width or height");
   }
 }
 
@@ -215,34 +264,6 @@ const std::array<double, kCocoRecallThresholds>& CocoRecallThresholds() {
   return values;
 }
 
-std::vector<double> CocoBoxIou(const std::vector<std::array<double, 4>>& dt,
-                               const std::vector<std::array<double, 4>>& gt,
-                               const std::vector<bool>& gt_iscrowd) {
-  if (gt_iscrowd.size() != gt.size()) {
-    throw std::invalid_argument("CocoBoxIou: " + std::to_string(gt_iscrowd.size()) +
-                                " crowd flags for " + std::to_string(gt.size()) + " boxes");
-  }
-  const size_t num_gt = gt.size();
-  std::vector<double> out(dt.size() * num_gt, 0.0);
-  // The operations and their order are maskApi.c bbIou's, so the bits agree.
-  for (size_t g = 0; g < num_gt; ++g) {
-    const auto& G = gt[g];
-    const double ga = G[2] * G[3];
-    for (size_t d = 0; d < dt.size(); ++d) {
-      const auto& D = dt[d];
-      const double da = D[2] * D[3];
-      const double w = std::fmin(D[2] + D[0], G[2] + G[0]) - std::fmax(D[0], G[0]);
-      if (w <= 0) continue;
-      const double h = std::fmin(D[3] + D[1], G[3] + G[1]) - std::fmax(D[1], G[1]);
-      if (h <= 0) continue;
-      const double inter = w * h;
-      const double uni = gt_iscrowd[g] ? da : da + ga - inter;
-      out[d * num_gt + g] = inter / uni;
-    }
-  }
-  return out;
-}
-
 std::vector<int64_t> CocoImageIds(const CocoGroundTruth& gt) {
   std::vector<int64_t> ids;
   for (const CocoGtImage& image : gt.images) ids.push_back(image.id);
@@ -254,9 +275,6 @@ std::vector<CocoImageEval> EvaluateCocoImages(const CocoGroundTruth& gt,
                                               const std::vector<int64_t>& image_ids,
                                               const std::vector<CocoDetection>& detections,
                                               CocoIouType type, int64_t* left_out) {
-  if (type == CocoIouType::kSegm) {
-    throw std::invalid_argument("coco_eval: segm evaluation is not supported yet");
-  }
   std::unordered_map<int64_t, const CocoGtImage*> by_id;
   for (const CocoGtImage& image : gt.images) by_id[image.id] = &image;
   std::map<int64_t, const CocoGtImage*> selected;  // ascending image id
@@ -272,36 +290,42 @@ std::vector<CocoImageEval> EvaluateCocoImages(const CocoGroundTruth& gt,
   }
   const std::set<int64_t> categories(gt.category_ids.begin(), gt.category_ids.end());
   // Detections per image, in results order.
-  std::unordered_map<int64_t, std::vector<const CocoDetection*>> dets_of;
+  std::unordered_map<int64_t, std::vector<std::pair<size_t, const CocoDetection*>>> dets_of;
   int64_t skipped = 0;
   for (size_t i = 0; i < detections.size(); ++i) {
     const CocoDetection& d = detections[i];
     if (selected.count(d.image_id) == 0) {
-      throw std::invalid_argument(
-          "coco_eval: detection " + std::to_string(i) + " is on image " +
-          std::to_string(d.image_id) +
-          (by_id.count(d.image_id) ? ", which is not among the images evaluated here"
-                                   : ", which is not an image of the ground truth"));
+      throw std::invalid_argument("coco_eval: detection " + std::to_string(i) + " is on image " +
+                                  std::to_string(d.image_id) +
+                                  (by_id.count(d.image_id)
+                                       ? ", which is not among the images evaluated here"
+                                       : ", which is not an image of the ground truth"));
     }
     CheckDetection(d, i);
     if (categories.count(d.category_id) == 0) {
       ++skipped;
       continue;
     }
-    dets_of[d.image_id].push_back(&d);
+    dets_of[d.image_id].emplace_back(i, &d);
   }
   if (left_out != nullptr) *left_out = skipped;
 
   std::vector<CocoImageEval> out;
   for (const auto& [image_id, image] : selected) {
-    std::map<int64_t, std::pair<std::vector<const CocoGtObject*>, std::vector<const CocoDetection*>>>
+    std::map<int64_t,
+             std::pair<std::vector<const CocoGtObject*>, std::vector<const CocoDetection*>>>
         per_category;
+    std::vector<const CocoGtObject*> evaluated_gts;
     for (const CocoGtObject& g : image->objects) {
-      if (categories.count(g.category_id)) per_category[g.category_id].first.push_back(&g);
+      if (categories.count(g.category_id) == 0) continue;
+      per_category[g.category_id].first.push_back(&g);
+      evaluated_gts.push_back(&g);
     }
-    for (const CocoDetection* d : dets_of[image_id]) per_category[d->category_id].second.push_back(d);
+    const auto& image_dets = dets_of[image_id];
+    if (type == CocoIouType::kSegm) CheckMasks(*image, evaluated_gts, image_dets);
+    for (const auto& [index, d] : image_dets) per_category[d->category_id].second.push_back(d);
     for (const auto& [category_id, lists] : per_category) {
-      out.push_back(EvaluateOne(image_id, category_id, lists.first, lists.second));
+      out.push_back(EvaluateOne(image_id, category_id, lists.first, lists.second, type));
     }
   }
   return out;
@@ -336,9 +360,9 @@ std::vector<CocoImageEval> DeserializeCocoImageEvals(const uint8_t* data, size_t
     const size_t at = in.pos();
     const auto num_dt = in.Get<uint64_t>();
     if (num_dt > static_cast<uint64_t>(kMaxDet)) {
-      throw std::runtime_error("coco_eval: serialized image evaluations: " +
-                               std::to_string(num_dt) + " detections at byte " +
-                               std::to_string(at) + " (at most 100)");
+      throw std::runtime_error(
+          "coco_eval: serialized image evaluations: " + std::to_string(num_dt) +
+          " detections at byte " + std::to_string(at) + " (at most 100)");
     }
     for (int64_t& n : e.num_gt) n = in.Get<int64_t>();
     e.scores.resize(num_dt);
@@ -354,9 +378,9 @@ std::vector<CocoImageEval> DeserializeCocoImageEvals(const uint8_t* data, size_t
     evals.push_back(std::move(e));
   }
   if (in.left() != 0) {
-    throw std::runtime_error("coco_eval: serialized image evaluations: " +
-                             std::to_string(in.left()) + " bytes left over after " +
-                             std::to_string(count) + " records");
+    throw std::runtime_error(
+        "coco_eval: serialized image evaluations: " + std::to_string(in.left()) +
+        " bytes left over after " + std::to_string(count) + " records");
   }
   return evals;
 }
@@ -470,9 +494,8 @@ CocoAccumulation AccumulateCoco(const std::vector<CocoImageEval>& evals,
 }
 
 const std::array<const char*, 12>& CocoStats::Names() {
-  static const std::array<const char*, 12> names = {"AP",  "AP50", "AP75", "APs",
-                                                    "APm", "APl",  "AR1",  "AR10",
-                                                    "AR100", "ARs", "ARm", "ARl"};
+  static const std::array<const char*, 12> names = {"AP",  "AP50", "AP75",  "APs", "APm", "APl",
+                                                    "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"};
   return names;
 }
 
@@ -488,17 +511,17 @@ struct SummaryEntry {
 };
 
 constexpr std::array<SummaryEntry, 12> kSummary = {{{true, -1, 0, 2},
-                                                     {true, 0.5, 0, 2},
-                                                     {true, 0.75, 0, 2},
-                                                     {true, -1, 1, 2},
-                                                     {true, -1, 2, 2},
-                                                     {true, -1, 3, 2},
-                                                     {false, -1, 0, 0},
-                                                     {false, -1, 0, 1},
-                                                     {false, -1, 0, 2},
-                                                     {false, -1, 1, 2},
-                                                     {false, -1, 2, 2},
-                                                     {false, -1, 3, 2}}};
+                                                    {true, 0.5, 0, 2},
+                                                    {true, 0.75, 0, 2},
+                                                    {true, -1, 1, 2},
+                                                    {true, -1, 2, 2},
+                                                    {true, -1, 3, 2},
+                                                    {false, -1, 0, 0},
+                                                    {false, -1, 0, 1},
+                                                    {false, -1, 0, 2},
+                                                    {false, -1, 1, 2},
+                                                    {false, -1, 2, 2},
+                                                    {false, -1, 3, 2}}};
 
 }  // namespace
 

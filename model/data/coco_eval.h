@@ -1,4 +1,4 @@
-// COCO detection evaluation (box AP; mask AP once masks are given), with the semantics of
+// COCO detection evaluation (box AP and mask AP), with the semantics of
 // pycocotools' COCOeval (pycocotools 2.0.8, iouType "bbox" / "segm", default Params):
 //
 //   const CocoStats s = EvaluateCoco(gt, detections, CocoIouType::kBbox);
@@ -26,9 +26,10 @@
 //   images           every image of the ground truth, with or without annotations.
 //
 // Matching rules kept from pycocotools (evaluateImg):
+//   - IoU: bbox as maskApi's bbIou, segm as its rleIou (model/data/coco_mask.h BoxIou / Iou).
 //   - a crowd ground truth (iscrowd) is "ignored": it never counts as a positive, a detection
-//     matched to it is ignored, and it is not used up (several detections may match it); box IoU
-//     with a crowd region is intersection over the detection's area (maskApi bbIou).
+//     matched to it is ignored, and it is not used up (several detections may match it); IoU
+//     with a crowd region is intersection over the detection's area.
 //   - ground truth outside the area range is ignored the same way; unmatched detections outside
 //     the range are ignored; ignored ground truth is tried last and only when no regular one
 //     matched.
@@ -48,6 +49,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "model/data/coco_mask.h"
 
 namespace psaq::data {
 
@@ -74,24 +77,25 @@ const std::array<double, kCocoRecallThresholds>& CocoRecallThresholds();
 
 // One ground-truth annotation.
 struct CocoGtObject {
-  int64_t id = 0;           // annotation id (see the id-0 quirk above)
-  int64_t category_id = 0;  //
+  int64_t id = 0;                // annotation id (see the id-0 quirk above)
+  int64_t category_id = 0;       // one of CocoGroundTruth::category_ids
   std::array<double, 4> bbox{};  // x, y, w, h in pixels
-  double area = 0;          // the annotation's `area` field: the area ranges are tested on it
+  double area = 0;               // the annotation's `area` field: the area ranges are tested on it
   bool iscrowd = false;     // a crowd region: ignored, not used up, IoU over the detection's area
+  std::optional<Rle> mask;  // the segmentation as RLE (required for segm, of the image's size)
 };
 
 // One image of the ground truth and its annotations, in file order (the order matters for ties).
 struct CocoGtImage {
   int64_t id = 0;
-  int64_t height = 0;
-  int64_t width = 0;
+  int64_t height = 0;  // the size every mask on the image must have (segm); 0 = unknown: then
+  int64_t width = 0;   // all masks on the image must share one size
   std::vector<CocoGtObject> objects;
 };
 
 struct CocoGroundTruth {
-  std::vector<CocoGtImage> images;     // image ids unique
-  std::vector<int64_t> category_ids;   // the categories evaluated (K after sorting)
+  std::vector<CocoGtImage> images;    // image ids unique
+  std::vector<int64_t> category_ids;  // the categories evaluated (K after sorting)
 };
 
 // One detection (a row of a COCO results file).
@@ -103,6 +107,7 @@ struct CocoDetection {
   // The area tested against the area ranges. Unset: bbox w * h, which is what pycocotools'
   // loadRes assigns whenever the results carry boxes (even for segm evaluation).
   std::optional<double> area;
+  std::optional<Rle> mask;  // the predicted mask as RLE (required for segm, of the image's size)
 };
 
 // What COCOeval.evaluateImg yields for one image and category, for every area range, reduced to
@@ -124,20 +129,14 @@ struct CocoImageEval {
   }
 };
 
-// pycocotools' bbIou: IoU of every detection box with every ground-truth box (x, y, w, h):
-// [D * G] row-major (d * G + g). Crowd ground truth: intersection over the detection's area.
-// Boxes that do not overlap (or only touch) give 0.
-std::vector<double> CocoBoxIou(const std::vector<std::array<double, 4>>& dt,
-                               const std::vector<std::array<double, 4>>& gt,
-                               const std::vector<bool>& gt_iscrowd);
-
 // Step 1 for the images `image_ids` (each must be an image of `gt`, no repeats): one record per
 // (image, category of gt.category_ids) that has ground truth or detections, ordered by image
 // then category. `detections` must lie on these images. `left_out`, when given, receives the
 // number of detections left out because their category is not in gt.category_ids.
 // Throws std::invalid_argument naming the image / detection (index into `detections`) for: an
 // image id not in gt or repeated, a detection on an image not listed, a non-finite score or box,
-// a negative box size; and for kSegm (not supported yet).
+// a negative box size; for kSegm also a detection or annotation (of an evaluated category)
+// without a mask or with a mask whose size is not the image's (pycocotools would give IoU -1).
 std::vector<CocoImageEval> EvaluateCocoImages(const CocoGroundTruth& gt,
                                               const std::vector<int64_t>& image_ids,
                                               const std::vector<CocoDetection>& detections,

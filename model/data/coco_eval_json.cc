@@ -1,7 +1,8 @@
 #include "model/data/coco_eval_json.h"
 
-#include <nlohmann/json.hpp>
+#include <c10/util/Exception.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
@@ -61,6 +62,58 @@ std::array<double, 4> Box(const std::string& path, const std::string& entry, con
   return box;
 }
 
+// A "segmentation": polygons [[x0, y0, x1, y1, ...], ...] rasterised at the image's size, or an
+// RLE {"size": [h, w], "counts": [runs...] or "compressed string"} at its own size -- as
+// pycocotools' annToRLE / frPyObjects read them. The codec's errors get the path and entry.
+Rle Segmentation(const std::string& path, const std::string& entry, const Json& segm,
+                 int64_t height, int64_t width) {
+  try {
+    if (segm.is_array()) {
+      if (segm.empty()) Fail(path, entry, "'segmentation' has no polygon");
+      if (height <= 0 || width <= 0) {
+        Fail(path, entry, "polygon 'segmentation' on an image without height and width");
+      }
+      std::vector<std::vector<double>> polygons;
+      for (const Json& polygon : segm) {
+        if (!polygon.is_array()) Fail(path, entry, "'segmentation' polygons must be arrays");
+        std::vector<double> xy;
+        for (const Json& v : polygon) {
+          if (!v.is_number()) Fail(path, entry, "'segmentation' polygons must hold numbers");
+          xy.push_back(v.get<double>());
+        }
+        polygons.push_back(std::move(xy));
+      }
+      return FromPolygons(polygons, height, width);
+    }
+    if (!segm.is_object()) Fail(path, entry, "'segmentation' must be polygons or an RLE object");
+    const Json& size = Field(path, entry, segm, "size");
+    if (!size.is_array() || size.size() != 2 || !size[0].is_number_integer() ||
+        !size[1].is_number_integer()) {
+      Fail(path, entry, "'segmentation' 'size' must be [height, width]");
+    }
+    const Json& counts = Field(path, entry, segm, "counts");
+    Rle rle;
+    if (counts.is_string()) {
+      rle = FromString(counts.get<std::string>(), size[0].get<int64_t>(), size[1].get<int64_t>());
+    } else if (counts.is_array()) {
+      rle.height = size[0].get<int64_t>();
+      rle.width = size[1].get<int64_t>();
+      for (const Json& c : counts) {
+        if (!c.is_number_unsigned() || c.get<uint64_t>() > UINT32_MAX) {
+          Fail(path, entry, "'segmentation' 'counts' must be run lengths in [0, 2^32)");
+        }
+        rle.counts.push_back(static_cast<uint32_t>(c.get<uint64_t>()));
+      }
+    } else {
+      Fail(path, entry, "'segmentation' 'counts' must be a string or an array");
+    }
+    CheckRle(rle, "'segmentation'");
+    return rle;
+  } catch (const c10::Error& e) {
+    Fail(path, entry, e.what_without_backtrace());
+  }
+}
+
 const Json& Array(const std::string& path, const Json& root, const char* key) {
   const auto it = root.find(key);
   if (it == root.end() || !it->is_array()) {
@@ -95,7 +148,8 @@ CocoGroundTruth LoadCocoGroundTruth(const std::string& path) {
     const std::string entry = "categories[" + std::to_string(i) + "]";
     if (!cats[i].is_object()) Fail(path, entry, "not an object");
     const int64_t id = Integer(path, entry, cats[i], "id");
-    if (!categories.insert(id).second) Fail(path, entry, "duplicate category id " + std::to_string(id));
+    if (!categories.insert(id).second)
+      Fail(path, entry, "duplicate category id " + std::to_string(id));
     gt.category_ids.push_back(id);
   }
   const Json& anns = Array(path, root, "annotations");
@@ -116,6 +170,10 @@ CocoGroundTruth LoadCocoGroundTruth(const std::string& path) {
     }
     const auto it = image_index.find(image_id);
     if (it == image_index.end()) Fail(path, entry, "unknown image_id " + std::to_string(image_id));
+    if (a.contains("segmentation")) {
+      const CocoGtImage& image = gt.images[it->second];
+      object.mask = Segmentation(path, entry, a["segmentation"], image.height, image.width);
+    }
     if (categories.count(object.category_id) == 0) {
       Fail(path, entry, "unknown category_id " + std::to_string(object.category_id));
     }
@@ -127,8 +185,12 @@ CocoGroundTruth LoadCocoGroundTruth(const std::string& path) {
 std::vector<CocoDetection> LoadCocoDetections(const std::string& path, const CocoGroundTruth& gt) {
   const Json root = Parse(path);
   if (!root.is_array()) throw std::runtime_error(path + ": a COCO results file is a JSON array");
-  std::set<int64_t> images;
-  for (const CocoGtImage& image : gt.images) images.insert(image.id);
+  std::unordered_map<int64_t, const CocoGtImage*> images;
+  for (const CocoGtImage& image : gt.images) images[image.id] = &image;
+  // loadRes: results whose first entry has a (non-empty) box all carry boxes and their area is
+  // the box's; otherwise they are masks, with the mask's area and box.
+  const bool boxes = !root.empty() && root[0].is_object() && root[0].contains("bbox") &&
+                     !(root[0]["bbox"].is_array() && root[0]["bbox"].empty());
   std::vector<CocoDetection> out;
   out.reserve(root.size());
   for (size_t i = 0; i < root.size(); ++i) {
@@ -138,12 +200,22 @@ std::vector<CocoDetection> LoadCocoDetections(const std::string& path, const Coc
     CocoDetection d;
     d.image_id = Integer(path, entry, r, "image_id");
     if (images.count(d.image_id) == 0) {
-      Fail(path, entry, "image_id " + std::to_string(d.image_id) +
-                            " is not an image of the ground truth");
+      Fail(path, entry,
+           "image_id " + std::to_string(d.image_id) + " is not an image of the ground truth");
     }
     d.category_id = Integer(path, entry, r, "category_id");
-    d.bbox = Box(path, entry, r);
     d.score = Number(path, entry, r, "score");
+    const CocoGtImage& image = *images.at(d.image_id);
+    if (r.contains("segmentation") || !boxes) {
+      d.mask = Segmentation(path, entry, Field(path, entry, r, "segmentation"), image.height,
+                            image.width);
+    }
+    if (boxes) {
+      d.bbox = Box(path, entry, r);
+    } else {
+      d.area = static_cast<double>(Area(*d.mask));
+      d.bbox = r.contains("bbox") ? Box(path, entry, r) : ToBbox(*d.mask);
+    }
     out.push_back(d);
   }
   return out;

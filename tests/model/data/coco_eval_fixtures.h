@@ -3,30 +3,57 @@
 // equal scores, images without ground truth or without detections), and their JSON files.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "model/data/coco_eval.h"
+#include "model/data/coco_mask.h"
 
 namespace psaq::testing {
 
 struct CocoCase {
   data::CocoGroundTruth gt;
   std::vector<data::CocoDetection> detections;
+  // Annotations (by id) whose mask was made from these polygons: the JSON writes the polygons.
+  std::map<int64_t, std::vector<std::vector<double>>> polygons;
 };
+
+// The ellipse inscribed in box {x, y, w, h} on a height x width canvas: pixels whose centre is
+// inside.
+inline data::Rle EllipseMask(const std::array<double, 4>& box, int64_t height, int64_t width) {
+  const at::Tensor ys = at::arange(height, at::kDouble).add_(0.5).unsqueeze(1);
+  const at::Tensor xs = at::arange(width, at::kDouble).add_(0.5).unsqueeze(0);
+  const double rx = box[2] / 2, ry = box[3] / 2;
+  const at::Tensor inside =
+      ((xs - (box[0] + rx)) / rx).square() + ((ys - (box[1] + ry)) / ry).square() <= 1.0;
+  return data::Encode(inside);
+}
+
+// An octagon inside box {x, y, w, h}, as a COCO polygon.
+inline std::vector<double> OctagonPolygon(const std::array<double, 4>& b) {
+  const double x0 = b[0], y0 = b[1], x1 = b[0] + b[2], y1 = b[1] + b[3];
+  const double dx = b[2] / 3, dy = b[3] / 3;
+  return {x0 + dx, y0, x1 - dx, y0, x1, y0 + dy, x1, y1 - dy,
+          x1 - dx, y1, x0 + dx, y1, x0, y1 - dy, x0, y0 + dy};
+}
 
 struct RandomCocoOptions {
   int images = 12;
   int categories = 6;
-  int max_objects = 8;         // ground-truth objects per image: uniform in [0, max_objects]
-  int max_false_positives = 6; // extra random boxes per image: uniform in [0, this]
+  int max_objects = 8;               // ground-truth objects per image: uniform in [0, max_objects]
+  int max_false_positives = 6;       // extra random boxes per image: uniform in [0, this]
   int crowded_image_detections = 0;  // this many more detections on the first image (> 100 cut)
+  // Masks for segm: ground truth as ellipses (a third as octagon polygons) in their boxes, area
+  // the mask's; detections as ellipses in their boxes.
+  bool masks = false;
 };
 
 // Deterministic for a seed (std::mt19937_64; libstdc++'s distributions).
@@ -69,6 +96,15 @@ inline CocoCase RandomCocoCase(uint64_t seed, const RandomCocoOptions& o = {}) {
       g.bbox = random_box();
       g.area = g.bbox[2] * g.bbox[3] * uniform(0.5, 1.0);  // like a mask inside its box
       g.iscrowd = pick(12) == 0;
+      if (o.masks) {
+        if (pick(3) == 0 && !g.iscrowd) {
+          c.polygons[g.id] = {OctagonPolygon(g.bbox)};
+          g.mask = data::FromPolygons(c.polygons[g.id], image.height, image.width);
+        } else {
+          g.mask = EllipseMask(g.bbox, image.height, image.width);
+        }
+        g.area = static_cast<double>(data::Area(*g.mask));
+      }
       image.objects.push_back(g);
       if (pick(5) != 0) {  // detected, jittered, sometimes with the wrong category
         data::CocoDetection d;
@@ -79,6 +115,7 @@ inline CocoCase RandomCocoCase(uint64_t seed, const RandomCocoOptions& o = {}) {
         d.bbox[2] = std::max(d.bbox[2], 1.0);
         d.bbox[3] = std::max(d.bbox[3], 1.0);
         d.score = random_score();
+        if (o.masks) d.mask = EllipseMask(d.bbox, image.height, image.width);
         c.detections.push_back(d);
       }
     }
@@ -90,6 +127,7 @@ inline CocoCase RandomCocoCase(uint64_t seed, const RandomCocoOptions& o = {}) {
       d.category_id = c.gt.category_ids[pick(o.categories)];
       d.bbox = random_box();
       d.score = random_score();
+      if (o.masks) d.mask = EllipseMask(d.bbox, image.height, image.width);
       c.detections.push_back(d);
     }
     c.gt.images.push_back(std::move(image));
@@ -98,8 +136,22 @@ inline CocoCase RandomCocoCase(uint64_t seed, const RandomCocoOptions& o = {}) {
   return c;
 }
 
-// An instances JSON of `gt` (areas and boxes round-trip exactly).
-inline std::string CocoGtJson(const data::CocoGroundTruth& gt) {
+// A mask as a COCO RLE object: compressed counts, or (uncompressed) the runs as a list.
+inline nlohmann::json RleJson(const data::Rle& rle, bool compressed) {
+  nlohmann::json j = {{"size", {rle.height, rle.width}}};
+  if (compressed) {
+    j["counts"] = data::ToString(rle);
+  } else {
+    j["counts"] = rle.counts;
+  }
+  return j;
+}
+
+// An instances JSON of the case's ground truth (areas and boxes round-trip exactly); masks as
+// polygons where the case has them, uncompressed RLE for crowd regions (as COCO stores them),
+// compressed RLE otherwise.
+inline std::string CocoGtJson(const CocoCase& c) {
+  const data::CocoGroundTruth& gt = c.gt;
   nlohmann::json root;
   root["images"] = nlohmann::json::array();
   root["annotations"] = nlohmann::json::array();
@@ -107,12 +159,15 @@ inline std::string CocoGtJson(const data::CocoGroundTruth& gt) {
   for (const auto& image : gt.images) {
     root["images"].push_back({{"id", image.id}, {"height", image.height}, {"width", image.width}});
     for (const auto& g : image.objects) {
-      root["annotations"].push_back({{"id", g.id},
-                                     {"image_id", image.id},
-                                     {"category_id", g.category_id},
-                                     {"bbox", g.bbox},
-                                     {"area", g.area},
-                                     {"iscrowd", g.iscrowd ? 1 : 0}});
+      nlohmann::json a = {{"id", g.id},     {"image_id", image.id}, {"category_id", g.category_id},
+                          {"bbox", g.bbox}, {"area", g.area},       {"iscrowd", g.iscrowd ? 1 : 0}};
+      const auto polygons = c.polygons.find(g.id);
+      if (polygons != c.polygons.end()) {
+        a["segmentation"] = polygons->second;
+      } else if (g.mask.has_value()) {
+        a["segmentation"] = RleJson(*g.mask, !g.iscrowd);
+      }
+      root["annotations"].push_back(a);
     }
   }
   for (int64_t k : gt.category_ids) {
@@ -121,14 +176,17 @@ inline std::string CocoGtJson(const data::CocoGroundTruth& gt) {
   return root.dump();
 }
 
-// A results JSON of `detections` (their area is the box's, as loadRes assigns it).
-inline std::string CocoResultsJson(const std::vector<data::CocoDetection>& detections) {
+// A results JSON of `detections`, masks as compressed RLE. With boxes their area is the box's
+// (loadRes); without, the mask's area and box.
+inline std::string CocoResultsJson(const std::vector<data::CocoDetection>& detections,
+                                   bool boxes = true) {
   nlohmann::json root = nlohmann::json::array();
   for (const auto& d : detections) {
-    root.push_back({{"image_id", d.image_id},
-                    {"category_id", d.category_id},
-                    {"bbox", d.bbox},
-                    {"score", d.score}});
+    nlohmann::json r = {
+        {"image_id", d.image_id}, {"category_id", d.category_id}, {"score", d.score}};
+    if (boxes) r["bbox"] = d.bbox;
+    if (d.mask.has_value()) r["segmentation"] = RleJson(*d.mask, true);
+    root.push_back(r);
   }
   return root.dump();
 }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/data/coco_mask.h"
 #include "tests/testing/temp_dir.h"
 
 namespace psaq::data {
@@ -64,7 +65,8 @@ TEST(CocoEvalJsonTest, ReadsGroundTruth) {
 TEST(CocoEvalJsonTest, GroundTruthErrorsNameTheEntry) {
   ExpectGtError("{", "not valid JSON");
   ExpectGtError("[]", "not a COCO instances object");
-  ExpectGtError(std::string("{") + kCategories + R"(, "annotations": []})", "missing 'images' array");
+  ExpectGtError(std::string("{") + kCategories + R"(, "annotations": []})",
+                "missing 'images' array");
   ExpectGtError(std::string("{") + kImages + R"(, "annotations": []})",
                 "missing 'categories' array");
   ExpectGtError(std::string("{") + kImages + ", " + kCategories + "}",
@@ -112,8 +114,8 @@ TEST(CocoEvalJsonTest, GroundTruthErrorsNameTheEntry) {
 TEST(CocoEvalJsonTest, ReadsDetectionsAndNamesBadEntries) {
   testing::TempDir dir;
   const CocoGroundTruth gt = LoadCocoGroundTruth(dir.Write("gt.json", GtWith(kGoodAnnotation)));
-  const std::string path = dir.Write(
-      "dt.json", R"([{"image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5,
+  const std::string path =
+      dir.Write("dt.json", R"([{"image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5,
                       "id": 99}, {"image_id": 2, "category_id": 8, "bbox": [0, 0, 1, 2],
                       "score": 1}])");
   const std::vector<CocoDetection> dets = LoadCocoDetections(path, gt);
@@ -123,7 +125,7 @@ TEST(CocoEvalJsonTest, ReadsDetectionsAndNamesBadEntries) {
   EXPECT_EQ(dets[0].bbox, (std::array<double, 4>{1, 2, 3, 4}));
   EXPECT_EQ(dets[0].score, 0.5);
   EXPECT_FALSE(dets[0].area.has_value());  // the box's area
-  EXPECT_EQ(dets[1].category_id, 8);        // kept; the evaluation leaves it out
+  EXPECT_EQ(dets[1].category_id, 8);       // kept; the evaluation leaves it out
   EXPECT_TRUE(LoadCocoDetections(dir.Write("empty.json", "[]"), gt).empty());
 
   const auto expect_error = [&](const std::string& json, const std::string& part) {
@@ -142,13 +144,100 @@ TEST(CocoEvalJsonTest, ReadsDetectionsAndNamesBadEntries) {
                "[0]: image_id 5 is not an image of the ground truth");
   expect_error(R"([{"image_id": 4, "bbox": [1, 2, 3, 4], "score": 0.5}])",
                "[0]: missing 'category_id'");
-  expect_error(R"([{"image_id": 4, "category_id": 3, "score": 0.5}])", "[0]: missing 'bbox'");
+  expect_error(R"([{"image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5},
+                   {"image_id": 4, "category_id": 3, "score": 0.5}])",
+               "[1]: missing 'bbox'");
+  // Without a box in the first entry the results are masks.
+  expect_error(R"([{"image_id": 4, "category_id": 3, "score": 0.5}])",
+               "[0]: missing 'segmentation'");
   expect_error(R"([{"image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4]}])",
                "[0]: missing 'score'");
   expect_error(R"([{"image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "score": "hi"}])",
                "[0]: 'score' must be a number");
   expect_error(R"([{"image_id": 4.5, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 1}])",
                "[0]: 'image_id' must be an integer");
+}
+
+TEST(CocoEvalJsonTest, ReadsSegmentationsAsPycocotoolsDoes) {
+  testing::TempDir dir;
+  const Rle rle = FromPolygons({{2, 2, 9, 3, 7, 12}}, 20, 30);  // image 4 is 20 x 30
+  const std::string compressed = ToString(rle);
+  const std::string path = dir.Write(
+      "gt.json",
+      GtWith(R"({"id": 1, "image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 5,
+                 "segmentation": [[2, 2, 9, 3, 7, 12]]},
+                {"id": 2, "image_id": 4, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 5,
+                 "segmentation": {"size": [20, 30], "counts": ")" +
+             compressed + R"("}},
+                {"id": 3, "image_id": 2, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 5,
+                 "iscrowd": 1, "segmentation": {"size": [2, 3], "counts": [1, 4, 1]}},
+                {"id": 4, "image_id": 2, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 5})"));
+  const CocoGroundTruth gt = LoadCocoGroundTruth(path);
+  const auto& objects4 = gt.images[0].objects;
+  ASSERT_EQ(objects4.size(), 2u);
+  ASSERT_TRUE(objects4[0].mask.has_value());
+  EXPECT_EQ(objects4[0].mask->counts, rle.counts);
+  EXPECT_EQ(objects4[0].mask->height, 20);
+  EXPECT_EQ(objects4[0].mask->width, 30);
+  ASSERT_TRUE(objects4[1].mask.has_value());
+  EXPECT_EQ(objects4[1].mask->counts, rle.counts);
+  const auto& objects2 = gt.images[1].objects;
+  ASSERT_TRUE(objects2[0].mask.has_value());
+  EXPECT_EQ(objects2[0].mask->counts, (std::vector<uint32_t>{1, 4, 1}));
+  EXPECT_EQ(objects2[0].mask->height, 2);
+  EXPECT_FALSE(objects2[1].mask.has_value());
+
+  // Results with boxes: the box's area, the mask kept. Without: the mask's area and box.
+  const std::string with_boxes = dir.Write(
+      "dt1.json", R"([{"image_id": 4, "category_id": 3, "bbox": [0, 0, 4, 5], "score": 0.5,
+                       "segmentation": {"size": [20, 30], "counts": ")" +
+                      compressed + R"("}},
+                      {"image_id": 4, "category_id": 3, "bbox": [0, 0, 4, 5], "score": 0.4}])");
+  const auto a = LoadCocoDetections(with_boxes, gt);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_FALSE(a[0].area.has_value());
+  ASSERT_TRUE(a[0].mask.has_value());
+  EXPECT_EQ(a[0].mask->counts, rle.counts);
+  EXPECT_FALSE(a[1].mask.has_value());
+  const std::string masks_only =
+      dir.Write("dt2.json", R"([{"image_id": 4, "category_id": 3, "score": 0.5,
+                       "segmentation": {"size": [20, 30], "counts": ")" +
+                                compressed + R"("}},
+                      {"image_id": 4, "category_id": 3, "score": 0.5, "bbox": [1, 1, 1, 1],
+                       "segmentation": [[2, 2, 9, 3, 7, 12]]}])");
+  const auto b = LoadCocoDetections(masks_only, gt);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].area, static_cast<double>(Area(rle)));
+  EXPECT_EQ(b[0].bbox, ToBbox(rle));
+  EXPECT_EQ(b[1].area, static_cast<double>(Area(rle)));
+  EXPECT_EQ(b[1].bbox, (std::array<double, 4>{1, 1, 1, 1}));
+}
+
+TEST(CocoEvalJsonTest, SegmentationErrorsNameTheEntry) {
+  const auto with = [](const std::string& segmentation, int image = 4) {
+    return GtWith(R"({"id": 1, "image_id": )" + std::to_string(image) +
+                  R"(, "category_id": 3, "bbox": [1, 2, 3, 4], "area": 5, "segmentation": )" +
+                  segmentation + "}");
+  };
+  ExpectGtError(with("[]"), "annotations[0]: 'segmentation' has no polygon");
+  ExpectGtError(with("[[1, 1, 5, 1, 5, 5]]", 2),
+                "annotations[0]: polygon 'segmentation' on an image without height and width");
+  ExpectGtError(with("[3]"), "annotations[0]: 'segmentation' polygons must be arrays");
+  ExpectGtError(with(R"([[1, "a", 5, 1, 5, 5]])"),
+                "annotations[0]: 'segmentation' polygons must hold numbers");
+  ExpectGtError(with("[[1, 1, 5, 1]]"), "annotations[0]: ");  // the codec: too few points
+  ExpectGtError(with("7"), "annotations[0]: 'segmentation' must be polygons or an RLE object");
+  ExpectGtError(with(R"({"counts": [6]})"), "annotations[0]: missing 'size'");
+  ExpectGtError(with(R"({"size": [2], "counts": [6]})"),
+                "annotations[0]: 'segmentation' 'size' must be [height, width]");
+  ExpectGtError(with(R"({"size": [2, 3]})"), "annotations[0]: missing 'counts'");
+  ExpectGtError(with(R"({"size": [2, 3], "counts": 6})"),
+                "annotations[0]: 'segmentation' 'counts' must be a string or an array");
+  ExpectGtError(with(R"({"size": [2, 3], "counts": [1, -5]})"),
+                "annotations[0]: 'segmentation' 'counts' must be run lengths in [0, 2^32)");
+  ExpectGtError(with(R"({"size": [2, 3], "counts": [1, 4]})"),
+                "annotations[0]: 'segmentation': counts sum to 5");
+  ExpectGtError(with(R"({"size": [2, 3], "counts": "\u0001"})"), "annotations[0]: ");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // hand-made corner cases and random sets, plus its own contracts (IoU, serialisation, errors).
 #include "model/data/coco_eval.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -54,11 +55,11 @@ struct OracleResult {
   std::vector<double> stats, precision, recall;
 };
 
-OracleResult RunCocoOracle(const std::string& gt_path,
-                           const std::string& dt_path, CocoIouType type, bool arrays) {
-  const auto lines = ParseOracle(testing::RunOracle(
-      OracleScript(), "'" + gt_path + "' '" + dt_path + "' " + CocoIouTypeName(type) +
-                          (arrays ? " --arrays" : "")));
+OracleResult RunCocoOracle(const std::string& gt_path, const std::string& dt_path, CocoIouType type,
+                           bool arrays) {
+  const auto lines = ParseOracle(
+      testing::RunOracle(OracleScript(), "'" + gt_path + "' '" + dt_path + "' " +
+                                             CocoIouTypeName(type) + (arrays ? " --arrays" : "")));
   OracleResult r;
   r.stats = lines.at("stats");
   if (arrays) {
@@ -80,26 +81,35 @@ double MaxAbsDiff(const std::vector<double>& a, const std::vector<double>& b) {
 // Worst difference over every comparison in this process, printed at the end.
 double g_max_diff = 0;
 
+struct Check {
+  CocoIouType type = CocoIouType::kBbox;
+  bool arrays = false;  // compare every precision / recall entry too
+  bool boxes = true;    // the results file carries boxes (else masks only: the mask's area)
+};
+
 // Writes the case as COCO files, evaluates them through the JSON loaders and through the
 // oracle, and compares the 12 numbers (and with `arrays` every precision / recall entry).
 CocoStats ExpectAgreesWithPycocotools(const CocoCase& c, const std::string& what,
-                                      bool arrays = false) {
+                                      const Check& check = {}) {
+  const bool arrays = check.arrays;
   testing::TempDir dir;
-  const std::string gt_path = dir.Write("gt.json", testing::CocoGtJson(c.gt));
-  const std::string dt_path = dir.Write("dt.json", testing::CocoResultsJson(c.detections));
+  const std::string gt_path = dir.Write("gt.json", testing::CocoGtJson(c));
+  const std::string dt_path =
+      dir.Write("dt.json", testing::CocoResultsJson(c.detections, check.boxes));
   const CocoGroundTruth gt = LoadCocoGroundTruth(gt_path);
   const std::vector<CocoDetection> dets = LoadCocoDetections(dt_path, gt);
-  const CocoStats stats = EvaluateCoco(gt, dets, CocoIouType::kBbox);
-  const OracleResult ref = RunCocoOracle(gt_path, dt_path, CocoIouType::kBbox, arrays);
+  const CocoStats stats = EvaluateCoco(gt, dets, check.type);
+  const OracleResult ref = RunCocoOracle(gt_path, dt_path, check.type, arrays);
   const std::vector<double> ours(stats.stats.begin(), stats.stats.end());
   double diff = MaxAbsDiff(ours, ref.stats);
   for (size_t s = 0; s < 12; ++s) {
     EXPECT_NEAR(ours[s], ref.stats[s], kOracleAbsTol)
-        << what << ": " << CocoStats::Names()[s] << "\n" << FormatCocoStats(stats);
+        << what << ": " << CocoStats::Names()[s] << "\n"
+        << FormatCocoStats(stats);
   }
   if (arrays) {
-    const CocoAccumulation acc = AccumulateCoco(
-        EvaluateCocoImages(gt, CocoImageIds(gt), dets, CocoIouType::kBbox), gt.category_ids);
+    const CocoAccumulation acc =
+        AccumulateCoco(EvaluateCocoImages(gt, CocoImageIds(gt), dets, check.type), gt.category_ids);
     const double p = MaxAbsDiff(acc.precision, ref.precision);
     const double r = MaxAbsDiff(acc.recall, ref.recall);
     EXPECT_LE(p, kOracleAbsTol) << what << ": precision array";
@@ -107,7 +117,8 @@ CocoStats ExpectAgreesWithPycocotools(const CocoCase& c, const std::string& what
     diff = std::max({diff, p, r});
   }
   g_max_diff = std::max(g_max_diff, diff);
-  std::cout << what << ": max |C++ - pycocotools| = " << diff << " (AP " << stats.stats[0]
+  std::cout << what << " (" << CocoIouTypeName(check.type)
+            << "): max |C++ - pycocotools| = " << diff << " (AP " << stats.stats[0]
             << ", overall max so far " << g_max_diff << ")\n";
   return stats;
 }
@@ -146,30 +157,16 @@ TEST(CocoEvalTest, ThresholdsAreNumpyLinspaceBitForBit) {
   CocoCase c;
   c.gt.category_ids = {1};
   c.gt.images.push_back(Image(1, {Gt(1, 1, {0, 0, 10, 10})}));
-  const std::string gt_path = dir.Write("gt.json", testing::CocoGtJson(c.gt));
+  const std::string gt_path = dir.Write("gt.json", testing::CocoGtJson(c));
   const std::string dt_path = dir.Write("dt.json", "[]");
-  const auto lines = ParseOracle(testing::RunOracle(
-      OracleScript(), "'" + gt_path + "' '" + dt_path + "' bbox --thresholds"));
+  const auto lines = ParseOracle(
+      testing::RunOracle(OracleScript(), "'" + gt_path + "' '" + dt_path + "' bbox --thresholds"));
   const auto& iou = lines.at("iou_thresholds");
   const auto& rec = lines.at("recall_thresholds");
   ASSERT_EQ(iou.size(), CocoIouThresholds().size());
   ASSERT_EQ(rec.size(), CocoRecallThresholds().size());
   for (size_t i = 0; i < iou.size(); ++i) EXPECT_EQ(iou[i], CocoIouThresholds()[i]) << i;
   for (size_t i = 0; i < rec.size(); ++i) EXPECT_EQ(rec[i], CocoRecallThresholds()[i]) << i;
-}
-
-TEST(CocoEvalTest, BoxIouFollowsBbIou) {
-  const std::vector<std::array<double, 4>> dt = {{0, 0, 10, 10}, {5, 0, 10, 10}, {10, 0, 5, 5}};
-  const std::vector<std::array<double, 4>> gt = {{0, 0, 10, 10}, {0, 0, 20, 20}};
-  const std::vector<double> iou = CocoBoxIou(dt, gt, {false, true});  // [3, 2]
-  EXPECT_DOUBLE_EQ(iou[0 * 2 + 0], 1.0);
-  EXPECT_DOUBLE_EQ(iou[1 * 2 + 0], 50.0 / 150.0);
-  EXPECT_EQ(iou[2 * 2 + 0], 0.0);  // touching edges: no overlap
-  // Crowd: intersection over the detection's area.
-  EXPECT_DOUBLE_EQ(iou[0 * 2 + 1], 1.0);
-  EXPECT_DOUBLE_EQ(iou[1 * 2 + 1], 1.0);
-  EXPECT_DOUBLE_EQ(iou[2 * 2 + 1], 1.0);
-  EXPECT_THROW(CocoBoxIou(dt, gt, {false}), std::invalid_argument);
 }
 
 TEST(CocoEvalTest, NoDetectionsAgrees) {
@@ -208,7 +205,7 @@ TEST(CocoEvalTest, CrowdAndRegularGroundTruthAgrees) {
   c.gt.category_ids = {1};
   c.gt.images.push_back(Image(1, {Gt(1, 1, {0, 0, 100, 100}, true), Gt(2, 1, {120, 120, 40, 40})}));
   c.gt.images.push_back(Image(2, {Gt(3, 1, {10, 10, 30, 30}), Gt(4, 1, {0, 0, 60, 60}, true)}));
-  c.detections = {Det(1, 1, {10, 10, 20, 20}, 0.9),  Det(1, 1, {50, 50, 20, 20}, 0.8),
+  c.detections = {Det(1, 1, {10, 10, 20, 20}, 0.9),   Det(1, 1, {50, 50, 20, 20}, 0.8),
                   Det(1, 1, {121, 121, 40, 40}, 0.7), Det(1, 1, {90, 90, 60, 60}, 0.6),
                   Det(2, 1, {10, 10, 30, 30}, 0.5),   Det(2, 1, {12, 12, 30, 30}, 0.4),
                   Det(2, 1, {0, 0, 60, 60}, 0.3)};
@@ -242,11 +239,11 @@ TEST(CocoEvalTest, AreaRangeBordersAgree) {
   // Ground truth and detections with areas exactly 0, 32^2 and 96^2: both neighbouring ranges.
   CocoCase c;
   c.gt.category_ids = {1};
-  c.gt.images.push_back(Image(1, {Gt(1, 1, {0, 0, 32, 32}), Gt(2, 1, {40, 0, 96, 96}),
-                                  Gt(3, 1, {0, 150, 16, 64}), Gt(4, 1, {150, 150, 0, 0}),
-                                  Gt(5, 1, {100, 100, 50, 50}, false, 1024.0)}));
-  c.detections = {Det(1, 1, {0, 0, 32, 32}, 0.9),    Det(1, 1, {40, 0, 96, 96}, 0.8),
-                  Det(1, 1, {0, 150, 16, 64}, 0.7),  Det(1, 1, {170, 0, 16, 64}, 0.6),
+  c.gt.images.push_back(
+      Image(1, {Gt(1, 1, {0, 0, 32, 32}), Gt(2, 1, {40, 0, 96, 96}), Gt(3, 1, {0, 150, 16, 64}),
+                Gt(4, 1, {150, 150, 0, 0}), Gt(5, 1, {100, 100, 50, 50}, false, 1024.0)}));
+  c.detections = {Det(1, 1, {0, 0, 32, 32}, 0.9),      Det(1, 1, {40, 0, 96, 96}, 0.8),
+                  Det(1, 1, {0, 150, 16, 64}, 0.7),    Det(1, 1, {170, 0, 16, 64}, 0.6),
                   Det(1, 1, {170, 100, 32, 32}, 0.65), Det(1, 1, {100, 100, 50, 50}, 0.5),
                   Det(1, 1, {0, 0, 48, 192}, 0.4)};
   ExpectAgreesWithPycocotools(c, "area borders");
@@ -269,7 +266,7 @@ TEST(CocoEvalTest, MoreThanOneHundredDetectionsPerImageAgree) {
                                {10.0 * (g % 10) + u(rng), 60.0 * (g / 10), 9, 50}, u(rng)));
   }
   c.detections.push_back(Det(2, 1, {0, 0, 20, 20}, 0.01));
-  ExpectAgreesWithPycocotools(c, "more than 100 per image", /*arrays=*/true);
+  ExpectAgreesWithPycocotools(c, "more than 100 per image", {CocoIouType::kBbox, /*arrays=*/true});
 }
 
 TEST(CocoEvalTest, IouExactlyAtEachThresholdAgrees) {
@@ -285,7 +282,7 @@ TEST(CocoEvalTest, IouExactlyAtEachThresholdAgrees) {
       c.detections.push_back(Det(image, 1, {0, 0, 10, 5 + 0.5 * i + dh}, 0.1 + 0.02 * i));
     }
   }
-  ExpectAgreesWithPycocotools(c, "IoU at thresholds", /*arrays=*/true);
+  ExpectAgreesWithPycocotools(c, "IoU at thresholds", {CocoIouType::kBbox, /*arrays=*/true});
 }
 
 TEST(CocoEvalTest, UnknownCategoryDetectionsAreLeftOut) {
@@ -316,7 +313,7 @@ TEST(CocoEvalTest, RandomSetsAgreeWithPycocotools) {
     o.images = 10 + static_cast<int>(seed) * 3;
     o.categories = 3 + static_cast<int>(seed) * 3;
     ExpectAgreesWithPycocotools(RandomCocoCase(seed, o), "random seed " + std::to_string(seed),
-                                /*arrays=*/true);
+                                {CocoIouType::kBbox, /*arrays=*/true});
   }
 }
 
@@ -325,7 +322,8 @@ TEST(CocoEvalTest, RandomSetWithCrowdedImageAgrees) {
   o.images = 8;
   o.categories = 2;
   o.crowded_image_detections = 180;
-  ExpectAgreesWithPycocotools(RandomCocoCase(11, o), "random, crowded image", /*arrays=*/true);
+  ExpectAgreesWithPycocotools(RandomCocoCase(11, o), "random, crowded image",
+                              {CocoIouType::kBbox, /*arrays=*/true});
 }
 
 TEST(CocoEvalTest, AccumulationIgnoresRecordOrderAndSerialisationRoundTrips) {
@@ -369,8 +367,7 @@ TEST(CocoEvalTest, AccumulationIgnoresRecordOrderAndSerialisationRoundTrips) {
 
 TEST(CocoEvalTest, DeserializeRejectsBadBytes) {
   const CocoCase c = RandomCocoCase(22);
-  const auto evals =
-      EvaluateCocoImages(c.gt, CocoImageIds(c.gt), c.detections, CocoIouType::kBbox);
+  const auto evals = EvaluateCocoImages(c.gt, CocoImageIds(c.gt), c.detections, CocoIouType::kBbox);
   std::vector<uint8_t> bytes = SerializeCocoImageEvals(evals);
   EXPECT_THROW(DeserializeCocoImageEvals(bytes.data(), bytes.size() - 1), std::runtime_error);
   std::vector<uint8_t> longer = bytes;
@@ -410,6 +407,93 @@ TEST(CocoEvalTest, EvaluateImagesRejectsBadInput) {
   expect_error({1}, {Det(1, 1, {0, 0, 1, 1}, std::nan(""))}, "non-finite");
   expect_error({1}, {Det(1, 1, {0, 0, INFINITY, 1}, 0.5)}, "non-finite");
   expect_error({1}, {Det(1, 1, {0, 0, -1, 1}, 0.5)}, "negative box");
+}
+
+TEST(CocoEvalTest, RandomSetsAgreeWithPycocotoolsOnMasks) {
+  for (uint64_t seed : {31, 32, 33}) {
+    RandomCocoOptions o;
+    o.images = 8 + static_cast<int>(seed % 10) * 2;
+    o.categories = 2 + static_cast<int>(seed % 10) * 2;
+    o.masks = true;
+    const CocoCase c = RandomCocoCase(seed, o);
+    ExpectAgreesWithPycocotools(c, "random masks, seed " + std::to_string(seed),
+                                {CocoIouType::kSegm, /*arrays=*/true});
+    // The same files scored on their boxes.
+    ExpectAgreesWithPycocotools(c, "random masks, seed " + std::to_string(seed),
+                                {CocoIouType::kBbox, /*arrays=*/true});
+  }
+}
+
+TEST(CocoEvalTest, MaskResultsWithoutBoxesUseTheMaskAreaAndAgree) {
+  RandomCocoOptions o;
+  o.images = 10;
+  o.categories = 4;
+  o.masks = true;
+  o.crowded_image_detections = 120;
+  const CocoCase c = RandomCocoCase(41, o);
+  ExpectAgreesWithPycocotools(c, "masks without boxes", {CocoIouType::kSegm, true, false});
+  ExpectAgreesWithPycocotools(c, "masks without boxes", {CocoIouType::kBbox, true, false});
+}
+
+TEST(CocoEvalTest, CrowdMaskAndEmptyMasksAgree) {
+  // A crowd region (IoU: intersection over the detection's mask), an empty detection mask, an
+  // empty ground-truth mask, and a mask detection matched at an exact pixel ratio.
+  CocoCase c;
+  c.gt.category_ids = {1};
+  CocoGtImage image = Image(1, {Gt(1, 1, {0, 0, 100, 100}, true), Gt(2, 1, {120, 120, 40, 40}),
+                                Gt(3, 1, {150, 10, 20, 20})});
+  const auto box_mask = [](const std::array<double, 4>& b) {
+    at::Tensor m = at::zeros({200, 200}, at::kBool);
+    m.slice(0, static_cast<int64_t>(b[1]), static_cast<int64_t>(b[1] + b[3]))
+        .slice(1, static_cast<int64_t>(b[0]), static_cast<int64_t>(b[0] + b[2]))
+        .fill_(true);
+    return Encode(m);
+  };
+  for (auto& g : image.objects) g.mask = box_mask(g.bbox);
+  image.objects[2].mask = box_mask({0, 0, 0, 0});  // empty
+  image.objects[2].area = 0;
+  c.gt.images.push_back(image);
+  c.detections = {Det(1, 1, {10, 10, 20, 20}, 0.9), Det(1, 1, {90, 90, 20, 20}, 0.8),
+                  Det(1, 1, {120, 120, 40, 20}, 0.7), Det(1, 1, {150, 10, 20, 20}, 0.6),
+                  Det(1, 1, {120, 140, 40, 20}, 0.5)};
+  for (auto& d : c.detections) d.mask = box_mask(d.bbox);
+  c.detections[3].mask = box_mask({0, 0, 0, 0});  // empty
+  ExpectAgreesWithPycocotools(c, "crowd and empty masks", {CocoIouType::kSegm, true});
+  ExpectAgreesWithPycocotools(c, "crowd and empty masks", {CocoIouType::kSegm, true, false});
+}
+
+TEST(CocoEvalTest, SegmRejectsMissingAndMisSizedMasks) {
+  CocoGroundTruth gt;
+  gt.category_ids = {1};
+  gt.images.push_back(Image(1, {Gt(1, 1, {0, 0, 10, 10})}));
+  gt.images[0].objects[0].mask = testing::EllipseMask({0, 0, 10, 10}, 200, 200);
+  CocoDetection d = Det(1, 1, {0, 0, 10, 10}, 0.5);
+  const auto expect_error = [&](const CocoGroundTruth& g, const CocoDetection& det,
+                                const std::string& part) {
+    try {
+      EvaluateCocoImages(g, {1}, {det}, CocoIouType::kSegm);
+      ADD_FAILURE() << "no error; expected one with '" << part << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect_error(gt, d, "detection 0 (image 1) has no mask");
+  d.mask = testing::EllipseMask({0, 0, 10, 10}, 100, 200);
+  expect_error(gt, d, "detection 0 (image 1) has a 100x200 mask, the image is 200x200");
+  d.mask = testing::EllipseMask({0, 0, 10, 10}, 200, 200);
+  EXPECT_EQ(EvaluateCocoImages(gt, {1}, {d}, CocoIouType::kSegm).size(), 1u);
+  CocoGroundTruth no_mask = gt;
+  no_mask.images[0].objects[0].mask.reset();
+  expect_error(no_mask, d, "annotation 1 of image 1 has no mask");
+  // Unknown image size: the masks must agree among themselves.
+  CocoGroundTruth unsized = gt;
+  unsized.images[0].height = unsized.images[0].width = 0;
+  EXPECT_EQ(EvaluateCocoImages(unsized, {1}, {d}, CocoIouType::kSegm).size(), 1u);
+  d.mask = testing::EllipseMask({0, 0, 10, 10}, 200, 100);
+  expect_error(unsized, d, "has a 200x100 mask, the image is 200x200");
+  // Box evaluation does not need masks.
+  d.mask.reset();
+  EXPECT_EQ(EvaluateCocoImages(no_mask, {1}, {d}, CocoIouType::kBbox).size(), 1u);
 }
 
 TEST(CocoEvalTest, FormatShowsTheTwelveNumbers) {
