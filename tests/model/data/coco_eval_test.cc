@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -324,6 +325,26 @@ TEST(CocoEvalTest, RandomSetWithCrowdedImageAgrees) {
   o.crowded_image_detections = 180;
   ExpectAgreesWithPycocotools(RandomCocoCase(11, o), "random, crowded image",
                               {CocoIouType::kBbox, /*arrays=*/true});
+}
+
+TEST(CocoEvalTest, CocoSizedRandomSetAgrees) {
+  // COCO's 80 categories, many objects and detections per image, masks: the stats only (the
+  // arrays would be a million numbers).
+  RandomCocoOptions o;
+  o.images = 60;
+  o.categories = 80;
+  o.max_objects = 20;
+  o.max_false_positives = 60;
+  o.crowded_image_detections = 150;
+  o.masks = true;
+  const CocoCase c = RandomCocoCase(51, o);
+  const auto start = std::chrono::steady_clock::now();
+  EvaluateCoco(c.gt, c.detections, CocoIouType::kSegm);
+  std::cout << "coco-sized: " << c.detections.size() << " detections, C++ segm evaluation "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+            << " s\n";
+  ExpectAgreesWithPycocotools(c, "coco-sized", {CocoIouType::kBbox});
+  ExpectAgreesWithPycocotools(c, "coco-sized", {CocoIouType::kSegm});
 }
 
 TEST(CocoEvalTest, AccumulationIgnoresRecordOrderAndSerialisationRoundTrips) {
