@@ -177,7 +177,7 @@ struct CocoStats {
   static const std::array<const char*, 12>& Names();
   CocoIouType iou_type = CocoIouType::kBbox;
   int64_t images = 0;      // images evaluated
-  int64_t detections = 0;  // detections evaluated (before the 100-per-image cut)
+  int64_t detections = 0;  // detections evaluated (before the cut to 100 per image and category)
   int64_t left_out = 0;    // detections of categories not evaluated
 };
 
@@ -189,10 +189,14 @@ CocoStats SummarizeCoco(const CocoAccumulation& acc, CocoIouType type);
 CocoStats EvaluateCoco(const CocoGroundTruth& gt, const std::vector<CocoDetection>& detections,
                        CocoIouType type);
 
-// The 12 numbers as a table in pycocotools' words, one per line:
-//   metric              IoU        area    maxDets  value
-//   Average Precision   0.50:0.95  all     100      0.512
-// then a line with the counts (images, detections, left out when any).
+// The 12 numbers as a table in pycocotools' words, one per line (values with 3 decimals, -1.000
+// where undefined):
+//   metric                  IoU        area    maxDets  value
+//   ----------------------  ---------  ------  -------  -----
+//   Average Precision (AP)  0.50:0.95  all         100  0.512
+//   ...
+//   bbox: 5000 images, 36335 detections
+// (", N left out (category not evaluated)" added when any).
 std::string FormatCocoStats(const CocoStats& stats);
 
 }  // namespace psaq::data

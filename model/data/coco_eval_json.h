@@ -26,7 +26,8 @@ namespace psaq::data {
 
 // An instances JSON: "images" (id; height and width when present), "categories" (id),
 // "annotations" (id, image_id, category_id, bbox [x, y, w, h], area, iscrowd 0/1 -- 0 when
-// absent, segmentation when present). Annotations keep file order within each image.
+// absent, segmentation when present). Annotations keep file order within each image. An
+// "ignore" field is not read: COCOeval overwrites it with iscrowd.
 CocoGroundTruth LoadCocoGroundTruth(const std::string& path);
 
 // A results JSON: an array of {image_id, category_id, bbox [x, y, w, h], score, segmentation},
@@ -34,9 +35,10 @@ CocoGroundTruth LoadCocoGroundTruth(const std::string& path);
 // category that `gt` does not have is kept and left out by the evaluation (pycocotools filters
 // it). When the first entry has a non-empty "bbox", every entry needs one, its area is the box's
 // w * h (also for segm evaluation) and "segmentation" is optional; otherwise every entry needs a
-// "segmentation", its area is the mask's and its box the mask's (toBbox) unless given. An empty
-// array gives no detections (pycocotools cannot load one; COCOeval then scores 0 AP wherever
-// there is ground truth).
+// "segmentation", its area is the mask's and its box the mask's (toBbox) unless given. (Box-only
+// results cannot be scored as segm: EvaluateCocoImages says which detection has no mask, where
+// pycocotools would rasterise the box.) An empty array gives no detections (pycocotools cannot
+// load one; COCOeval then scores 0 AP wherever there is ground truth).
 std::vector<CocoDetection> LoadCocoDetections(const std::string& path, const CocoGroundTruth& gt);
 
 }  // namespace psaq::data
