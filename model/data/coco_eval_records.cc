@@ -29,6 +29,7 @@ class Reader {
       throw std::runtime_error("coco_eval: serialized image evaluations truncated at byte " +
                                std::to_string(pos_) + " of " + std::to_string(size_));
     }
+    if (n == 0) return;  // dst may be an empty vector's null data(): no memcpy (UBSan nonnull)
     std::memcpy(dst, data_ + pos_, n);
     pos_ += n;
   }
