@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace psaq::dist {
@@ -39,6 +40,23 @@ std::string BroadcastString(dist::Communicator& comm, const std::string& text, i
   bytes = bytes.cpu().contiguous();
   return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()),
                      static_cast<size_t>(n));
+}
+
+std::vector<std::string> AllGatherStrings(dist::Communicator& comm, const std::string& bytes,
+                                          const at::Device& device) {
+  at::Tensor size = at::full({1}, static_cast<int64_t>(bytes.size()), at::kLong).to(device);
+  const at::Tensor sizes = comm.AllGather(size).cpu().contiguous();
+  const int64_t* n = sizes.data_ptr<int64_t>();
+  const int64_t longest = *std::max_element(n, n + comm.size());
+  std::vector<std::string> out(static_cast<size_t>(comm.size()));
+  if (longest == 0) return out;
+  // AllGather needs one length on every rank: pad to the longest.
+  at::Tensor mine = at::zeros({longest}, at::kByte);
+  if (!bytes.empty()) std::memcpy(mine.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  const at::Tensor all = comm.AllGather(mine.to(device)).cpu().contiguous();
+  const auto* p = reinterpret_cast<const char*>(all.data_ptr<uint8_t>());
+  for (int r = 0; r < comm.size(); ++r) out[r].assign(p + r * longest, static_cast<size_t>(n[r]));
+  return out;
 }
 
 }  // namespace psaq::dist

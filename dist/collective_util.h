@@ -27,4 +27,10 @@ std::vector<double> GatherDoubles(dist::Communicator& comm, const std::vector<do
 std::string BroadcastString(dist::Communicator& comm, const std::string& text, int root,
                             const at::Device& device);
 
+// Collective. Every rank's `bytes` (any length, 0 included), indexed by rank, on every rank: one
+// all-gather of the lengths, then one of the bytes padded to the longest (skipped when all are
+// empty), on `device` (as for AnyRank).
+std::vector<std::string> AllGatherStrings(dist::Communicator& comm, const std::string& bytes,
+                                          const at::Device& device);
+
 }  // namespace psaq::dist

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dist/collective_util.h"
 #include "dist/mpi_communicator.h"
@@ -193,6 +194,21 @@ TEST_F(MpiCommunicatorTest, BroadcastStringGivesEveryRankTheRootsText) {
   EXPECT_EQ(BroadcastString(comm_, mine, root, at::kCPU), expected);
   // An empty root string is empty everywhere (one broadcast, not two).
   EXPECT_EQ(BroadcastString(comm_, comm_.rank() == 0 ? "" : "not empty", 0, at::kCPU), "");
+}
+
+// dist/collective_util.h: every rank's bytes, of different lengths (empty and NUL included).
+TEST_F(MpiCommunicatorTest, AllGatherStringsGivesEveryRankEveryRanksBytes) {
+  const auto text_of = [](int r) {
+    return r == 0 ? std::string()
+                  : "rank " + std::to_string(r) + std::string(1, '\0') +
+                        std::string(static_cast<size_t>(777 * r), static_cast<char>('a' + r));
+  };
+  const std::vector<std::string> all = AllGatherStrings(comm_, text_of(comm_.rank()), at::kCPU);
+  ASSERT_EQ(all.size(), static_cast<size_t>(comm_.size()));
+  for (int r = 0; r < comm_.size(); ++r) EXPECT_EQ(all[r], text_of(r)) << "rank " << r;
+  // All empty: empty everywhere (the second all-gather is skipped on every rank alike).
+  const std::vector<std::string> none = AllGatherStrings(comm_, "", at::kCPU);
+  EXPECT_EQ(none, std::vector<std::string>(static_cast<size_t>(comm_.size())));
 }
 
 }  // namespace
