@@ -51,8 +51,13 @@ bool CheckJpegHuffmanTables(const uint8_t* p, size_t size, std::string* error) {
   if (size < 2 || p[0] != 0xFF || p[1] != kSoi) return true;  // not a JPEG
   size_t i = 2;
   while (i < size) {
-    // A marker: 0xFF, any number of 0xFF fill bytes, then the marker code.
-    if (p[i] != 0xFF) return true;  // damaged: the decoder reports it
+    // A marker: 0xFF, any number of 0xFF fill bytes, then the marker code. stb_image skips other
+    // bytes between markers while it reads the header (looking for the next 0xFF), so the walk
+    // does too: a table after such garbage still reaches stb.
+    if (p[i] != 0xFF) {
+      ++i;
+      continue;
+    }
     while (i < size && p[i] == 0xFF) ++i;
     if (i >= size) return true;
     const uint8_t marker = p[i];

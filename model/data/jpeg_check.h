@@ -15,7 +15,8 @@
 namespace psaq::model {
 
 // Walks the JPEG markers of `bytes` (when they start with the SOI marker FFD8; any other format
-// passes unchanged), including the markers between the scans of a progressive file, and checks
+// passes unchanged), including the markers between the scans of a progressive file and those
+// after bytes that are not a marker (skipped, as stb_image skips them), and checks
 // every Huffman table of every DHT segment: table class 0 or 1, destination 0..3, the 16 counts
 // summing to at most 256, the table inside its segment and the segment inside the file. Returns
 // false with the reason in *error (e.g. "corrupt JPEG: Huffman table 1 of the DHT segment at byte

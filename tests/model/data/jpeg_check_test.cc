@@ -113,6 +113,18 @@ TEST(JpegCheckTest, FindsBadTablesBetweenScans) {
   EXPECT_NE(error.find("declares 480 codes"), std::string::npos) << error;
 }
 
+TEST(JpegCheckTest, FindsBadTablesAfterBytesThatAreNotMarkers) {
+  // stb_image skips stray bytes between header segments and still reads the DHT after them
+  // (the fuzzer's second finding, tests/fuzz/regressions/image/jpeg-dht-after-garbage-...).
+  const Bytes garbage = {0x00, 0x01, 0x03, 0x11};
+  std::string error;
+  EXPECT_TRUE(Check(Concat({kSoi, garbage, Dht({2, 2}), kEoi}), &error)) << error;
+  EXPECT_FALSE(Check(Concat({kSoi, garbage, Dht(std::vector<int>(16, 17)), kEoi}), &error));
+  EXPECT_EQ(error,
+            "corrupt JPEG: Huffman table 1 of the DHT segment at byte 6 declares 272 codes, more "
+            "than 256");
+}
+
 // The fuzzer's finding (stb_image 2.27 writes past its Huffman tables) is refused by the image
 // reader before stb decodes it, naming the file.
 TEST(JpegCheckTest, ImageFolderRefusesTheFuzzFinding) {
