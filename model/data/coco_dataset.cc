@@ -18,8 +18,8 @@
 namespace psaq::data {
 namespace {
 
-using nlohmann::json;
 using model::DatasetError;
+using nlohmann::json;
 
 // A bad entry: the message without the file prefix ("annotation id 17: ...").
 struct EntryError {
@@ -120,8 +120,8 @@ void ParseSegmentation(const json& seg, const CocoImage& image, const std::strin
       for (const json& c : seg[p]) {
         const double v = GetNumber(c, what + " coordinate", entry);
         if (std::fabs(v) > kMaxPolygonCoordinate) {
-          Bad(entry, what + " coordinate " + Num(v) + " is outside +-" +
-                         Num(kMaxPolygonCoordinate));
+          Bad(entry,
+              what + " coordinate " + Num(v) + " is outside +-" + Num(kMaxPolygonCoordinate));
         }
         xy.push_back(v);
       }
@@ -130,8 +130,8 @@ void ParseSegmentation(const json& seg, const CocoImage& image, const std::strin
     return;
   }
   if (!seg.is_object()) {
-    Bad(entry, std::string("\"segmentation\" must be polygons or an RLE object, got ") +
-                   seg.type_name());
+    Bad(entry,
+        std::string("\"segmentation\" must be polygons or an RLE object, got ") + seg.type_name());
   }
   const auto size = seg.find("size");
   if (size == seg.end() || !size->is_array() || size->size() != 2 ||
@@ -165,8 +165,8 @@ void ParseSegmentation(const json& seg, const CocoImage& image, const std::strin
       ann->rle.counts.push_back(static_cast<uint32_t>(c.get<int64_t>()));
     }
   } else {
-    Bad(entry, std::string("RLE \"counts\" must be a string or an array, got ") +
-                   counts->type_name());
+    Bad(entry,
+        std::string("RLE \"counts\" must be a string or an array, got ") + counts->type_name());
   }
   try {
     CheckRle(ann->rle, "RLE");
@@ -187,8 +187,7 @@ CocoDataset::CocoDataset(const std::string& annotation_file, const std::string& 
   const std::string& path = annotation_file_;
   json root;
   try {
-    const std::string text =
-        model::ReadRegularFile(path, static_cast<uint64_t>(kMaxCocoJsonBytes));
+    const std::string text = model::ReadRegularFile(path, static_cast<uint64_t>(kMaxCocoJsonBytes));
     model::CheckJsonDepth(text, path);
     root = json::parse(text);
   } catch (const json::parse_error& e) {
@@ -290,8 +289,8 @@ CocoDataset::CocoDataset(const std::string& annotation_file, const std::string& 
       if (!bbox->is_array() || bbox->size() != 4) Bad(entry, "\"bbox\" must be [x, y, w, h]");
       for (size_t k = 0; k < 4; ++k) ann.bbox[k] = GetNumber((*bbox)[k], "bbox value", entry);
       const auto [x, y, w, h] = ann.bbox;
-      const std::string box = "bbox [" + Num(x) + ", " + Num(y) + ", " + Num(w) + ", " + Num(h) +
-                              "]";
+      const std::string box =
+          "bbox [" + Num(x) + ", " + Num(y) + ", " + Num(w) + ", " + Num(h) + "]";
       if (w <= 0 || h <= 0) Bad(entry, box + " has a non-positive size");
       if (x < -kCocoBoxSlack || y < -kCocoBoxSlack ||
           x + w > static_cast<double>(image.width) + kCocoBoxSlack ||
@@ -353,8 +352,8 @@ bool CocoDataset::Decode(int64_t index, CocoSample* out, std::string* error) con
   if (!model::DecodeImageFile(path, model::ImageChannels::kRgb, &out->image, error)) return false;
   if (out->image.size(0) != info.height || out->image.size(1) != info.width) {
     *error = path + ": decoded to " + std::to_string(out->image.size(1)) + "x" +
-             std::to_string(out->image.size(0)) + ", the JSON says " +
-             std::to_string(info.width) + "x" + std::to_string(info.height);
+             std::to_string(out->image.size(0)) + ", the JSON says " + std::to_string(info.width) +
+             "x" + std::to_string(info.height);
     return false;
   }
   const auto& positions = per_image_[static_cast<size_t>(index)];
@@ -382,8 +381,7 @@ bool CocoDataset::Decode(int64_t index, CocoSample* out, std::string* error) con
 Rle CocoDataset::MaskRle(const CocoAnnotation& annotation) const {
   if (annotation.is_rle) return annotation.rle;
   const int64_t index = IndexOfImageId(annotation.image_id);
-  TORCH_CHECK(index >= 0, "annotation ", annotation.id, ": unknown image id ",
-              annotation.image_id);
+  TORCH_CHECK(index >= 0, "annotation ", annotation.id, ": unknown image id ", annotation.image_id);
   const CocoImage& info = images_[static_cast<size_t>(index)];
   return FromPolygons(annotation.polygons, info.height, info.width);
 }
@@ -402,8 +400,8 @@ at::Tensor CocoDataset::Masks(int64_t index) const {
 
 std::string CocoDataset::Describe() const {
   std::string s = "COCO " + annotation_file_ + ": " + base::FormatCount(size()) + " images, " +
-                  base::FormatCount(static_cast<int64_t>(annotations_.size())) +
-                  " annotations, " + std::to_string(num_classes()) + " categories";
+                  base::FormatCount(static_cast<int64_t>(annotations_.size())) + " annotations, " +
+                  std::to_string(num_classes()) + " categories";
   if (skipped_images_ + skipped_annotations_ > 0) {
     s += " (skipped " + std::to_string(skipped_images_) + " images, " +
          std::to_string(skipped_annotations_) + " annotations)";

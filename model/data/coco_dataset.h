@@ -85,9 +85,9 @@ struct CocoAnnotation {
   int64_t id = 0;
   int64_t image_id = 0;
   int64_t category_id = 0;
-  int64_t label = 0;                   // contiguous label of category_id
-  std::array<double, 4> bbox{};        // x, y, w, h as in the file
-  double area = 0;                     // as in the file
+  int64_t label = 0;             // contiguous label of category_id
+  std::array<double, 4> bbox{};  // x, y, w, h as in the file
+  double area = 0;               // as in the file
   bool iscrowd = false;
   // Exactly one of the two is set: polygons (each an even number >= 6 of coordinates), or an RLE
   // (from either RLE form; its runs sum to height*width).

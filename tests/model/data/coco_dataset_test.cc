@@ -1,7 +1,6 @@
 // The COCO reader: samples, labels, masks in every segmentation form, against pycocotools
 // (tests/model/data/coco_dataset_oracle.py), and one test per rejected input, failing and skipped.
 #include "model/data/coco_dataset.h"
-#include "model/data/dataset_by_name.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "model/data/dataset_by_name.h"
 #include "tests/testing/oracle.h"
 #include "tests/testing/temp_dir.h"
 
@@ -41,24 +41,41 @@ json GoodJson() {
   crowd.slice(0, 0, 5).fill_(true);
   const Rle crowd_rle = Encode(crowd);
   const Rle rle = Encode(RleMask());
-  return {
-      {"images",
-       {{{"id", 1}, {"file_name", "a.png"}, {"width", 20}, {"height", 16}},
-        {{"id", 2}, {"file_name", "sub/b.png"}, {"width", 12}, {"height", 10}}}},
-      {"categories",
-       {{{"id", 7}, {"name", "seven"}}, {{"id", 3}, {"name", "three"}},
-        {{"id", 12}, {"name", "twelve"}}}},
-      {"annotations",
-       {{{"id", 17}, {"image_id", 1}, {"category_id", 7}, {"bbox", {2.5, 3, 10, 6}}, {"area", 50},
-         {"iscrowd", 0}, {"segmentation", {{2.5, 3, 12.5, 3, 12.5, 9, 2.5, 9}}}},
-        {{"id", 18}, {"image_id", 2}, {"category_id", 12}, {"bbox", {3, 2, 6, 5}}, {"area", 30},
-         {"iscrowd", 0},
-         {"segmentation", {{"counts", ToString(rle)}, {"size", {10, 12}}}}},
-        {{"id", 19}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 20, 5}}, {"area", 100},
-         {"iscrowd", 1},
-         {"segmentation", {{"counts", crowd_rle.counts}, {"size", {16, 20}}}}},
-        {{"id", 20}, {"image_id", 1}, {"category_id", 12}, {"bbox", {14, 8, 5.5, 7.5}},
-         {"area", 20}, {"segmentation", {{14, 8, 19.5, 8, 16, 15.5}, {1, 12, 4, 12, 2, 15}}}}}}};
+  return {{"images",
+           {{{"id", 1}, {"file_name", "a.png"}, {"width", 20}, {"height", 16}},
+            {{"id", 2}, {"file_name", "sub/b.png"}, {"width", 12}, {"height", 10}}}},
+          {"categories",
+           {{{"id", 7}, {"name", "seven"}},
+            {{"id", 3}, {"name", "three"}},
+            {{"id", 12}, {"name", "twelve"}}}},
+          {"annotations",
+           {{{"id", 17},
+             {"image_id", 1},
+             {"category_id", 7},
+             {"bbox", {2.5, 3, 10, 6}},
+             {"area", 50},
+             {"iscrowd", 0},
+             {"segmentation", {{2.5, 3, 12.5, 3, 12.5, 9, 2.5, 9}}}},
+            {{"id", 18},
+             {"image_id", 2},
+             {"category_id", 12},
+             {"bbox", {3, 2, 6, 5}},
+             {"area", 30},
+             {"iscrowd", 0},
+             {"segmentation", {{"counts", ToString(rle)}, {"size", {10, 12}}}}},
+            {{"id", 19},
+             {"image_id", 1},
+             {"category_id", 3},
+             {"bbox", {0, 0, 20, 5}},
+             {"area", 100},
+             {"iscrowd", 1},
+             {"segmentation", {{"counts", crowd_rle.counts}, {"size", {16, 20}}}}},
+            {{"id", 20},
+             {"image_id", 1},
+             {"category_id", 12},
+             {"bbox", {14, 8, 5.5, 7.5}},
+             {"area", 20},
+             {"segmentation", {{14, 8, 19.5, 8, 16, 15.5}, {1, 12, 4, 12, 2, 15}}}}}}};
 }
 
 class CocoDatasetTest : public ::testing::Test {
@@ -69,9 +86,7 @@ class CocoDatasetTest : public ::testing::Test {
     WritePng(dir_ / "sub/b.png", 10, 12, 1);
   }
   std::string WriteJson(const json& j) { return dir_.Write("instances_val.json", j.dump()); }
-  std::string WriteJson(const std::string& text) {
-    return dir_.Write("instances_val.json", text);
-  }
+  std::string WriteJson(const std::string& text) { return dir_.Write("instances_val.json", text); }
   testing::TempDir dir_;
 };
 
@@ -101,8 +116,7 @@ TEST_F(CocoDatasetTest, ReadsImagesBoxesLabelsAndMasks) {
   const at::Tensor masks = ds.Masks(0);
   EXPECT_EQ(masks.sizes(), (at::IntArrayRef{3, 16, 20}));
   EXPECT_EQ(masks[1].sum().item<int64_t>(), 100);  // the crowd RLE: 5 full rows
-  EXPECT_TRUE(at::equal(
-      masks[2], Decode(FromPolygons(ds.annotations()[3].polygons, 16, 20))));
+  EXPECT_TRUE(at::equal(masks[2], Decode(FromPolygons(ds.annotations()[3].polygons, 16, 20))));
 
   ASSERT_TRUE(ds.Decode(1, &s, &error)) << error;
   EXPECT_EQ(s.image.sizes(), (at::IntArrayRef{10, 12, 3}));  // grey replicated to RGB
@@ -114,8 +128,7 @@ TEST_F(CocoDatasetTest, MasksAreasAndBoxesMatchPycocotools) {
   const std::string path = WriteJson(GoodJson());
   const CocoDataset ds(path, "");
   const json oracle = json::parse(testing::RunOracle(
-      std::string(PSAQ_TEST_DATA_DIR) + "/../model/data/coco_dataset_oracle.py",
-      "'" + path + "'"));
+      std::string(PSAQ_TEST_DATA_DIR) + "/../model/data/coco_dataset_oracle.py", "'" + path + "'"));
   ASSERT_EQ(oracle["annotations"].size(), ds.annotations().size());
   for (const CocoAnnotation& a : ds.annotations()) {
     const json& want = oracle["annotations"][std::to_string(a.id)];
@@ -145,23 +158,19 @@ std::vector<BadCase> BadCases() {
     throw std::logic_error("no annotation");
   };
   return {
-      {"missing image file", [](json&, const testing::TempDir& d) {
-         std::filesystem::remove(d / "sub/b.png");
-       },
+      {"missing image file",
+       [](json&, const testing::TempDir& d) { std::filesystem::remove(d / "sub/b.png"); },
        "image id 2: ", 1, 1},
       {"image size differs", [](json& j, const testing::TempDir&) { j["images"][0]["width"] = 21; },
        "image id 1: ", 1, 3},
-      {"duplicate image id", [](json& j, const testing::TempDir&) {
-         j["images"].push_back(j["images"][0]);
-       },
+      {"duplicate image id",
+       [](json& j, const testing::TempDir&) { j["images"].push_back(j["images"][0]); },
        "image id 1: duplicate image id", 1, 0},
-      {"width not an integer", [](json& j, const testing::TempDir&) {
-         j["images"][1]["width"] = "12";
-       },
+      {"width not an integer",
+       [](json& j, const testing::TempDir&) { j["images"][1]["width"] = "12"; },
        "image id 2: \"width\" must be an integer, got string", 1, 1},
-      {"image without file_name", [](json& j, const testing::TempDir&) {
-         j["images"][1].erase("file_name");
-       },
+      {"image without file_name",
+       [](json& j, const testing::TempDir&) { j["images"][1].erase("file_name"); },
        "image id 2: missing \"file_name\"", 1, 1},
       {"bbox outside", [ann](json& j, const testing::TempDir&) { ann(j, 17)["bbox"][2] = 19; },
        "annotation id 17: bbox [2.5, 3, 19, 6] outside image 1 (20x16)", 0, 1},
@@ -169,53 +178,50 @@ std::vector<BadCase> BadCases() {
        "annotation id 17: bbox [-1, 3, 10, 6] outside image 1", 0, 1},
       {"bbox zero width", [ann](json& j, const testing::TempDir&) { ann(j, 18)["bbox"][2] = 0; },
        "annotation id 18: bbox [3, 2, 0, 5] has a non-positive size", 0, 1},
-      {"bbox of 3 values", [ann](json& j, const testing::TempDir&) {
+      {"bbox of 3 values",
+       [ann](json& j, const testing::TempDir&) {
          ann(j, 18)["bbox"] = {1, 2, 3};
        },
        "annotation id 18: \"bbox\" must be [x, y, w, h]", 0, 1},
-      {"unknown category", [ann](json& j, const testing::TempDir&) {
-         ann(j, 20)["category_id"] = 99;
-       },
+      {"unknown category",
+       [ann](json& j, const testing::TempDir&) { ann(j, 20)["category_id"] = 99; },
        "annotation id 20: unknown category id 99", 0, 1},
       {"unknown image", [ann](json& j, const testing::TempDir&) { ann(j, 20)["image_id"] = 42; },
        "annotation id 20: unknown image id 42", 0, 1},
-      {"duplicate annotation id", [ann](json& j, const testing::TempDir&) {
-         ann(j, 20)["id"] = 17;
-       },
+      {"duplicate annotation id",
+       [ann](json& j, const testing::TempDir&) { ann(j, 20)["id"] = 17; },
        "annotation id 17: duplicate annotation id", 0, 1},
-      {"annotation id a string", [ann](json& j, const testing::TempDir&) {
-         ann(j, 20)["id"] = "20";
-       },
+      {"annotation id a string",
+       [ann](json& j, const testing::TempDir&) { ann(j, 20)["id"] = "20"; },
        "annotations[3]: \"id\" must be an integer", 0, 1},
-      {"polygon of 4 coordinates", [ann](json& j, const testing::TempDir&) {
+      {"polygon of 4 coordinates",
+       [ann](json& j, const testing::TempDir&) {
          ann(j, 20)["segmentation"][1] = {1, 2, 3, 4};
        },
        "annotation id 20: segmentation polygon 1 has 4 coordinates", 0, 1},
-      {"polygon coordinate a string", [ann](json& j, const testing::TempDir&) {
-         ann(j, 17)["segmentation"][0][3] = "3";
-       },
+      {"polygon coordinate a string",
+       [ann](json& j, const testing::TempDir&) { ann(j, 17)["segmentation"][0][3] = "3"; },
        "annotation id 17: segmentation polygon 0 coordinate must be a number", 0, 1},
-      {"no polygon", [ann](json& j, const testing::TempDir&) {
-         ann(j, 17)["segmentation"] = json::array();
-       },
+      {"no polygon",
+       [ann](json& j, const testing::TempDir&) { ann(j, 17)["segmentation"] = json::array(); },
        "annotation id 17: \"segmentation\" has no polygon", 0, 1},
-      {"RLE size mismatch", [ann](json& j, const testing::TempDir&) {
+      {"RLE size mismatch",
+       [ann](json& j, const testing::TempDir&) {
          ann(j, 18)["segmentation"]["size"] = {10, 13};
        },
        "annotation id 18: RLE size [10, 13] is not image 2's [10, 12]", 0, 1},
-      {"RLE counts short", [ann](json& j, const testing::TempDir&) {
+      {"RLE counts short",
+       [ann](json& j, const testing::TempDir&) {
          ann(j, 19)["segmentation"]["counts"].push_back(3);
        },
        "annotation id 19: RLE: counts sum to 323, size [16, 20] has 320 pixels", 0, 1},
-      {"RLE counts bad string", [ann](json& j, const testing::TempDir&) {
-         ann(j, 18)["segmentation"]["counts"] = "0a|";
-       },
+      {"RLE counts bad string",
+       [ann](json& j, const testing::TempDir&) { ann(j, 18)["segmentation"]["counts"] = "0a|"; },
        "annotation id 18: RLE counts: compressed RLE has character '|'", 0, 1},
       {"missing area", [ann](json& j, const testing::TempDir&) { ann(j, 17).erase("area"); },
        "annotation id 17: missing \"area\"", 0, 1},
-      {"missing segmentation", [ann](json& j, const testing::TempDir&) {
-         ann(j, 17).erase("segmentation");
-       },
+      {"missing segmentation",
+       [ann](json& j, const testing::TempDir&) { ann(j, 17).erase("segmentation"); },
        "annotation id 17: missing \"segmentation\"", 0, 1},
       {"iscrowd 2", [ann](json& j, const testing::TempDir&) { ann(j, 17)["iscrowd"] = 2; },
        "annotation id 17: \"iscrowd\" must be 0 or 1", 0, 1},
@@ -292,8 +298,7 @@ TEST_F(CocoDatasetTest, DecodeReportsAnImageThatChangedSinceOpen) {
   CocoSample s;
   std::string error;
   EXPECT_FALSE(ds.Decode(0, &s, &error));
-  EXPECT_NE(error.find("a.png: decoded to 21x16, the JSON says 20x16"), std::string::npos)
-      << error;
+  EXPECT_NE(error.find("a.png: decoded to 21x16, the JSON says 20x16"), std::string::npos) << error;
 }
 
 TEST_F(CocoDatasetTest, OpenedByNameAsADetectionSet) {
