@@ -94,8 +94,9 @@ CocoImage ParseImage(const json& v, const std::string& entry) {
   if (image.file_name.empty()) Bad(entry, "\"file_name\" is empty");
   image.width = GetInt(v, "width", entry);
   image.height = GetInt(v, "height", entry);
-  if (image.width <= 0 || image.height <= 0 ||
-      image.width * image.height > model::kMaxImagePixels) {
+  if (image.width <= 0 || image.height <= 0 || image.width > model::kMaxImagePixels ||
+      image.height > model::kMaxImagePixels ||
+      image.width * image.height > model::kMaxImagePixels) {  // each side first: no overflow
     Bad(entry, "size " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                    " is not positive or exceeds " + std::to_string(model::kMaxImagePixels) +
                    " pixels");
@@ -389,6 +390,10 @@ Rle CocoDataset::MaskRle(const CocoAnnotation& annotation) const {
 at::Tensor CocoDataset::Masks(int64_t index) const {
   const CocoImage& info = image(index);
   const auto& positions = per_image_[static_cast<size_t>(index)];
+  const auto n = static_cast<int64_t>(positions.size());
+  TORCH_CHECK(n <= kMaxMaskBytes / (info.width * info.height), annotation_file_, ": image id ",
+              info.id, ": ", n, " masks of ", info.width, "x", info.height, " exceed the ",
+              kMaxMaskBytes, " bytes one image's masks may take");
   at::Tensor masks =
       at::empty({static_cast<int64_t>(positions.size()), info.height, info.width}, at::kBool);
   for (size_t i = 0; i < positions.size(); ++i) {

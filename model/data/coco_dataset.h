@@ -51,6 +51,9 @@ namespace psaq::data {
 // Largest annotation file read: 1 GiB (COCO 2017's instances_train2017.json is 448 MB; the parsed
 // JSON takes roughly 10x the file's size while the dataset is opened).
 inline constexpr int64_t kMaxCocoJsonBytes = int64_t{1} << 30;
+// Most bytes the masks of one image may take (Masks(): annotations x height x width bools): 2 GiB,
+// e.g. 2,000 masks of 1024x1024.
+inline constexpr int64_t kMaxMaskBytes = int64_t{1} << 31;
 // How far (pixels) a bbox may pass its image's border before it is refused: annotation tools write
 // rounded floats (COCO's own boxes pass the border by up to a few hundredths).
 inline constexpr double kCocoBoxSlack = 0.5;
@@ -132,7 +135,9 @@ class CocoDataset {
   // (model/data/image_file.h) or decodes to a size other than the JSON's. Thread-safe.
   bool Decode(int64_t index, CocoSample* out, std::string* error) const;
   // The masks of image `index`'s annotations: bool [N, H, W] (H, W the JSON's height, width),
-  // rasterised on each call (polygons as pycocotools' annToRLE).
+  // rasterised on each call (polygons as pycocotools' annToRLE). Throws c10::Error naming the
+  // file and the image when N x H x W exceeds kMaxMaskBytes, and FromPolygon's errors (a polygon
+  // past kMaxPolygonBoundaryPoints).
   at::Tensor Masks(int64_t index) const;
   // One annotation's mask as an Rle of its image's size (annToRLE).
   Rle MaskRle(const CocoAnnotation& annotation) const;

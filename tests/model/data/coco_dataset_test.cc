@@ -169,6 +169,9 @@ std::vector<BadCase> BadCases() {
       {"width not an integer",
        [](json& j, const testing::TempDir&) { j["images"][1]["width"] = "12"; },
        "image id 2: \"width\" must be an integer, got string", 1, 1},
+      {"image too large",
+       [](json& j, const testing::TempDir&) { j["images"][1]["width"] = int64_t{1} << 40; },
+       "image id 2: size 1099511627776x10 is not positive or exceeds 67108864 pixels", 1, 1},
       {"image without file_name",
        [](json& j, const testing::TempDir&) { j["images"][1].erase("file_name"); },
        "image id 2: missing \"file_name\"", 1, 1},
@@ -289,6 +292,34 @@ TEST_F(CocoDatasetTest, RejectsBadFilesEvenWhenSkipping) {
   } catch (const model::DatasetError& e) {
     EXPECT_NE(std::string(e.what()).find("missing.json: cannot open"), std::string::npos)
         << e.what();
+  }
+}
+
+TEST_F(CocoDatasetTest, MasksPastTheByteLimitAreRefusedBeforeAllocating) {
+  // 33 masks of 8192x8192 (the largest image) are 2.2 GB > kMaxMaskBytes.
+  json j = GoodJson();
+  j["images"] = {{{"id", 1}, {"file_name", "big.png"}, {"width", 8192}, {"height", 8192}}};
+  j["annotations"] = json::array();
+  for (int i = 0; i < 33; ++i) {
+    j["annotations"].push_back({{"id", i + 1},
+                                {"image_id", 1},
+                                {"category_id", 3},
+                                {"bbox", {0, 0, 1, 1}},
+                                {"area", 1},
+                                {"segmentation", {{0, 0, 1, 0, 1, 1}}}});
+  }
+  CocoOptions options;
+  options.check_image_files = false;
+  const std::string path = WriteJson(j);
+  const CocoDataset ds(path, "", options);
+  try {
+    ds.Masks(0);
+    ADD_FAILURE() << "no error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace())
+                  .find(path + ": image id 1: 33 masks of 8192x8192 exceed the 2147483648 bytes"),
+              std::string::npos)
+        << e.what_without_backtrace();
   }
 }
 
