@@ -128,7 +128,7 @@ struct Scene {
   std::vector<Placed> items;
 };
 
-Scene MakeScene(const ScenesOptions& o, const at::Tensor& images, const at::Tensor& labels,
+Scene MakeScene(const ScenesOptions& o, const at::Tensor& images, const uint8_t* labels,
                 uint64_t image_seed) {
   std::mt19937_64 rng(image_seed);
   const int64_t c = o.canvas_size;
@@ -169,7 +169,7 @@ Scene MakeScene(const ScenesOptions& o, const at::Tensor& images, const at::Tens
     }
     if (x0 < 0) continue;  // every try hid too much of an earlier item
     Placed placed;
-    placed.label = labels[pick].item<int64_t>();
+    placed.label = labels[pick];
     const auto index = static_cast<int16_t>(scene.items.size());
     for (int64_t iy = 0; iy < item.h; ++iy) {
       for (int64_t ix = 0; ix < item.w; ++ix) {
@@ -189,6 +189,29 @@ Scene MakeScene(const ScenesOptions& o, const at::Tensor& images, const at::Tens
     scene.items.push_back(placed);
   }
   return scene;
+}
+
+// The Rle of the pixels owned by `k` (as Encode of that mask; no tensor ops: this runs per item,
+// and LibTorch's thread pool costs more than the scan on 224x224 masks).
+Rle OwnerMask(const std::vector<int16_t>& owner, int64_t c, int16_t k) {
+  Rle rle;
+  rle.height = c;
+  rle.width = c;
+  bool prev = false;
+  uint32_t run = 0;
+  for (int64_t x = 0; x < c; ++x) {  // column-major, as COCO's runs
+    for (int64_t y = 0; y < c; ++y) {
+      const bool set = owner[static_cast<size_t>(y * c + x)] == k;
+      if (set != prev) {
+        rle.counts.push_back(run);
+        run = 0;
+        prev = set;
+      }
+      ++run;
+    }
+  }
+  rle.counts.push_back(run);
+  return rle;
 }
 
 void AppendToString(void* context, void* data, int size) {
@@ -271,7 +294,8 @@ ScenesSummary MakeScenes(const ScenesOptions& o, const std::string& out_dir) {
   ValidateScenesOptions(o);
   const model::FashionMnist source(o.fashion_mnist_dir, o.split == "train" ? "train" : "test");
   const at::Tensor images = source.images().contiguous();
-  const at::Tensor labels = source.labels().to(at::kLong);
+  const at::Tensor labels_tensor = source.labels().contiguous();
+  const uint8_t* labels = labels_tensor.data_ptr<uint8_t>();
   const auto& class_names = model::FashionMnistClassNames();
 
   base::MakeDirs(out_dir + "/" + o.split);
@@ -298,9 +322,8 @@ ScenesSummary MakeScenes(const ScenesOptions& o, const std::string& out_dir) {
     coco_images.push_back(
         {{"id", image_id}, {"file_name", file_name}, {"width", c}, {"height", c}});
     // Masks: each item's pixels that no later item covers.
-    at::Tensor owner = at::from_blob(const_cast<int16_t*>(scene.owner.data()), {c, c}, at::kShort);
     for (size_t k = 0; k < scene.items.size(); ++k) {
-      const Rle rle = Encode(owner.eq(static_cast<int64_t>(k)));
+      const Rle rle = OwnerMask(scene.owner, c, static_cast<int16_t>(k));
       const auto box = ToBbox(rle);
       const int64_t area = Area(rle);
       summary.small += area < 32 * 32;
