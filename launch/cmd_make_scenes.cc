@@ -2,13 +2,14 @@
 // (model/data/scenes.h). Rank 0 does the work; other ranks (under mpirun) only wait.
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 
 #include "launch/flags.h"
 #include "launch/process.h"
 #include "launch/shared_flags.h"
 #include "model/data/scenes.h"
 
-DEFINE_int64(num_images, 1000, "make-scenes: images to make (>= 1).");
+DEFINE_int64(num_images, 1000, "make-scenes: images to make, in [1, 200000].");
 DEFINE_string(out_dir, "",
               "make-scenes: output directory: <split>/*.png, instances_<split>.json and "
               "scenes_<split>.manifest.json (with the set's checksum) are written there.");
@@ -46,7 +47,7 @@ void CheckMakeScenesFlags() {
   try {
     data::ValidateScenesOptions(OptionsFromFlags());
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    throw UsageError(std::string("--") + e.what());  // names the flag: "--num_images 0: ..."
   }
 }
 

@@ -268,8 +268,9 @@ std::string ImageFileName(const std::string& split, int64_t id) {
 void ValidateScenesOptions(const ScenesOptions& o) {
   auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
   if (o.split != "train" && o.split != "val") fail("split '" + o.split + "': must be train or val");
-  if (o.num_images < 1 || o.num_images > 10'000'000) {
-    fail("num_images " + std::to_string(o.num_images) + ": must be in [1, 10000000]");
+  if (o.num_images < 1 || o.num_images > kMaxScenesImages) {
+    fail("num_images " + std::to_string(o.num_images) + ": must be in [1, " +
+         std::to_string(kMaxScenesImages) + "]");
   }
   if (o.canvas_size < 32 || o.canvas_size > 4096) {
     fail("canvas_size " + std::to_string(o.canvas_size) + ": must be in [32, 4096]");
@@ -351,6 +352,11 @@ ScenesSummary MakeScenes(const ScenesOptions& o, const std::string& out_dir) {
       {"annotations", annotations},
       {"categories", categories}};
   const std::string text = coco.dump();
+  if (static_cast<int64_t>(text.size()) > kMaxCocoJsonBytes) {
+    throw std::runtime_error(summary.json_path + ": " + std::to_string(text.size()) +
+                             " bytes, more than the " + std::to_string(kMaxCocoJsonBytes) +
+                             " a COCO file may have (make fewer images)");
+  }
   base::WriteFileAtomic(summary.json_path, text);
   summary.checksum = CombineChecksum(text, image_crcs);
   const json manifest = {

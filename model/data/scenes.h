@@ -39,12 +39,16 @@
 
 namespace psaq::data {
 
+// Most images one set may have: its JSON (about 1.6 KB per 224x224 image) then stays well under
+// the 1 GiB CocoDataset reads (kMaxCocoJsonBytes); MakeScenes refuses to write a larger JSON.
+inline constexpr int64_t kMaxScenesImages = 200'000;
+
 struct ScenesOptions {
   // Directory of the Fashion-MNIST IDX files. Default Debian's.
   std::string fashion_mnist_dir = model::kDebianFashionMnistDir;
   // "train" (items from the 60,000 training images) or "val" (from the 10,000 test images).
   std::string split = "train";
-  // Images to make (>= 1). Default 1000.
+  // Images to make, [1, kMaxScenesImages]. Default 1000.
   int64_t num_images = 1000;
   // Seed of every random choice. Default 0.
   uint64_t seed = 0;

@@ -35,6 +35,8 @@ usage_error no_split "--split=train|val is required" --out_dir="$WORK/d"
 usage_error test_split "--split must be train or val" --split=test --out_dir="$WORK/d"
 usage_error bad_split "--split must be one of test|train|val, got 'dev'" --split=dev --out_dir="$WORK/d"
 usage_error zero_images "--num_images must be >= 1, got 0" --split=val --num_images=0 --out_dir="$WORK/d"
+usage_error many_images "--num_images 200001: must be in [1, 200000]" --split=val \
+  --num_images=200001 --out_dir="$WORK/d"
 usage_error small_canvas "--canvas_size must be >= 160, got 100" --split=val --canvas_size=100 \
   --out_dir="$WORK/d"
 usage_error foreign_flag "--model is not a flag of 'psaq make-scenes'" --split=val --model=x \

@@ -140,7 +140,9 @@ TEST(ScenesTest, RejectsBadOptions) {
   EXPECT_EQ(message(o), "split 'test': must be train or val");
   o = {};
   o.num_images = 0;
-  EXPECT_EQ(message(o), "num_images 0: must be in [1, 10000000]");
+  EXPECT_EQ(message(o), "num_images 0: must be in [1, 200000]");
+  o.num_images = kMaxScenesImages + 1;
+  EXPECT_EQ(message(o), "num_images 200001: must be in [1, 200000]");
   o = {};
   o.canvas_size = 100;
   EXPECT_EQ(message(o), "item sizes 28..160: must satisfy 4 <= min <= max <= canvas_size (100)");
