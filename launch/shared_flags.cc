@@ -15,7 +15,8 @@ DEFINE_string(dataset_dir, psaq::model::kDebianFashionMnistDir,
               "*-labels-idx1-ubyte.gz); only with --dataset=fashion_mnist.");
 DEFINE_string(split, "test",
               "Fashion-MNIST split: test (10,000 images) or train (60,000); only with "
-              "--dataset=fashion_mnist (for an ImageFolder, point --dataset at the split's root).");
+              "--dataset=fashion_mnist (for an ImageFolder, point --dataset at the split's root). "
+              "make-scenes: train or val (items from the train or test images).");
 DEFINE_int32(batch_size, 64, "Images per forward pass on each rank (>= 1).");
 DEFINE_string(on_bad_image, "fail",
               "What to do with an image that cannot be decoded (corrupt, unreadable, over 1 GiB "
@@ -36,7 +37,7 @@ DEFINE_string(device, "auto",
 namespace {
 
 bool ValidateSplit(const char* flag, const std::string& value) {
-  return psaq::launch::CheckOneOf(flag, value, {"test", "train"});
+  return psaq::launch::CheckOneOf(flag, value, {"test", "train", "val"});
 }
 bool ValidateOnBadImage(const char* flag, const std::string& value) {
   return psaq::launch::CheckOneOf(flag, value, {"fail", "skip"});

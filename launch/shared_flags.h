@@ -8,7 +8,7 @@
 DECLARE_string(model);         // preset name, float weights file, or quantized export
 DECLARE_string(dataset);       // fashion_mnist or an ImageFolder root
 DECLARE_string(dataset_dir);   // where the Fashion-MNIST files are
-DECLARE_string(split);         // Fashion-MNIST split: test | train
+DECLARE_string(split);         // Fashion-MNIST split: test | train (make-scenes: train | val)
 DECLARE_int32(batch_size);     // images per forward pass on each rank
 DECLARE_string(on_bad_image);  // fail | skip
 DECLARE_uint64(seed);           // the job seed

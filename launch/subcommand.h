@@ -1,7 +1,9 @@
 // The `psaq` binary's subcommands: what each one is, and the table that lists them.
 //
 // Adding a subcommand `foo` = one new file, one table line and one CMake line:
-//   1. launch/cmd_foo.cc defines its own flags with DEFINE_* and their DEFINE_validator ranges,
+//   1. launch/cmd_foo.cc (a "-" in the name is "_" in the file name: make-scenes is
+//      launch/cmd_make_scenes.cc) defines its own flags with DEFINE_* and their DEFINE_validator
+//      ranges,
 //   and
 //        void CheckFooFlags();                      // cross-flag checks; throws UsageError
 //        int RunFoo(ProcessContext& process);       // the thin main; returns the exit code

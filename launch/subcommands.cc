@@ -12,6 +12,8 @@ void CheckEvalFlags();
 int RunEval(ProcessContext& process);
 void CheckGenerateFlags();
 int RunGenerate(ProcessContext& process);
+void CheckMakeScenesFlags();
+int RunMakeScenes(ProcessContext& process);
 void CheckInspectFlags();
 int RunInspect(ProcessContext& process);
 void CheckQuantizeFlags();
@@ -53,6 +55,13 @@ const std::vector<Subcommand>& Subcommands() {
        {"file", "tensors"},
        &CheckInspectFlags,
        &RunInspect},
+      {"make-scenes",
+       "Write a deterministic COCO-format detection set of Fashion-MNIST items (PNG + JSON)",
+       "psaq make-scenes --split=train|val --num_images=N --out_dir=DIR [--seed=S]",
+       {"num_images", "out_dir", "canvas_size",  //
+        "split", "seed", "dataset_dir"},
+       &CheckMakeScenesFlags,
+       &RunMakeScenes},
       {"quantize",
        "Quantize a float model with data-free (V2, V1) or noise/real/file calibration, export it",
        "[mpirun -np N] psaq quantize --model=<preset|weights.safetensors> --method=v2 "

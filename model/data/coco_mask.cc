@@ -65,8 +65,8 @@ void CheckRle(const Rle& rle, const std::string& what) {
   uint64_t sum = 0;
   for (uint32_t c : rle.counts) sum += c;
   const uint64_t pixels = static_cast<uint64_t>(rle.height) * static_cast<uint64_t>(rle.width);
-  TORCH_CHECK(sum == pixels, what, ": counts sum to ", sum, ", size [", rle.height, ", ",
-              rle.width, "] has ", pixels, " pixels");
+  TORCH_CHECK(sum == pixels, what, ": counts sum to ", sum, ", size [", rle.height, ", ", rle.width,
+              "] has ", pixels, " pixels");
 }
 
 Rle Encode(const at::Tensor& mask) {
@@ -195,9 +195,8 @@ at::Tensor Iou(const std::vector<Rle>& dt, const std::vector<Rle>& gt,
   const auto d_count = static_cast<int64_t>(dt.size());
   const auto g_count = static_cast<int64_t>(gt.size());
   for (const Rle& r : dt) {
-    TORCH_CHECK(gt.empty() || SameSize(r, gt[0]), "Iou: detection mask [", r.height, ", ",
-                r.width, "] and ground-truth mask [", gt[0].height, ", ", gt[0].width,
-                "] differ in size");
+    TORCH_CHECK(gt.empty() || SameSize(r, gt[0]), "Iou: detection mask [", r.height, ", ", r.width,
+                "] and ground-truth mask [", gt[0].height, ", ", gt[0].width, "] differ in size");
   }
   for (const Rle& r : gt) {
     TORCH_CHECK(SameSize(r, gt[0]), "Iou: ground-truth masks differ in size");
@@ -259,12 +258,11 @@ at::Tensor Iou(const std::vector<Rle>& dt, const std::vector<Rle>& gt,
 Rle FromPolygon(const std::vector<double>& xy, int64_t height, int64_t width) {
   TORCH_CHECK(xy.size() >= 6 && xy.size() % 2 == 0,
               "polygon needs an even number >= 6 of coordinates, got ", xy.size());
-  TORCH_CHECK(height >= 1 && width >= 1, "polygon: mask size [", height, ", ", width,
-              "] is empty");
+  TORCH_CHECK(height >= 1 && width >= 1, "polygon: mask size [", height, ", ", width, "] is empty");
   CheckSize(height, width);
   for (double c : xy) {
-    TORCH_CHECK(std::isfinite(c) && std::fabs(c) <= kMaxPolygonCoordinate, "polygon coordinate ",
-                c, " is not finite or outside +-", kMaxPolygonCoordinate);
+    TORCH_CHECK(std::isfinite(c) && std::fabs(c) <= kMaxPolygonCoordinate, "polygon coordinate ", c,
+                " is not finite or outside +-", kMaxPolygonCoordinate);
   }
   const double scale = 5;
   const size_t k = xy.size() / 2;
@@ -292,8 +290,8 @@ Rle FromPolygon(const std::vector<double>& xy, int64_t height, int64_t width) {
       std::swap(xs, xe);
       std::swap(ys, ye);
     }
-    const double s = dx >= dy ? static_cast<double>(ye - ys) / dx
-                              : static_cast<double>(xe - xs) / dy;
+    const double s =
+        dx >= dy ? static_cast<double>(ye - ys) / dx : static_cast<double>(xe - xs) / dy;
     if (dx >= dy) {
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
@@ -352,8 +350,7 @@ Rle FromPolygon(const std::vector<double>& xy, int64_t height, int64_t width) {
   return rle;
 }
 
-Rle FromPolygons(const std::vector<std::vector<double>>& polygons, int64_t height,
-                 int64_t width) {
+Rle FromPolygons(const std::vector<std::vector<double>>& polygons, int64_t height, int64_t width) {
   TORCH_CHECK(!polygons.empty(), "segmentation has no polygon");
   std::vector<Rle> rles;
   rles.reserve(polygons.size());

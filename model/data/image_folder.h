@@ -18,15 +18,9 @@
 #include <vector>
 
 #include "model/data/dataset.h"
+#include "model/data/image_file.h"  // kMaxImageFileBytes, kMaxImagePixels
 
 namespace psaq::model {
-
-// Largest image file read: 1 GiB (stb_image takes lengths as int, 2 GiB at most). A 64 Mpixel
-// 16-bit RGBA PNG stored without compression is 512 MiB.
-constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;
-// Most pixels an image may declare: 64 Mpixel (67,108,864, e.g. 8192 x 8192), decoded to at most
-// 192 MiB of 8-bit RGB. A 400 KB PNG may declare 20000 x 20000 (1.2 GB decoded).
-constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 
 // True when `file_name` ends in .jpg, .jpeg or .png, in any letter case.
 bool IsImageFileName(const std::string& file_name);

@@ -7,6 +7,8 @@
 //   image/        PNG grey, grey+alpha, RGB, RGBA (stb_image_write), palette and 16-bit (written
 //                 here), baseline JPEG grey and RGB
 //   flagfile/     cluster/flags/*.flags for quantize, one small flagfile per subcommand
+//   coco/         a make-scenes instances file (2 images, compressed RLE) and a hand-written one
+//                 with polygons, an uncompressed and a compressed RLE and a crowd annotation
 //   make_fuzz_corpus <source dir> <out dir>
 // Deterministic apart from the exports' "created" time. Rerun it when a format changes, then
 // review the diff (the corpus is checked in).
@@ -18,11 +20,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
+#include "model/data/coco_mask.h"
 #include "model/data/idx_reader.h"
+#include "model/data/scenes.h"
 #include "model/registry.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -261,6 +266,38 @@ int main(int argc, char** argv) {
               "--mean=0.286\n--std=0.353\n");
     WriteFile(out / "flagfile/bench", "bench\n--model=vit_small_patch16_224\n--steps=2\n"
                                       "--methods=v1,v2\n--entropy_impls=fused\n");
+
+    fs::create_directories(out / "coco");
+    psaq::data::ScenesOptions scenes;
+    scenes.split = "val";
+    scenes.num_images = 2;
+    scenes.canvas_size = 64;
+    scenes.min_item_size = 12;
+    scenes.max_item_size = 40;
+    scenes.min_items = 1;
+    scenes.max_items = 3;
+    const auto made = psaq::data::MakeScenes(scenes, (scratch / "scenes").string());
+    WriteFile(out / "coco/scenes_val.json", ReadFile(made.json_path));
+    at::Tensor blob = at::zeros({10, 12}, at::kBool), crowd = at::zeros({16, 20}, at::kBool);
+    blob.slice(0, 2, 7).slice(1, 3, 9).fill_(true);
+    crowd.slice(0, 0, 5).fill_(true);
+    const nlohmann::json forms = {
+        {"images",
+         {{{"id", 1}, {"file_name", "a.png"}, {"width", 20}, {"height", 16}},
+          {{"id", 2}, {"file_name", "b.png"}, {"width", 12}, {"height", 10}}}},
+        {"categories", {{{"id", 7}, {"name", "seven"}}, {{"id", 3}, {"name", "three"}}}},
+        {"annotations",
+         {{{"id", 17}, {"image_id", 1}, {"category_id", 7}, {"bbox", {2.5, 3, 10, 6}},
+           {"area", 50}, {"iscrowd", 0},
+           {"segmentation", {{2.5, 3, 12.5, 3, 12.5, 9, 2.5, 9}, {1, 1, 4, 1, 2, 5}}}},
+          {{"id", 18}, {"image_id", 2}, {"category_id", 3}, {"bbox", {3, 2, 6, 5}}, {"area", 30},
+           {"segmentation",
+            {{"counts", psaq::data::ToString(psaq::data::Encode(blob))}, {"size", {10, 12}}}}},
+          {{"id", 19}, {"image_id", 1}, {"category_id", 3}, {"bbox", {0, 0, 20, 5}},
+           {"area", 100}, {"iscrowd", 1},
+           {"segmentation",
+            {{"counts", psaq::data::Encode(crowd).counts}, {"size", {16, 20}}}}}}}};
+    WriteFile(out / "coco/forms.json", forms.dump());
     fs::remove_all(scratch);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_fuzz_corpus: %s\n", e.what());

@@ -12,7 +12,7 @@ for sub in $subs; do
   run "help_$sub" "$PSAQ" "$sub" --help
   [ "$RC" -eq 0 ] || fail "psaq $sub --help exited $RC"
   expect_in "help_$sub" out "psaq $sub:"
-  src="$PSAQ_SOURCE_DIR/launch/cmd_$sub.cc"
+  src="$PSAQ_SOURCE_DIR/launch/cmd_${sub//-/_}.cc"  # make-scenes: cmd_make_scenes.cc
   [ -f "$src" ] || fail "no $src for subcommand $sub"
   for flag in $(grep -oE 'DEFINE_[a-z0-9]+\(([a-z0-9_]+)' "$src" | sed -E 's/.*\(//'); do
     expect_in "help_$sub" out "--$flag="

@@ -45,7 +45,7 @@ expect_in() {
 # psaq_error_lines NAME: psaq's own error lines in $WORK/NAME.err ("psaq <sub>: error: ..." or
 # "[rank r/n] error: ..."), not mpirun's banners.
 psaq_error_lines() {
-  grep -E '^(\[rank [0-9]+/[0-9]+\] )?(psaq [a-z]+: )?error: ' "$WORK/$1.err"
+  grep -E '^(\[rank [0-9]+/[0-9]+\] )?(psaq [a-z-]+: )?error: ' "$WORK/$1.err"
 }
 
 finish() {

@@ -5,10 +5,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <array>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -72,18 +71,18 @@ struct PolyCase {
 
 std::vector<PolyCase> PolygonCases(std::mt19937& rng) {
   std::vector<PolyCase> cases = {
-      {{{2, 2, 20, 3, 11, 17}}, 24, 24},                                   // convex triangle
-      {{{0, 0, 16, 0, 16, 12, 0, 12}}, 12, 16},                            // the whole image
-      {{{3, 3, 20, 3, 20, 20, 12, 8, 3, 20}}, 24, 24},                     // concave
-      {{{10.1, 10.1, 10.3, 10.1, 10.2, 10.4}}, 24, 24},                    // tiny: no pixel centre
-      {{{9.4, 9.4, 10.6, 9.4, 10.6, 10.6, 9.4, 10.6}}, 24, 24},            // tiny: one centre
-      {{{-3, -2, 30, 5, 12, 40}}, 20, 25},                                 // past every border
-      {{{-0.7, -0.3, 5.5, -0.2, 5.5, 6.5}}, 10, 10},                       // negative: C cast
-      {{{0.5, 0.5, 7.5, 0.5, 7.5, 7.5, 0.5, 7.5}}, 8, 8},                  // on pixel centres
-      {{{1, 1, 6, 1, 6, 6}, {4, 4, 12, 4, 12, 12, 4, 12}}, 14, 14},        // two, overlapping
-      {{{2, 2, 30, 30, 30, 2, 2, 30}}, 32, 32},                            // self-intersecting
-      {{{0, 0, 1, 0, 1, 1, 0, 1}}, 1, 1},                                  // 1x1 image
-      {{{5, 1, 9, 9, 1, 9, 5, 1, 5, 5}}, 12, 11},                          // repeated vertex
+      {{{2, 2, 20, 3, 11, 17}}, 24, 24},                             // convex triangle
+      {{{0, 0, 16, 0, 16, 12, 0, 12}}, 12, 16},                      // the whole image
+      {{{3, 3, 20, 3, 20, 20, 12, 8, 3, 20}}, 24, 24},               // concave
+      {{{10.1, 10.1, 10.3, 10.1, 10.2, 10.4}}, 24, 24},              // tiny: no pixel centre
+      {{{9.4, 9.4, 10.6, 9.4, 10.6, 10.6, 9.4, 10.6}}, 24, 24},      // tiny: one centre
+      {{{-3, -2, 30, 5, 12, 40}}, 20, 25},                           // past every border
+      {{{-0.7, -0.3, 5.5, -0.2, 5.5, 6.5}}, 10, 10},                 // negative: C cast
+      {{{0.5, 0.5, 7.5, 0.5, 7.5, 7.5, 0.5, 7.5}}, 8, 8},            // on pixel centres
+      {{{1, 1, 6, 1, 6, 6}, {4, 4, 12, 4, 12, 12, 4, 12}}, 14, 14},  // two, overlapping
+      {{{2, 2, 30, 30, 30, 2, 2, 30}}, 32, 32},                      // self-intersecting
+      {{{0, 0, 1, 0, 1, 1, 0, 1}}, 1, 1},                            // 1x1 image
+      {{{5, 1, 9, 9, 1, 9, 5, 1, 5, 5}}, 12, 11},                    // repeated vertex
   };
   // Random polygons, 3-12 vertices, some past the borders.
   for (int i = 0; i < 40; ++i) {
@@ -103,10 +102,10 @@ std::vector<PolyCase> PolygonCases(std::mt19937& rng) {
 
 TEST(CocoMaskTest, MatchesPycocotools) {
   std::mt19937 rng(19);
-  std::vector<at::Tensor> masks = {
-      at::zeros({5, 7}, at::kBool), at::ones({4, 3}, at::kBool), at::ones({1, 1}, at::kBool),
-      at::zeros({1, 1}, at::kBool)};
-  for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{13, 17}, {32, 24}, {1, 40}, {40, 1}}) {
+  std::vector<at::Tensor> masks = {at::zeros({5, 7}, at::kBool), at::ones({4, 3}, at::kBool),
+                                   at::ones({1, 1}, at::kBool), at::zeros({1, 1}, at::kBool)};
+  for (auto [h, w] :
+       std::vector<std::pair<int64_t, int64_t>>{{13, 17}, {32, 24}, {1, 40}, {40, 1}}) {
     for (double density : {0.1, 0.5, 0.9}) masks.push_back(RandomMask(rng, h, w, density));
   }
   const size_t first_blob = masks.size();
@@ -130,11 +129,10 @@ TEST(CocoMaskTest, MatchesPycocotools) {
   for (const auto& [b, size] : boxes) {
     cases["boxes"].push_back({{"box", b}, {"h", size[0]}, {"w", size[1]}});
   }
-  const std::vector<std::vector<size_t>> merges = {
-      {first_blob, first_blob + 1},
-      {first_blob + 2, first_blob + 3, first_blob + 4},
-      {first_blob + 5, empty_blob},
-      {first_blob + 6}};
+  const std::vector<std::vector<size_t>> merges = {{first_blob, first_blob + 1},
+                                                   {first_blob + 2, first_blob + 3, first_blob + 4},
+                                                   {first_blob + 5, empty_blob},
+                                                   {first_blob + 6}};
   cases["merges"] = merges;
   struct IouCase {
     std::vector<size_t> dt, gt;
@@ -229,8 +227,8 @@ TEST(CocoMaskTest, MatchesPycocotools) {
     for (size_t m : ious[i].dt) dt.push_back(Encode(masks[m]));
     for (size_t m : ious[i].gt) gt.push_back(Encode(masks[m]));
     const at::Tensor got = Iou(dt, gt, ious[i].iscrowd);
-    ASSERT_EQ(got.sizes(), (at::IntArrayRef{static_cast<int64_t>(dt.size()),
-                                            static_cast<int64_t>(gt.size())}));
+    ASSERT_EQ(got.sizes(),
+              (at::IntArrayRef{static_cast<int64_t>(dt.size()), static_cast<int64_t>(gt.size())}));
     for (int64_t d = 0; d < got.size(0); ++d) {
       for (int64_t g = 0; g < got.size(1); ++g) {
         const double want = oracle["ious"][i][d][g].get<double>();
@@ -242,9 +240,8 @@ TEST(CocoMaskTest, MatchesPycocotools) {
   }
   EXPECT_LE(max_iou_diff, kIouTolerance);
   EXPECT_GT(partial, 10);
-  const at::Tensor box_iou =
-      BoxIou(at::tensor(box_dt, at::kDouble).view({-1, 4}),
-             at::tensor(box_gt, at::kDouble).view({-1, 4}), box_crowd);
+  const at::Tensor box_iou = BoxIou(at::tensor(box_dt, at::kDouble).view({-1, 4}),
+                                    at::tensor(box_gt, at::kDouble).view({-1, 4}), box_crowd);
   double max_box_diff = 0;
   int64_t box_partial = 0;
   for (int64_t d = 0; d < box_iou.size(0); ++d) {
@@ -261,9 +258,10 @@ TEST(CocoMaskTest, MatchesPycocotools) {
     EXPECT_EQ(Runs(oracle["strings"][i]), string_rles[i].counts) << "string case " << i;
     EXPECT_EQ(FromString(ToString(string_rles[i]), 1000, 1000).counts, string_rles[i].counts);
   }
-  std::printf("coco_mask vs pycocotools: %zu masks, %zu polygon cases, max |IoU diff| %.3g, "
-              "max |box IoU diff| %.3g\n",
-              masks.size(), polys.size(), max_iou_diff, max_box_diff);
+  std::printf(
+      "coco_mask vs pycocotools: %zu masks, %zu polygon cases, max |IoU diff| %.3g, "
+      "max |box IoU diff| %.3g\n",
+      masks.size(), polys.size(), max_iou_diff, max_box_diff);
 }
 
 TEST(CocoMaskTest, CrowdIouIsIntersectionOverDetectionArea) {
@@ -276,7 +274,7 @@ TEST(CocoMaskTest, CrowdIouIsIntersectionOverDetectionArea) {
 }
 
 TEST(CocoMaskTest, RejectsBadInput) {
-  EXPECT_THROW(FromPolygon({1, 2, 3, 4}, 10, 10), std::exception);         // < 6 coordinates
+  EXPECT_THROW(FromPolygon({1, 2, 3, 4}, 10, 10), std::exception);           // < 6 coordinates
   EXPECT_THROW(FromPolygon({1, 2, 3, 4, 5, 6, 7}, 10, 10), std::exception);  // odd
   EXPECT_THROW(FromPolygon({1, 2, 3, NAN, 5, 6}, 10, 10), std::exception);
   EXPECT_THROW(FromPolygon({1, 2, 3, 4e7, 5, 6}, 10, 10), std::exception);
@@ -286,7 +284,7 @@ TEST(CocoMaskTest, RejectsBadInput) {
   std::vector<double> zigzag;
   for (int i = 0; i < 400; ++i) zigzag.insert(zigzag.end(), {0.0, 0.0, 9e6, 9e6});
   EXPECT_THROW(FromPolygon(zigzag, 10, 10), std::exception);
-  EXPECT_THROW(Decode({2, 2, {1, 2}}), std::exception);  // sums to 3, not 4
+  EXPECT_THROW(Decode({2, 2, {1, 2}}), std::exception);   // sums to 3, not 4
   EXPECT_THROW(FromString("0a|", 2, 2), std::exception);  // '|' is outside 48..111
   EXPECT_THROW(FromString("0a", 2, 2), std::exception);   // 'a' = 49 | continuation: cut off
   EXPECT_THROW(FromString("2@", 2, 2), std::exception);   // second run is -16
