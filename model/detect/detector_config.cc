@@ -1,0 +1,267 @@
+#include "model/detect/detector_config.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model/file_limits.h"
+
+namespace psaq::detect {
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void Invalid(const std::string& field, const std::string& why) {
+  throw std::invalid_argument("DetectorConfig: " + field + " " + why);
+}
+
+template <typename T>
+std::string Str(const std::vector<T>& v) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
+  s << "]";
+  return s.str();
+}
+
+void Positive(const std::string& field, double v) {
+  if (!(v > 0) || !std::isfinite(v)) Invalid(field, "must be positive, got " + std::to_string(v));
+}
+
+void Unit(const std::string& field, double v, bool closed_right) {
+  if (!(v >= 0 && (closed_right ? v <= 1 : v < 1))) {
+    Invalid(field, std::string("must be in [0, 1") + (closed_right ? "]" : ")") + ", got " +
+                       std::to_string(v));
+  }
+}
+
+// One config field: how it is read from JSON and written back.
+struct Field {
+  const char* name;
+  std::function<void(const Json&)> read;  // throws std::runtime_error via `bad`
+  std::function<Json()> write;
+};
+
+}  // namespace
+
+int DetectorConfig::size_divisor() const {
+  return patch_size << (depths.empty() ? 0 : static_cast<int>(depths.size()) - 1);
+}
+
+void ValidateDetectorConfig(const DetectorConfig& c) {
+  Positive("in_chans", c.in_chans);
+  Positive("patch_size", c.patch_size);
+  Positive("embed_dim", c.embed_dim);
+  Positive("window_size", c.window_size);
+  Positive("mlp_ratio", c.mlp_ratio);
+  Positive("norm_eps", c.norm_eps);
+  if (c.depths.empty() || c.depths.size() > 8 || c.depths.size() != c.num_heads.size()) {
+    Invalid("depths/num_heads", "must be non-empty lists of equal length (at most 8), got " +
+                                    Str(c.depths) + " / " + Str(c.num_heads));
+  }
+  for (size_t s = 0; s < c.depths.size(); ++s) {
+    Positive("depths[" + std::to_string(s) + "]", c.depths[s]);
+    Positive("num_heads[" + std::to_string(s) + "]", c.num_heads[s]);
+    if (c.stage_channels(static_cast<int>(s)) % c.num_heads[s] != 0) {
+      Invalid("num_heads[" + std::to_string(s) + "]",
+              std::to_string(c.num_heads[s]) + " does not divide the stage's channels " +
+                  std::to_string(c.stage_channels(static_cast<int>(s))));
+    }
+  }
+  Positive("fpn_channels", c.fpn_channels);
+  if (c.num_outs < c.num_stages()) {
+    Invalid("num_outs", std::to_string(c.num_outs) + " is below the number of stages " +
+                            std::to_string(c.num_stages()));
+  }
+  Positive("rpn_feat_channels", c.rpn_feat_channels);
+  if (c.anchor_scales.empty() || c.anchor_ratios.empty()) {
+    Invalid("anchor_scales/anchor_ratios", "must be non-empty");
+  }
+  for (double v : c.anchor_scales) Positive("anchor_scales", v);
+  for (double v : c.anchor_ratios) Positive("anchor_ratios", v);
+  if (static_cast<int>(c.anchor_strides.size()) != c.num_outs) {
+    Invalid("anchor_strides", Str(c.anchor_strides) + " must hold num_outs (" +
+                                  std::to_string(c.num_outs) + ") values");
+  }
+  for (int v : c.anchor_strides) Positive("anchor_strides", v);
+  if (c.rpn_target_stds.size() != 4) Invalid("rpn_target_stds", "must hold 4 values");
+  for (double v : c.rpn_target_stds) Positive("rpn_target_stds", v);
+  if (c.rcnn_target_stds.size() != 4) Invalid("rcnn_target_stds", "must hold 4 values");
+  for (double v : c.rcnn_target_stds) Positive("rcnn_target_stds", v);
+  Positive("num_classes", c.num_classes);
+  Positive("fc_out_channels", c.fc_out_channels);
+  Positive("mask_num_convs", c.mask_num_convs);
+  Positive("mask_conv_channels", c.mask_conv_channels);
+  Positive("bbox_roi_size", c.bbox_roi_size);
+  Positive("mask_roi_size", c.mask_roi_size);
+  if (c.sampling_ratio < 0) Invalid("sampling_ratio", "must be >= 0 (0 = adaptive)");
+  if (static_cast<int>(c.roi_strides.size()) != c.num_stages()) {
+    Invalid("roi_strides", Str(c.roi_strides) + " must hold one stride per stage (" +
+                               std::to_string(c.num_stages()) + ")");
+  }
+  for (int v : c.roi_strides) Positive("roi_strides", v);
+  Positive("finest_scale", c.finest_scale);
+  Positive("rpn_nms_pre", c.rpn_nms_pre);
+  Positive("rpn_nms_iou", c.rpn_nms_iou);
+  Unit("rpn_nms_iou", c.rpn_nms_iou, true);
+  Positive("rpn_max_per_img", c.rpn_max_per_img);
+  if (!(c.rpn_min_bbox_size >= 0)) Invalid("rpn_min_bbox_size", "must be >= 0");
+  Unit("score_thr", c.score_thr, false);
+  Positive("rcnn_nms_iou", c.rcnn_nms_iou);
+  Unit("rcnn_nms_iou", c.rcnn_nms_iou, true);
+  Positive("max_per_img", c.max_per_img);
+  Unit("mask_thr", c.mask_thr, false);
+  if (static_cast<int>(c.mean.size()) != c.in_chans ||
+      static_cast<int>(c.std.size()) != c.in_chans) {
+    Invalid("mean/std", "must hold in_chans (" + std::to_string(c.in_chans) + ") values each");
+  }
+  for (double v : c.std) Positive("std", v);
+}
+
+namespace {
+
+std::vector<Field> Fields(DetectorConfig& c, const std::function<void(const char*, const Json&,
+                                                                      const char*)>& bad) {
+  const auto as_int = [bad](const char* k, const Json& v) {
+    if (!v.is_number_integer() || v.get<int64_t>() > std::numeric_limits<int>::max() ||
+        v.get<int64_t>() < std::numeric_limits<int>::min()) {
+      bad(k, v, "an integer");
+    }
+    return v.get<int>();
+  };
+  const auto as_num = [bad](const char* k, const Json& v) {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) bad(k, v, "a finite number");
+    return v.get<double>();
+  };
+  const auto as_bool = [bad](const char* k, const Json& v) {
+    if (!v.is_boolean()) bad(k, v, "true or false");
+    return v.get<bool>();
+  };
+  const auto as_str = [bad](const char* k, const Json& v) {
+    if (!v.is_string()) bad(k, v, "a string");
+    return v.get<std::string>();
+  };
+  const auto ints = [bad, as_int](const char* k, const Json& v) {
+    if (!v.is_array()) bad(k, v, "a list of integers");
+    std::vector<int> out;
+    for (const Json& x : v) out.push_back(as_int(k, x));
+    return out;
+  };
+  const auto nums = [bad, as_num](const char* k, const Json& v) {
+    if (!v.is_array()) bad(k, v, "a list of numbers");
+    std::vector<double> out;
+    for (const Json& x : v) out.push_back(as_num(k, x));
+    return out;
+  };
+#define PSAQ_FIELD(name, conv) \
+  Field { #name, [&c, conv](const Json& v) { c.name = conv(#name, v); }, [&c] { return Json(c.name); } }
+  return {
+      PSAQ_FIELD(name, as_str),
+      PSAQ_FIELD(in_chans, as_int),
+      PSAQ_FIELD(patch_size, as_int),
+      PSAQ_FIELD(embed_dim, as_int),
+      PSAQ_FIELD(depths, ints),
+      PSAQ_FIELD(num_heads, ints),
+      PSAQ_FIELD(window_size, as_int),
+      PSAQ_FIELD(mlp_ratio, as_int),
+      PSAQ_FIELD(qkv_bias, as_bool),
+      PSAQ_FIELD(norm_eps, as_num),
+      PSAQ_FIELD(fpn_channels, as_int),
+      PSAQ_FIELD(num_outs, as_int),
+      PSAQ_FIELD(rpn_feat_channels, as_int),
+      PSAQ_FIELD(anchor_scales, nums),
+      PSAQ_FIELD(anchor_ratios, nums),
+      PSAQ_FIELD(anchor_strides, ints),
+      PSAQ_FIELD(rpn_target_stds, nums),
+      PSAQ_FIELD(num_classes, as_int),
+      PSAQ_FIELD(fc_out_channels, as_int),
+      PSAQ_FIELD(rcnn_target_stds, nums),
+      PSAQ_FIELD(mask_num_convs, as_int),
+      PSAQ_FIELD(mask_conv_channels, as_int),
+      PSAQ_FIELD(bbox_roi_size, as_int),
+      PSAQ_FIELD(mask_roi_size, as_int),
+      PSAQ_FIELD(sampling_ratio, as_int),
+      PSAQ_FIELD(roi_strides, ints),
+      PSAQ_FIELD(finest_scale, as_num),
+      PSAQ_FIELD(rpn_nms_pre, as_int),
+      PSAQ_FIELD(rpn_nms_iou, as_num),
+      PSAQ_FIELD(rpn_max_per_img, as_int),
+      PSAQ_FIELD(rpn_min_bbox_size, as_num),
+      PSAQ_FIELD(score_thr, as_num),
+      PSAQ_FIELD(rcnn_nms_iou, as_num),
+      PSAQ_FIELD(max_per_img, as_int),
+      PSAQ_FIELD(mask_thr, as_num),
+      PSAQ_FIELD(mean, nums),
+      PSAQ_FIELD(std, nums),
+  };
+#undef PSAQ_FIELD
+}
+
+}  // namespace
+
+DetectorConfig DetectorConfigFromMetadata(const std::map<std::string, std::string>& metadata,
+                                          const std::string& source) {
+  const auto fail = [&](const std::string& why) -> void {
+    throw std::runtime_error(source + ": " + why);
+  };
+  auto arch = metadata.find("arch");
+  if (arch == metadata.end()) fail("metadata has no \"arch\" (a detector needs \"" +
+                                   std::string(kMaskRcnnSwinArch) + "\")");
+  if (arch->second != kMaskRcnnSwinArch) {
+    fail("metadata \"arch\" is \"" + arch->second + "\", not a detector (\"" +
+         std::string(kMaskRcnnSwinArch) + "\")");
+  }
+  auto text = metadata.find("config");
+  if (text == metadata.end()) fail("metadata has no \"config\"");
+  model::CheckJsonDepth(text->second, source + ": metadata \"config\"");
+  Json json;
+  try {
+    json = Json::parse(text->second);
+  } catch (const Json::exception& e) {
+    fail(std::string("metadata \"config\" is not valid JSON: ") + e.what());
+  }
+  if (!json.is_object()) fail("metadata \"config\" is not a JSON object: " + json.dump());
+
+  DetectorConfig config;
+  const auto bad = [&](const char* key, const Json& v, const char* expected) {
+    fail("config: '" + std::string(key) + "' must be " + expected + ", got " + v.dump());
+  };
+  const std::vector<Field> fields = Fields(config, bad);
+  for (const auto& [key, value] : json.items()) {
+    bool known = false;
+    for (const Field& f : fields) {
+      if (key == f.name) {
+        f.read(value);
+        known = true;
+        break;
+      }
+    }
+    if (!known) fail("config: unknown key '" + key + "'");
+  }
+  if (auto name = metadata.find("name"); name != metadata.end()) config.name = name->second;
+  try {
+    ValidateDetectorConfig(config);
+  } catch (const std::invalid_argument& e) {
+    fail(std::string("invalid config: ") + e.what());
+  }
+  return config;
+}
+
+std::map<std::string, std::string> DetectorConfigToMetadata(const DetectorConfig& config) {
+  DetectorConfig copy = config;
+  Json json = Json::object();
+  for (const Field& f : Fields(copy, [](const char*, const Json&, const char*) {})) {
+    if (std::string(f.name) != "name") json[f.name] = f.write();
+  }
+  std::map<std::string, std::string> metadata = {{"arch", kMaskRcnnSwinArch},
+                                                 {"config", json.dump()}};
+  if (!config.name.empty()) metadata["name"] = config.name;
+  return metadata;
+}
+
+}  // namespace psaq::detect
