@@ -1,6 +1,7 @@
 #include "model/detect/detector_config.h"
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,31 @@ struct Field {
 
 int DetectorConfig::size_divisor() const {
   return patch_size << (depths.empty() ? 0 : static_cast<int>(depths.size()) - 1);
+}
+
+double DetectorParameterCount(const DetectorConfig& c) {
+  const double C0 = c.embed_dim, P = c.patch_size, W = c.window_size, r = c.mlp_ratio;
+  double n = C0 * c.in_chans * P * P + C0 + 2 * C0;  // patch_embed.projection + norm
+  for (size_t i = 0; i < c.depths.size() && i < c.num_heads.size(); ++i) {
+    const double C = C0 * std::pow(2.0, static_cast<double>(i));
+    const double block = 4 * C                                       // norm1, norm2
+                         + (2 * W - 1) * (2 * W - 1) * c.num_heads[i]  // bias table
+                         + 3 * C * C + (c.qkv_bias ? 3 * C : 0)        // qkv
+                         + C * C + C                                   // proj
+                         + 2 * r * C * C + r * C + C;                  // ffn
+    n += c.depths[i] * block + 2 * C;                                  // blocks, norm<i>
+    if (i + 1 < c.depths.size()) n += 8 * C + 8 * C * C;               // downsample
+    n += c.fpn_channels * C + c.fpn_channels;                          // lateral conv
+    n += 9.0 * c.fpn_channels * c.fpn_channels + c.fpn_channels;       // fpn conv
+  }
+  const double F = c.fpn_channels, R = c.rpn_feat_channels, A = c.num_anchors();
+  n += 9 * R * F + R + A * R + A + 4 * A * R + 4 * A;  // rpn_head
+  const double D = c.fc_out_channels, K = c.num_classes, S = c.bbox_roi_size;
+  n += (K + 1) * D + K + 1 + 4 * K * D + 4 * K + D * F * S * S + D + D * D + D;  // bbox_head
+  const double M = c.mask_conv_channels;
+  n += 9 * M * F + M + (c.mask_num_convs - 1) * (9 * M * M + M)  // mask convs
+       + 4 * M * M + M + K * M + K;                               // upsample, conv_logits
+  return n;
 }
 
 void ValidateDetectorConfig(const DetectorConfig& c) {
@@ -121,6 +147,34 @@ void ValidateDetectorConfig(const DetectorConfig& c) {
     Invalid("mean/std", "must hold in_chans (" + std::to_string(c.in_chans) + ") values each");
   }
   for (double v : c.std) Positive("std", v);
+  // Sanity bounds, checked after the consistency checks above.
+  const auto at_most = [](const std::string& field, double v, double limit) {
+    if (v > limit) {
+      Invalid(field, std::to_string(static_cast<int64_t>(v)) + " exceeds the limit " +
+                         std::to_string(static_cast<int64_t>(limit)));
+    }
+  };
+  at_most("stage channels (embed_dim * 2^(stages-1))",
+          static_cast<double>(c.embed_dim) * std::pow(2.0, c.num_stages() - 1), 65536);
+  at_most("window_size", c.window_size, 64);
+  at_most("patch_size", c.patch_size, 64);
+  at_most("mlp_ratio", c.mlp_ratio, 64);
+  for (int d : c.depths) at_most("depths", d, 64);
+  for (int h : c.num_heads) at_most("num_heads", h, 65536);
+  at_most("fpn_channels", c.fpn_channels, 65536);
+  at_most("rpn_feat_channels", c.rpn_feat_channels, 65536);
+  at_most("fc_out_channels", c.fc_out_channels, 65536);
+  at_most("mask_conv_channels", c.mask_conv_channels, 65536);
+  at_most("mask_num_convs", c.mask_num_convs, 16);
+  at_most("bbox_roi_size", c.bbox_roi_size, 64);
+  at_most("mask_roi_size", c.mask_roi_size, 64);
+  at_most("num_classes", c.num_classes, 100000);
+  at_most("num_anchors (scales x ratios)", c.num_anchors(), 1024);
+  const double params = DetectorParameterCount(c);
+  if (params > kMaxDetectorParameters) {
+    Invalid("(whole config)", "describes " + std::to_string(params) +
+                                  " parameters, more than the limit 2^33");
+  }
 }
 
 namespace {

@@ -92,8 +92,19 @@ struct DetectorConfig {
 // or threshold is out of range: positive sizes, depths/num_heads of equal non-zero length (at most
 // 8 stages), stage channels divisible by their heads, num_outs >= stages, anchor_strides holding
 // num_outs values, roi_strides one per backbone stage, 4 target stds > 0, IoU thresholds in
-// (0, 1], score_thr and mask_thr in [0, 1), sampling_ratio >= 0, in_chans == mean/std sizes.
+// (0, 1], score_thr and mask_thr in [0, 1), sampling_ratio >= 0, in_chans == mean/std sizes;
+// and sanity bounds (model/file_limits.h's spirit): at most kMaxDetectorParameters parameters in
+// all (DetectorParameterCount), every channel count <= 65536, window_size <= 64, patch_size <= 64,
+// each depth <= 64, mask_num_convs <= 16, RoI sizes <= 64, num_classes <= 100000.
 void ValidateDetectorConfig(const DetectorConfig& config);
+
+// The most parameters a detector config may describe (2^33, as model::kMaxModelElements).
+inline constexpr double kMaxDetectorParameters = 8589934592.0;
+
+// The number of parameter elements the detector built from `config` holds (exactly its state
+// dict's), computed from the config without building anything. REQUIRES: the list fields have
+// consistent lengths (depths/num_heads). Returned as a double so huge configs do not overflow.
+double DetectorParameterCount(const DetectorConfig& config);
 
 // The config from a weights file's metadata (see above). Throws std::runtime_error
 // "<source>: <reason>" for a missing or different "arch", a missing or malformed "config", an

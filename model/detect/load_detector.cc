@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <regex>
 #include <stdexcept>
@@ -121,15 +122,29 @@ DetectorPtr LoadDetector(const std::string& path, const std::optional<DetectorCo
   std::map<std::string, at::Tensor> tensors = file.ToMap();
   // mmdetection's WindowMSA registers relative_position_index as a persistent buffer; it is a
   // derived constant, rebuilt here (as timm's checkpoint filter drops it for classifiers).
+  double elements = 0;
   for (auto it = tensors.begin(); it != tensors.end();) {
-    it = EndsWith(it->first, ".relative_position_index") ? tensors.erase(it) : std::next(it);
+    if (EndsWith(it->first, ".relative_position_index")) {
+      it = tensors.erase(it);
+    } else {
+      elements += static_cast<double>(it->second.numel());
+      ++it;
+    }
   }
-  DetectorPtr detector;
+  // Checked before anything is built, so a small file cannot make us allocate a huge detector.
   try {
-    detector = CreateDetector(config);
+    ValidateDetectorConfig(config);
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(path + ": invalid detector config: " + e.what());
   }
+  const double expected = DetectorParameterCount(config);
+  if (expected > elements) {
+    throw std::runtime_error(path + ": the config describes " +
+                             std::to_string(static_cast<int64_t>(expected)) +
+                             " parameter values but the file holds only " +
+                             std::to_string(static_cast<int64_t>(elements)));
+  }
+  DetectorPtr detector = CreateDetector(config);
   model::LoadStateDict(*detector, tensors, path);
   return detector;
 }

@@ -24,7 +24,10 @@ DetectorPtr CreateDetector(const DetectorConfig& config);
 // (detector_config.h). When the file has no "arch"/"config" metadata (e.g. an mmdetection
 // checkpoint's state_dict converted to safetensors), `fallback` gives the config; without one that
 // is an error. mmdetection's derived buffers (keys ending in ".relative_position_index") are
-// ignored; every other key must match: missing, unexpected and shape-mismatched keys are listed
+// ignored. Before anything is built, the config is validated (ValidateDetectorConfig, sanity
+// bounds included) and must not describe more parameter values than the file holds
+// (DetectorParameterCount). Every other key must match: missing, unexpected and shape-mismatched
+// keys are listed
 // together in one std::runtime_error (model::LoadStateDict), non-finite or integer weights are
 // refused. config().name is the file's stem. Throws std::runtime_error naming the file.
 DetectorPtr LoadDetector(const std::string& path,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/detect/detector_config.h"
+#include "model/registry.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
 #include "tests/model/detect/tiny_detector.h"
@@ -250,6 +251,61 @@ TEST(LoadDetectorTest, FileWithoutMetadataNeedsAConfig) {
   EXPECT_EQ(back->config().name, "mmdet_converted");
   EXPECT_EQ(ErrorOf([&] { LoadDetector(dir / "absent.safetensors"); }),
             dir / "absent.safetensors" + ": not a readable detector weights file");
+}
+
+TEST(DetectorConfigTest, ParameterCountIsTheStateDictsAndBoundsHold) {
+  std::vector<DetectorConfig> configs = {testing::TinyDetectorConfig()};
+  DetectorConfig v = testing::TinyDetectorConfig();
+  v.depths = {1, 3, 2};
+  v.num_heads = {2, 2, 4};
+  v.roi_strides = {4, 8, 16};
+  v.anchor_strides = {4, 8, 16, 32};
+  v.num_outs = 4;
+  v.qkv_bias = false;
+  v.mlp_ratio = 2;
+  v.mask_num_convs = 2;
+  v.anchor_scales = {4, 8};
+  v.window_size = 3;
+  configs.push_back(v);
+  for (const DetectorConfig& c : configs) {
+    DetectorPtr det = CreateDetector(c);
+    double n = 0;
+    for (const auto& [name, t] : model::StateDict(*det)) n += static_cast<double>(t.numel());
+    EXPECT_EQ(DetectorParameterCount(c), n);
+  }
+  DetectorConfig huge = testing::TinyDetectorConfig();
+  huge.fc_out_channels = 65536;
+  huge.fpn_channels = 65536;
+  EXPECT_EQ(ErrorOf([&] { ValidateDetectorConfig(huge); }).rfind("DetectorConfig: (whole config) describes", 0), 0u)
+      << ErrorOf([&] { ValidateDetectorConfig(huge); });
+  DetectorConfig wide = testing::TinyDetectorConfig();
+  wide.window_size = 65;
+  EXPECT_EQ(ErrorOf([&] { ValidateDetectorConfig(wide); }),
+            "DetectorConfig: window_size 65 exceeds the limit 64");
+}
+
+TEST(LoadDetectorTest, RefusesAConfigLargerThanTheFileBeforeBuildingIt) {
+  psaq::testing::TempDir dir;
+  DetectorConfig c = testing::TinyDetectorConfig();
+  DetectorPtr det = CreateDetector(c);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& [name, t] : model::StateDict(*det)) tensors.emplace_back(name, t.detach());
+  c.fc_out_channels = 4096;  // the file holds the 32-wide box head
+  const std::string path = dir / "small.safetensors";
+  model::WriteSafetensors(path, tensors, DetectorConfigToMetadata(c));
+  const std::string error = ErrorOf([&] { LoadDetector(path); });
+  EXPECT_NE(error.find(path + ": the config describes "), std::string::npos) << error;
+  EXPECT_NE(error.find(" parameter values but the file holds only "), std::string::npos) << error;
+}
+
+TEST(LoadDetectorTest, LoadModelPointsDetectorFilesToLoadDetector) {
+  psaq::testing::TempDir dir;
+  DetectorPtr det = CreateDetector(testing::TinyDetectorConfig());
+  SaveDetector(*det, dir / "det.safetensors");
+  EXPECT_EQ(ErrorOf([&] { model::LoadModel(dir / "det.safetensors"); }),
+            dir / "det.safetensors" +
+                ": a Swin Mask R-CNN detector (arch \"mask_rcnn_swin\"), not a classifier: load it "
+                "with psaq::detect::LoadDetector");
 }
 
 TEST(ConvertTimmSwinTest, RefusesUnknownKeys) {
