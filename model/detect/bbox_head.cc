@@ -42,10 +42,10 @@ BBoxHeadImpl::BBoxHeadImpl(int in_channels, int roi_size, int fc_out_channels, i
 }
 
 std::pair<at::Tensor, at::Tensor> BBoxHeadImpl::forward(const at::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == in_channels_ && x.size(2) == roi_size_ &&
-                  x.size(3) == roi_size_,
-              "BBoxHead: expected [R, ", in_channels_, ", ", roi_size_, ", ", roi_size_,
-              "], got ", x.sizes());
+  TORCH_CHECK(
+      x.dim() == 4 && x.size(1) == in_channels_ && x.size(2) == roi_size_ && x.size(3) == roi_size_,
+      "BBoxHead: expected [R, ", in_channels_, ", ", roi_size_, ", ", roi_size_, "], got ",
+      x.sizes());
   at::Tensor h = x.flatten(1);  // [R, C·S·S], channel-major as torch's flatten
   h = taps_->Apply(fc0_out_, at::relu(model::TappedLinear(*taps_, fc0_w_, fc0_, h)));
   h = taps_->Apply(fc1_out_, at::relu(model::TappedLinear(*taps_, fc1_w_, fc1_, h)));

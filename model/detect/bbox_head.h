@@ -28,7 +28,8 @@ namespace psaq::detect {
 class BBoxHeadImpl : public torch::nn::Module {
  public:
   // in_channels C, roi_size S, fc_out_channels D, num_classes K. mmdet's init from the global
-  // torch RNG (shared fcs Xavier-uniform, fc_cls normal std 0.01, fc_reg normal std 0.001, biases 0).
+  // torch RNG (shared fcs Xavier-uniform, fc_cls normal std 0.01, fc_reg normal std 0.001, biases
+  // 0).
   BBoxHeadImpl(int in_channels, int roi_size, int fc_out_channels, int num_classes,
                const model::TapScope& scope);
 

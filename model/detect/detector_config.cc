@@ -59,7 +59,7 @@ double DetectorParameterCount(const DetectorConfig& c) {
   double n = C0 * c.in_chans * P * P + C0 + 2 * C0;  // patch_embed.projection + norm
   for (size_t i = 0; i < c.depths.size() && i < c.num_heads.size(); ++i) {
     const double C = C0 * std::pow(2.0, static_cast<double>(i));
-    const double block = 4 * C                                       // norm1, norm2
+    const double block = 4 * C                                         // norm1, norm2
                          + (2 * W - 1) * (2 * W - 1) * c.num_heads[i]  // bias table
                          + 3 * C * C + (c.qkv_bias ? 3 * C : 0)        // qkv
                          + C * C + C                                   // proj
@@ -75,7 +75,7 @@ double DetectorParameterCount(const DetectorConfig& c) {
   n += (K + 1) * D + K + 1 + 4 * K * D + 4 * K + D * F * S * S + D + D * D + D;  // bbox_head
   const double M = c.mask_conv_channels;
   n += 9 * M * F + M + (c.mask_num_convs - 1) * (9 * M * M + M)  // mask convs
-       + 4 * M * M + M + K * M + K;                               // upsample, conv_logits
+       + 4 * M * M + M + K * M + K;                              // upsample, conv_logits
   return n;
 }
 
@@ -172,18 +172,27 @@ void ValidateDetectorConfig(const DetectorConfig& c) {
   at_most("num_anchors (scales x ratios)", c.num_anchors(), 1024);
   const double params = DetectorParameterCount(c);
   if (params > kMaxDetectorParameters) {
-    Invalid("(whole config)", "describes " + std::to_string(params) +
-                                  " parameters, more than the limit 2^33");
+    Invalid("(whole config)",
+            "describes " + std::to_string(params) + " parameters, more than the limit 2^33");
   }
 }
 
 namespace {
 
-std::vector<Field> Fields(DetectorConfig& c, const std::function<void(const char*, const Json&,
-                                                                      const char*)>& bad) {
+// A field read with `conv(name, json)` into `member` and written back as JSON.
+template <typename T, typename Conv>
+Field MakeField(const char* name, T& member, Conv conv) {
+  return Field{name, [name, &member, conv](const Json& v) { member = conv(name, v); },
+               [&member] { return Json(member); }};
+}
+
+std::vector<Field> Fields(DetectorConfig& c,
+                          const std::function<void(const char*, const Json&, const char*)>& bad) {
   const auto as_int = [bad](const char* k, const Json& v) {
-    if (!v.is_number_integer() || v.get<int64_t>() > std::numeric_limits<int>::max() ||
-        v.get<int64_t>() < std::numeric_limits<int>::min()) {
+    if (!v.is_number_integer() ||
+        (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t{std::numeric_limits<int>::max()}
+                                : (v.get<int64_t>() > std::numeric_limits<int>::max() ||
+                                   v.get<int64_t>() < std::numeric_limits<int>::min()))) {
       bad(k, v, "an integer");
     }
     return v.get<int>();
@@ -212,48 +221,45 @@ std::vector<Field> Fields(DetectorConfig& c, const std::function<void(const char
     for (const Json& x : v) out.push_back(as_num(k, x));
     return out;
   };
-#define PSAQ_FIELD(name, conv) \
-  Field { #name, [&c, conv](const Json& v) { c.name = conv(#name, v); }, [&c] { return Json(c.name); } }
   return {
-      PSAQ_FIELD(name, as_str),
-      PSAQ_FIELD(in_chans, as_int),
-      PSAQ_FIELD(patch_size, as_int),
-      PSAQ_FIELD(embed_dim, as_int),
-      PSAQ_FIELD(depths, ints),
-      PSAQ_FIELD(num_heads, ints),
-      PSAQ_FIELD(window_size, as_int),
-      PSAQ_FIELD(mlp_ratio, as_int),
-      PSAQ_FIELD(qkv_bias, as_bool),
-      PSAQ_FIELD(norm_eps, as_num),
-      PSAQ_FIELD(fpn_channels, as_int),
-      PSAQ_FIELD(num_outs, as_int),
-      PSAQ_FIELD(rpn_feat_channels, as_int),
-      PSAQ_FIELD(anchor_scales, nums),
-      PSAQ_FIELD(anchor_ratios, nums),
-      PSAQ_FIELD(anchor_strides, ints),
-      PSAQ_FIELD(rpn_target_stds, nums),
-      PSAQ_FIELD(num_classes, as_int),
-      PSAQ_FIELD(fc_out_channels, as_int),
-      PSAQ_FIELD(rcnn_target_stds, nums),
-      PSAQ_FIELD(mask_num_convs, as_int),
-      PSAQ_FIELD(mask_conv_channels, as_int),
-      PSAQ_FIELD(bbox_roi_size, as_int),
-      PSAQ_FIELD(mask_roi_size, as_int),
-      PSAQ_FIELD(sampling_ratio, as_int),
-      PSAQ_FIELD(roi_strides, ints),
-      PSAQ_FIELD(finest_scale, as_num),
-      PSAQ_FIELD(rpn_nms_pre, as_int),
-      PSAQ_FIELD(rpn_nms_iou, as_num),
-      PSAQ_FIELD(rpn_max_per_img, as_int),
-      PSAQ_FIELD(rpn_min_bbox_size, as_num),
-      PSAQ_FIELD(score_thr, as_num),
-      PSAQ_FIELD(rcnn_nms_iou, as_num),
-      PSAQ_FIELD(max_per_img, as_int),
-      PSAQ_FIELD(mask_thr, as_num),
-      PSAQ_FIELD(mean, nums),
-      PSAQ_FIELD(std, nums),
+      MakeField("name", c.name, as_str),
+      MakeField("in_chans", c.in_chans, as_int),
+      MakeField("patch_size", c.patch_size, as_int),
+      MakeField("embed_dim", c.embed_dim, as_int),
+      MakeField("depths", c.depths, ints),
+      MakeField("num_heads", c.num_heads, ints),
+      MakeField("window_size", c.window_size, as_int),
+      MakeField("mlp_ratio", c.mlp_ratio, as_int),
+      MakeField("qkv_bias", c.qkv_bias, as_bool),
+      MakeField("norm_eps", c.norm_eps, as_num),
+      MakeField("fpn_channels", c.fpn_channels, as_int),
+      MakeField("num_outs", c.num_outs, as_int),
+      MakeField("rpn_feat_channels", c.rpn_feat_channels, as_int),
+      MakeField("anchor_scales", c.anchor_scales, nums),
+      MakeField("anchor_ratios", c.anchor_ratios, nums),
+      MakeField("anchor_strides", c.anchor_strides, ints),
+      MakeField("rpn_target_stds", c.rpn_target_stds, nums),
+      MakeField("num_classes", c.num_classes, as_int),
+      MakeField("fc_out_channels", c.fc_out_channels, as_int),
+      MakeField("rcnn_target_stds", c.rcnn_target_stds, nums),
+      MakeField("mask_num_convs", c.mask_num_convs, as_int),
+      MakeField("mask_conv_channels", c.mask_conv_channels, as_int),
+      MakeField("bbox_roi_size", c.bbox_roi_size, as_int),
+      MakeField("mask_roi_size", c.mask_roi_size, as_int),
+      MakeField("sampling_ratio", c.sampling_ratio, as_int),
+      MakeField("roi_strides", c.roi_strides, ints),
+      MakeField("finest_scale", c.finest_scale, as_num),
+      MakeField("rpn_nms_pre", c.rpn_nms_pre, as_int),
+      MakeField("rpn_nms_iou", c.rpn_nms_iou, as_num),
+      MakeField("rpn_max_per_img", c.rpn_max_per_img, as_int),
+      MakeField("rpn_min_bbox_size", c.rpn_min_bbox_size, as_num),
+      MakeField("score_thr", c.score_thr, as_num),
+      MakeField("rcnn_nms_iou", c.rcnn_nms_iou, as_num),
+      MakeField("max_per_img", c.max_per_img, as_int),
+      MakeField("mask_thr", c.mask_thr, as_num),
+      MakeField("mean", c.mean, nums),
+      MakeField("std", c.std, nums),
   };
-#undef PSAQ_FIELD
 }
 
 }  // namespace
@@ -264,8 +270,8 @@ DetectorConfig DetectorConfigFromMetadata(const std::map<std::string, std::strin
     throw std::runtime_error(source + ": " + why);
   };
   auto arch = metadata.find("arch");
-  if (arch == metadata.end()) fail("metadata has no \"arch\" (a detector needs \"" +
-                                   std::string(kMaskRcnnSwinArch) + "\")");
+  if (arch == metadata.end())
+    fail("metadata has no \"arch\" (a detector needs \"" + std::string(kMaskRcnnSwinArch) + "\")");
   if (arch->second != kMaskRcnnSwinArch) {
     fail("metadata \"arch\" is \"" + arch->second + "\", not a detector (\"" +
          std::string(kMaskRcnnSwinArch) + "\")");

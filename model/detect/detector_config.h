@@ -62,8 +62,8 @@ struct DetectorConfig {
   double finest_scale = 56;
 
   // test_cfg.
-  int rpn_nms_pre = 1000;     // per level, by score, before decoding
-  double rpn_nms_iou = 0.7;   // batched NMS over all levels (level ids as classes)
+  int rpn_nms_pre = 1000;    // per level, by score, before decoding
+  double rpn_nms_iou = 0.7;  // batched NMS over all levels (level ids as classes)
   int rpn_max_per_img = 1000;
   double rpn_min_bbox_size = 0;  // proposals need width and height > this
   double score_thr = 0.05;       // rcnn
@@ -80,9 +80,7 @@ struct DetectorConfig {
   // Channels of stage s: embed_dim * 2^s.
   int stage_channels(int s) const { return embed_dim << s; }
   // Anchors per position: scales x ratios.
-  int num_anchors() const {
-    return static_cast<int>(anchor_scales.size() * anchor_ratios.size());
-  }
+  int num_anchors() const { return static_cast<int>(anchor_scales.size() * anchor_ratios.size()); }
   // Input sides must be multiples of this: patch_size * 2^(stages-1), and of the coarsest FPN
   // stride for the pooled levels (32 for Swin-T).
   int size_divisor() const;

@@ -36,7 +36,8 @@ FpnImpl::FpnImpl(std::vector<int> in_channels, int out_channels, int num_outs,
   const int L = static_cast<int>(in_channels_.size());
   TORCH_CHECK(L > 0 && out_channels > 0 && num_outs >= L, "Fpn: needs levels, out_channels > 0 ",
               "and num_outs >= levels");
-  auto laterals = register_module("lateral_convs", std::make_shared<torch::nn::Module>("ModuleList"));
+  auto laterals =
+      register_module("lateral_convs", std::make_shared<torch::nn::Module>("ModuleList"));
   auto fpns = register_module("fpn_convs", std::make_shared<torch::nn::Module>("ModuleList"));
   for (int i = 0; i < L; ++i) {
     lateral_.push_back(AddConvModule(*laterals, i, in_channels_[i], out_channels, 1, 0));
@@ -64,8 +65,8 @@ std::vector<at::Tensor> FpnImpl::forward(const std::vector<at::Tensor>& inputs) 
   for (size_t i = 0; i < L; ++i) {
     TORCH_CHECK(inputs[i].dim() == 4 && inputs[i].size(1) == in_channels_[i], "Fpn: level ", i,
                 " expected [B, ", in_channels_[i], ", H, W], got ", inputs[i].sizes());
-    lat[i] = taps_->Apply(lateral_out_[i], TappedConv2d(*taps_, lateral_w_[i], lateral_[i],
-                                                        inputs[i]));
+    lat[i] =
+        taps_->Apply(lateral_out_[i], TappedConv2d(*taps_, lateral_w_[i], lateral_[i], inputs[i]));
   }
   // Top-down: F.interpolate(mode='nearest', size=the finer level's size), then add.
   for (size_t i = L - 1, k = 0; i > 0; --i, ++k) {
@@ -74,7 +75,8 @@ std::vector<at::Tensor> FpnImpl::forward(const std::vector<at::Tensor>& inputs) 
   }
   std::vector<at::Tensor> outs;
   for (size_t i = 0; i < L; ++i) {
-    outs.push_back(taps_->Apply(fpn_out_[i], TappedConv2d(*taps_, fpn_w_[i], fpn_[i], lat[i], 1, 1)));
+    outs.push_back(
+        taps_->Apply(fpn_out_[i], TappedConv2d(*taps_, fpn_w_[i], fpn_[i], lat[i], 1, 1)));
   }
   // Extra levels: F.max_pool2d(outs[-1], 1, stride=2) (a strided subsample).
   while (static_cast<int>(outs.size()) < num_outs_) {

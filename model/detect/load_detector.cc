@@ -67,7 +67,8 @@ at::Tensor MergeNormUnfoldToTimm(const at::Tensor& vector) {
 std::map<std::string, at::Tensor> ConvertTimmSwinToBackbone(
     const std::map<std::string, at::Tensor>& timm_state) {
   static const std::regex kBlock(R"(layers\.(\d+)\.blocks\.(\d+)\.(.+))");
-  static const std::regex kDown(R"(layers\.(\d+)\.downsample\.(norm\.weight|norm\.bias|reduction\.weight))");
+  static const std::regex kDown(
+      R"(layers\.(\d+)\.downsample\.(norm\.weight|norm\.bias|reduction\.weight))");
   std::map<std::string, at::Tensor> out;
   for (const auto& [key, value] : timm_state) {
     std::smatch m;
@@ -115,8 +116,9 @@ DetectorPtr LoadDetector(const std::string& path, const std::optional<DetectorCo
   } else if (fallback) {
     config = *fallback;
   } else {
-    throw std::runtime_error(path + ": the file has no \"arch\"/\"config\" metadata and no "
-                                    "detector config was given");
+    throw std::runtime_error(path +
+                             ": the file has no \"arch\"/\"config\" metadata and no "
+                             "detector config was given");
   }
   config.name = std::filesystem::path(path).stem().string();
   std::map<std::string, at::Tensor> tensors = file.ToMap();

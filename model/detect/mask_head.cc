@@ -38,8 +38,9 @@ MaskHeadImpl::MaskHeadImpl(int in_channels, int num_convs, int conv_channels, in
     KaimingFanOut(convs_.back()->weight, convs_.back()->bias);
   }
   upsample_ = register_module(
-      "upsample", torch::nn::ConvTranspose2d(
-                      torch::nn::ConvTranspose2dOptions(conv_channels, conv_channels, 2).stride(2)));
+      "upsample",
+      torch::nn::ConvTranspose2d(
+          torch::nn::ConvTranspose2dOptions(conv_channels, conv_channels, 2).stride(2)));
   logits_ = register_module(
       "conv_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(conv_channels, num_classes, 1)));
   KaimingFanOut(upsample_->weight, upsample_->bias);

@@ -33,9 +33,9 @@ MaskRcnn::MaskRcnn(DetectorConfig config)
                             config_.num_classes, root.Child("roi_head.bbox_head")));
   mask_roi_tap_ = root.Register("roi_head.mask_roi_extractor.out", TapKind::kActivation);
   mask_head_ = roi_head->register_module(
-      "mask_head", MaskHead(config_.fpn_channels, config_.mask_num_convs,
-                            config_.mask_conv_channels, config_.num_classes,
-                            root.Child("roi_head.mask_head")));
+      "mask_head",
+      MaskHead(config_.fpn_channels, config_.mask_num_convs, config_.mask_conv_channels,
+               config_.num_classes, root.Child("roi_head.mask_head")));
 }
 
 }  // namespace psaq::detect

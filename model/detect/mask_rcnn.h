@@ -45,14 +45,14 @@ struct Detections {
 // Everything a forward computes, for the caller and for data-free generation (which takes its
 // discrepancy on the FPN features, the RPN outputs and the box logits).
 struct DetectorOutputs {
-  std::vector<at::Tensor> backbone;  // per stage [B, C_i, H/(P·2^i), W/(P·2^i)], normalised
-  std::vector<at::Tensor> fpn;       // num_outs levels [B, F, H_l, W_l]
-  RpnOutputs rpn;                    // per level objectness [B, A, H_l, W_l], deltas [B, 4A, ..]
-  std::vector<at::Tensor> proposals;        // per image [P_b, 4], P_b <= rpn_max_per_img
+  std::vector<at::Tensor> backbone;   // per stage [B, C_i, H/(P·2^i), W/(P·2^i)], normalised
+  std::vector<at::Tensor> fpn;        // num_outs levels [B, F, H_l, W_l]
+  RpnOutputs rpn;                     // per level objectness [B, A, H_l, W_l], deltas [B, 4A, ..]
+  std::vector<at::Tensor> proposals;  // per image [P_b, 4], P_b <= rpn_max_per_img
   std::vector<at::Tensor> proposal_scores;  // per image [P_b] (sigmoid objectness, descending)
-  at::Tensor rois;       // [R, 5] (image index, x1, y1, x2, y2): the proposals of all images
-  at::Tensor cls_score;  // [R, K+1] box-head logits (background last)
-  at::Tensor bbox_pred;  // [R, 4K] box-head deltas
+  at::Tensor rois;         // [R, 5] (image index, x1, y1, x2, y2): the proposals of all images
+  at::Tensor cls_score;    // [R, K+1] box-head logits (background last)
+  at::Tensor bbox_pred;    // [R, 4K] box-head deltas
   at::Tensor mask_logits;  // [D, K, 2S, 2S] mask-head logits of the final boxes of all images
   std::vector<Detections> detections;  // per image
 };
@@ -82,8 +82,8 @@ class MaskRcnn : public torch::nn::Module {
 
  private:
   // RPN proposals of image b (mmdet's RPNHead._predict_by_feat_single + _bbox_post_process).
-  void Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64_t width,
-                 at::Tensor& boxes, at::Tensor& scores) const;
+  void Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64_t width, at::Tensor& boxes,
+                 at::Tensor& scores) const;
 
   DetectorConfig config_;
   std::shared_ptr<model::TapSet> taps_;

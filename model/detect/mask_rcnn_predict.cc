@@ -46,9 +46,9 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
     const at::Tensor cls = rpn.cls[l][b];
     at::Tensor s = cls.permute({1, 2, 0}).reshape({-1}).sigmoid();
     at::Tensor d = rpn.reg[l][b].permute({1, 2, 0}).reshape({-1, 4});
-    at::Tensor a = anchors.GridAnchors(static_cast<int64_t>(l), cls.size(1), cls.size(2),
-                                       cls.device())
-                       .to(d.scalar_type());
+    at::Tensor a =
+        anchors.GridAnchors(static_cast<int64_t>(l), cls.size(1), cls.size(2), cls.device())
+            .to(d.scalar_type());
     if (config_.rpn_nms_pre < s.size(0)) {  // top nms_pre by score, as mmdet (sort, descending)
       auto [sorted, order] = at::sort(s, 0, /*descending=*/true);
       const at::Tensor top = order.slice(0, 0, config_.rpn_nms_pre);
@@ -56,8 +56,8 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
       d = d.index_select(0, top);
       a = a.index_select(0, top);
     }
-    level_ids.push_back(at::full({s.size(0)}, static_cast<int64_t>(l),
-                                 s.options().dtype(at::kLong)));
+    level_ids.push_back(
+        at::full({s.size(0)}, static_cast<int64_t>(l), s.options().dtype(at::kLong)));
     level_scores.push_back(s);
     level_deltas.push_back(d);
     level_anchors.push_back(a);
@@ -67,8 +67,7 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
   DeltaXYWHBBoxCoderOptions coder_options;
   coder_options.target_stds = Stds(config_.rpn_target_stds);
   boxes = DeltaXYWHBBoxCoder(coder_options)
-              .Decode(at::cat(level_anchors), at::cat(level_deltas),
-                      std::make_pair(height, width));
+              .Decode(at::cat(level_anchors), at::cat(level_deltas), std::make_pair(height, width));
   // mmdet's _bbox_post_process: drop boxes not wider/taller than min_bbox_size, NMS per level.
   const at::Tensor valid = NonSmallBoxMask(boxes, config_.rpn_min_bbox_size);
   if (!valid.all().item<bool>()) {
@@ -105,9 +104,8 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
     Proposals(out.rpn, b, H, W, boxes, scores);
     out.proposals.push_back(boxes);
     out.proposal_scores.push_back(scores);
-    rois.push_back(at::cat({at::full({boxes.size(0), 1}, static_cast<double>(b), boxes.options()),
-                            boxes},
-                           1));
+    rois.push_back(
+        at::cat({at::full({boxes.size(0), 1}, static_cast<double>(b), boxes.options()), boxes}, 1));
   }
   out.rois = at::cat(rois);
 
@@ -132,9 +130,8 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
     const at::Tensor probs = at::softmax(cls, -1);
     const at::Tensor boxes = coder.Decode(props, reg, std::make_pair(H, W));  // [n, 4K]
     at::Tensor all_boxes = boxes.reshape({-1, 4});                            // (roi, class)
-    at::Tensor all_scores = probs.slice(1, 0, K).reshape({-1});  // background dropped
-    at::Tensor all_labels =
-        at::arange(K, probs.options().dtype(at::kLong)).repeat({n});
+    at::Tensor all_scores = probs.slice(1, 0, K).reshape({-1});               // background dropped
+    at::Tensor all_labels = at::arange(K, probs.options().dtype(at::kLong)).repeat({n});
     const at::Tensor valid = (all_scores > config_.score_thr).nonzero().squeeze(1);
     all_boxes = all_boxes.index_select(0, valid);
     all_scores = all_scores.index_select(0, valid);
@@ -146,8 +143,7 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
     det.scores = all_scores.index_select(0, keep);
     det.labels = all_labels.index_select(0, keep);
     mask_rois.push_back(at::cat(
-        {at::full({det.boxes.size(0), 1}, static_cast<double>(b), det.boxes.options()),
-         det.boxes},
+        {at::full({det.boxes.size(0), 1}, static_cast<double>(b), det.boxes.options()), det.boxes},
         1));
     out.detections.push_back(std::move(det));
   }
@@ -169,8 +165,9 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
     start += n;
     // The label's channel of each box, sigmoid.
     const at::Tensor probs =
-        logits.gather(1, det.labels.view({-1, 1, 1, 1}).expand({n, 1, logits.size(2),
-                                                                 logits.size(3)}))
+        logits
+            .gather(1,
+                    det.labels.view({-1, 1, 1, 1}).expand({n, 1, logits.size(2), logits.size(3)}))
             .squeeze(1)
             .sigmoid();
     det.masks = n == 0 ? at::zeros({0, H, W}, input.options().dtype(at::kBool))

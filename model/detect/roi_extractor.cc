@@ -11,8 +11,8 @@ namespace psaq::detect {
 at::Tensor ExtractRoiFeatures(const std::vector<at::Tensor>& features, const at::Tensor& rois,
                               const RoiExtractorOptions& options) {
   const int64_t L = static_cast<int64_t>(options.strides.size());
-  TORCH_CHECK(L > 0 && static_cast<int64_t>(features.size()) >= L,
-              "ExtractRoiFeatures: needs ", L, " feature levels, got ", features.size());
+  TORCH_CHECK(L > 0 && static_cast<int64_t>(features.size()) >= L, "ExtractRoiFeatures: needs ", L,
+              " feature levels, got ", features.size());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "ExtractRoiFeatures: rois must be [R, 5], got ",
               rois.sizes());
   const at::Tensor& f0 = features.front();

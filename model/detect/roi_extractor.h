@@ -12,8 +12,8 @@
 namespace psaq::detect {
 
 struct RoiExtractorOptions {
-  int64_t output_size = 7;                      // 7 (boxes) or 14 (masks)
-  int64_t sampling_ratio = 0;                   // 0: adaptive, as mmdet's configs
+  int64_t output_size = 7;                        // 7 (boxes) or 14 (masks)
+  int64_t sampling_ratio = 0;                     // 0: adaptive, as mmdet's configs
   std::vector<int64_t> strides = {4, 8, 16, 32};  // featmap_strides: one per level used
   double finest_scale = 56;
 };

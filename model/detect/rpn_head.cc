@@ -27,11 +27,12 @@ RpnHeadImpl::RpnHeadImpl(int in_channels, int feat_channels, int num_anchors, in
     : in_channels_(in_channels), num_levels_(num_levels), taps_(scope.taps()) {
   TORCH_CHECK(in_channels > 0 && feat_channels > 0 && num_anchors > 0 && num_levels > 0,
               "RpnHead: sizes must be positive");
-  conv_ = register_module(
-      "rpn_conv", NormalInitConv(torch::nn::Conv2d(
-                      torch::nn::Conv2dOptions(in_channels, feat_channels, 3).padding(1))));
-  cls_ = register_module("rpn_cls", NormalInitConv(torch::nn::Conv2d(
-                                        torch::nn::Conv2dOptions(feat_channels, num_anchors, 1))));
+  conv_ = register_module("rpn_conv",
+                          NormalInitConv(torch::nn::Conv2d(
+                              torch::nn::Conv2dOptions(in_channels, feat_channels, 3).padding(1))));
+  cls_ = register_module(
+      "rpn_cls",
+      NormalInitConv(torch::nn::Conv2d(torch::nn::Conv2dOptions(feat_channels, num_anchors, 1))));
   reg_ = register_module("rpn_reg", NormalInitConv(torch::nn::Conv2d(torch::nn::Conv2dOptions(
                                         feat_channels, 4 * num_anchors, 1))));
   conv_w_ = scope.Register("rpn_conv.weight", TapKind::kWeight);
@@ -46,8 +47,8 @@ RpnHeadImpl::RpnHeadImpl(int in_channels, int feat_channels, int num_anchors, in
 }
 
 RpnOutputs RpnHeadImpl::forward(const std::vector<at::Tensor>& features) {
-  TORCH_CHECK(static_cast<int>(features.size()) == num_levels_, "RpnHead: expected ",
-              num_levels_, " levels, got ", features.size());
+  TORCH_CHECK(static_cast<int>(features.size()) == num_levels_, "RpnHead: expected ", num_levels_,
+              " levels, got ", features.size());
   const at::Tensor wc = taps_->Apply(conv_w_, conv_->weight);
   const at::Tensor wl = taps_->Apply(cls_w_, cls_->weight);
   const at::Tensor wr = taps_->Apply(reg_w_, reg_->weight);

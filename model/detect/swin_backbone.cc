@@ -55,8 +55,8 @@ const at::Tensor& SwinDetBlockImpl::Mask(int64_t padded_h, int64_t padded_w,
   if (it == masks_.end()) {
     it = masks_
              .emplace(std::make_pair(padded_h, padded_w),
-                      model::ConstantCache(model::ShiftedWindowMask(padded_h, padded_w,
-                                                                    window_size_, shift_size_)))
+                      model::ConstantCache(
+                          model::ShiftedWindowMask(padded_h, padded_w, window_size_, shift_size_)))
              .first;
   }
   return it->second.Get(like.device(), like.scalar_type());
@@ -108,8 +108,8 @@ SwinBackboneImpl::SwinBackboneImpl(const DetectorConfig& config, const TapScope&
       "projection",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_chans, config.embed_dim, P).stride(P)));
   patch_norm_ = patch_embed->register_module(
-      "norm", torch::nn::LayerNorm(
-                  torch::nn::LayerNormOptions({config.embed_dim}).eps(config.norm_eps)));
+      "norm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({config.embed_dim}).eps(config.norm_eps)));
   projection_weight_tap_ = scope.Register("patch_embed.projection.weight", TapKind::kWeight);
   projection_out_tap_ = scope.Register("patch_embed.projection.out", TapKind::kActivation);
   patch_norm_out_tap_ = scope.Register("patch_embed.norm.out", TapKind::kActivation);
@@ -124,9 +124,8 @@ SwinBackboneImpl::SwinBackboneImpl(const DetectorConfig& config, const TapScope&
     blocks_.emplace_back();
     for (int j = 0; j < config.depths[i]; ++j) {
       const std::string block_path = path + ".blocks." + std::to_string(j);
-      SwinDetBlock block(dim, config.num_heads[i], config.window_size, j % 2 == 1,
-                         config.mlp_ratio, config.qkv_bias, config.norm_eps,
-                         scope.Child(block_path));
+      SwinDetBlock block(dim, config.num_heads[i], config.window_size, j % 2 == 1, config.mlp_ratio,
+                         config.qkv_bias, config.norm_eps, scope.Child(block_path));
       blocks->push_back(block);
       blocks_.back().push_back(block);
       block_paths_.push_back(scope.Child(block_path).prefix());
@@ -139,8 +138,8 @@ SwinBackboneImpl::SwinBackboneImpl(const DetectorConfig& config, const TapScope&
                                             scope.Child(path + ".downsample"))));
     }
     stages->push_back(stage);
-    out_norm_taps_.push_back(scope.Register("norm" + std::to_string(i) + ".out",
-                                            TapKind::kActivation));
+    out_norm_taps_.push_back(
+        scope.Register("norm" + std::to_string(i) + ".out", TapKind::kActivation));
   }
   // mmdet adds norm0..norm<S-1> after the stages (state-dict order).
   for (int i = 0; i < S; ++i) {

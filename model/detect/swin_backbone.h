@@ -9,7 +9,8 @@
 //   - the window is never clipped to the map: ShiftWindowMSA pads the normalised map with zeros on
 //     the bottom/right to a multiple of the window, rolls (odd blocks, shift = window/2), builds
 //     the -100 mask on the padded size, attends, rolls back and crops;
-//   - a stage's PatchMerging comes at its END ("stages.<i>.downsample", i < stages-1; timm has it at
+//   - a stage's PatchMerging comes at its END ("stages.<i>.downsample", i < stages-1; timm has it
+//   at
 //     the start of the next: "layers.<i+1>.downsample"), and merges in nn.Unfold's channel order;
 //   - every stage output (before its downsampling) goes through its own LayerNorm "norm<i>" and is
 //     returned NCHW.
@@ -77,8 +78,8 @@ class SwinDetBlockImpl : public torch::nn::Module {
   torch::nn::Linear fc1_{nullptr};  // "ffn.layers.0.0"
   torch::nn::Linear fc2_{nullptr};  // "ffn.layers.1"
   std::map<std::pair<int64_t, int64_t>, model::ConstantCache> masks_;
-  int norm1_out_tap_ = -1, add1_tap_ = -1, norm2_out_tap_ = -1, fc1_weight_tap_ = -1,
-      act_tap_ = -1, fc2_weight_tap_ = -1, ffn_out_tap_ = -1, add2_tap_ = -1, out_tap_ = -1;
+  int norm1_out_tap_ = -1, add1_tap_ = -1, norm2_out_tap_ = -1, fc1_weight_tap_ = -1, act_tap_ = -1,
+      fc2_weight_tap_ = -1, ffn_out_tap_ = -1, add2_tap_ = -1, out_tap_ = -1;
 };
 TORCH_MODULE(SwinDetBlock);
 
@@ -111,11 +112,11 @@ class SwinBackboneImpl : public torch::nn::Module {
  private:
   DetectorConfig config_;
   std::shared_ptr<model::TapSet> taps_;
-  torch::nn::Conv2d projection_{nullptr};     // "patch_embed.projection"
-  torch::nn::LayerNorm patch_norm_{nullptr};  // "patch_embed.norm"
-  std::vector<std::vector<SwinDetBlock>> blocks_;         // [stage][block]
-  std::vector<model::PatchMerging> downsample_;           // stages-1 of them
-  std::vector<torch::nn::LayerNorm> out_norms_;           // "norm<i>"
+  torch::nn::Conv2d projection_{nullptr};          // "patch_embed.projection"
+  torch::nn::LayerNorm patch_norm_{nullptr};       // "patch_embed.norm"
+  std::vector<std::vector<SwinDetBlock>> blocks_;  // [stage][block]
+  std::vector<model::PatchMerging> downsample_;    // stages-1 of them
+  std::vector<torch::nn::LayerNorm> out_norms_;    // "norm<i>"
   std::vector<std::string> block_paths_;
   int projection_weight_tap_ = -1, projection_out_tap_ = -1, patch_norm_out_tap_ = -1;
   std::vector<int> out_norm_taps_;

@@ -45,10 +45,9 @@ TEST(FpnTest, TopDownNearestSumAndMaxPoolExtraLevel) {
   const at::Tensor c1 = at::tensor({100.f, 200.f, 300.f, 400.f}).view({1, 1, 2, 2});
   const std::vector<at::Tensor> out = fpn->forward({c0, c1});
   ASSERT_EQ(out.size(), 3u);
-  const at::Tensor expected0 =
-      at::tensor({100.f, 101.f, 202.f, 203.f, 104.f, 105.f, 206.f, 207.f, 308.f, 309.f, 410.f, 411.f,
-                  312.f, 313.f, 414.f, 415.f})
-          .view({1, 1, 4, 4});
+  const at::Tensor expected0 = at::tensor({100.f, 101.f, 202.f, 203.f, 104.f, 105.f, 206.f, 207.f,
+                                           308.f, 309.f, 410.f, 411.f, 312.f, 313.f, 414.f, 415.f})
+                                   .view({1, 1, 4, 4});
   EXPECT_TENSOR_IDENTICAL(out[0], expected0);
   EXPECT_TENSOR_IDENTICAL(out[1], c1);
   EXPECT_TENSOR_IDENTICAL(out[2], at::tensor({100.f}).view({1, 1, 1, 1}));
@@ -67,11 +66,11 @@ TEST(FpnTest, ParameterNamesAreMmdets) {
   Fpn fpn(std::vector<int>{8, 16}, 4, 3, TapScope(taps, "neck"));
   std::vector<std::string> names;
   for (const auto& item : fpn->named_parameters()) names.push_back(item.key());
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "lateral_convs.0.conv.weight", "lateral_convs.0.conv.bias",
-                       "lateral_convs.1.conv.weight", "lateral_convs.1.conv.bias",
-                       "fpn_convs.0.conv.weight", "fpn_convs.0.conv.bias",
-                       "fpn_convs.1.conv.weight", "fpn_convs.1.conv.bias"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"lateral_convs.0.conv.weight", "lateral_convs.0.conv.bias",
+                                      "lateral_convs.1.conv.weight", "lateral_convs.1.conv.bias",
+                                      "fpn_convs.0.conv.weight", "fpn_convs.0.conv.bias",
+                                      "fpn_convs.1.conv.weight", "fpn_convs.1.conv.bias"}));
 }
 
 // With rpn_conv's output all negative, the ReLU zeroes it and the heads give their biases.
@@ -87,9 +86,11 @@ TEST(RpnHeadTest, ReluThenSharedHeadsPerLevel) {
   ASSERT_EQ(out.cls.size(), 2u);
   EXPECT_EQ(out.cls[0].sizes().vec(), (std::vector<int64_t>{2, 3, 4, 6}));
   EXPECT_EQ(out.reg[1].sizes().vec(), (std::vector<int64_t>{2, 12, 2, 3}));
-  EXPECT_TENSOR_IDENTICAL(out.cls[1],
-                          at::tensor({1.f, 2.f, 3.f}).view({1, 3, 1, 1}).expand({2, 3, 2, 3}).contiguous());
-  EXPECT_TENSOR_IDENTICAL(out.reg[0], at::arange(12, at::kFloat).view({1, 12, 1, 1}).expand({2, 12, 4, 6}).contiguous());
+  EXPECT_TENSOR_IDENTICAL(
+      out.cls[1], at::tensor({1.f, 2.f, 3.f}).view({1, 3, 1, 1}).expand({2, 3, 2, 3}).contiguous());
+  EXPECT_TENSOR_IDENTICAL(
+      out.reg[0],
+      at::arange(12, at::kFloat).view({1, 12, 1, 1}).expand({2, 12, 4, 6}).contiguous());
   // A positive rpn_conv output passes the ReLU: cls = w·h + b.
   Set(p["rpn_conv.bias"], at::full({4}, 2.0));
   Set(p["rpn_cls.weight"], at::ones({3, 4, 1, 1}));
@@ -106,10 +107,10 @@ TEST(BBoxHeadTest, FlattensChannelMajorAndAppliesTwoReluFcs) {
   auto p = head->named_parameters();
   std::vector<std::string> names;
   for (const auto& item : p) names.push_back(item.key());
-  EXPECT_EQ(names, (std::vector<std::string>{"fc_cls.weight", "fc_cls.bias", "fc_reg.weight",
-                                             "fc_reg.bias", "shared_fcs.0.weight",
-                                             "shared_fcs.0.bias", "shared_fcs.1.weight",
-                                             "shared_fcs.1.bias"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"fc_cls.weight", "fc_cls.bias", "fc_reg.weight",
+                                      "fc_reg.bias", "shared_fcs.0.weight", "shared_fcs.0.bias",
+                                      "shared_fcs.1.weight", "shared_fcs.1.bias"}));
   // shared_fcs.0 row 0 picks element (c=1, y=0, x=1) = flat index 5; rows 1, 2 negative.
   at::Tensor w0 = at::zeros({3, 8});
   w0[0][5] = 1.0;
@@ -144,10 +145,10 @@ TEST(MaskHeadTest, ConvsDeconvAndLogits) {
   auto p = head->named_parameters();
   std::vector<std::string> names;
   for (const auto& item : p) names.push_back(item.key());
-  EXPECT_EQ(names, (std::vector<std::string>{"convs.0.conv.weight", "convs.0.conv.bias",
-                                             "convs.1.conv.weight", "convs.1.conv.bias",
-                                             "upsample.weight", "upsample.bias",
-                                             "conv_logits.weight", "conv_logits.bias"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"convs.0.conv.weight", "convs.0.conv.bias",
+                                      "convs.1.conv.weight", "convs.1.conv.bias", "upsample.weight",
+                                      "upsample.bias", "conv_logits.weight", "conv_logits.bias"}));
   at::Tensor centre = at::zeros({1, 1, 3, 3});
   centre[0][0][1][1] = 1.0;
   for (const char* c : {"convs.0.conv", "convs.1.conv"}) {
@@ -162,7 +163,9 @@ TEST(MaskHeadTest, ConvsDeconvAndLogits) {
   const at::Tensor y = head->forward(x);
   ASSERT_EQ(y.sizes().vec(), (std::vector<int64_t>{1, 2, 4, 4}));
   // relu(x) = [[1, 0], [3, 4]]; out[2y+i][2x+j] = relu(x)[y][x] · w[i][j].
-  const at::Tensor up = at::tensor({1.f, 2.f, 0.f, 0.f, 3.f, 4.f, 0.f, 0.f, 3.f, 6.f, 4.f, 8.f, 9.f, 12.f, 12.f, 16.f}).view({4, 4});
+  const at::Tensor up = at::tensor({1.f, 2.f, 0.f, 0.f, 3.f, 4.f, 0.f, 0.f, 3.f, 6.f, 4.f, 8.f, 9.f,
+                                    12.f, 12.f, 16.f})
+                            .view({4, 4});
   EXPECT_TENSOR_IDENTICAL(y[0][0], up);
   EXPECT_TENSOR_IDENTICAL(y[0][1], 0.5 - up);
   EXPECT_EQ(head->forward(at::zeros({0, 1, 2, 2})).sizes().vec(),
@@ -177,10 +180,18 @@ at::Tensor Rois(const std::vector<std::pair<double, double>>& sizes) {
 
 // floor(log2(sqrt(area) / 56 + 1e-6)) clamped to [0, 3].
 TEST(RoiLevelsTest, MapsScaleToLevelsAsMmdet) {
-  const at::Tensor levels = MapRoiLevels(
-      Rois({{0, 0}, {56, 56}, {111, 111}, {112, 112}, {223, 223}, {224, 224}, {447, 447},
-            {448, 448}, {1000, 1000}, {56, 224}, {8, 2}}),
-      4, 56);
+  const at::Tensor levels = MapRoiLevels(Rois({{0, 0},
+                                               {56, 56},
+                                               {111, 111},
+                                               {112, 112},
+                                               {223, 223},
+                                               {224, 224},
+                                               {447, 447},
+                                               {448, 448},
+                                               {1000, 1000},
+                                               {56, 224},
+                                               {8, 2}}),
+                                         4, 56);
   EXPECT_EQ(levels.scalar_type(), at::kLong);
   EXPECT_TENSOR_IDENTICAL(levels, at::tensor({0, 0, 0, 1, 1, 2, 2, 3, 3, 1, 0}, at::kLong));
   // Fewer levels clamp lower; a larger finest scale moves RoIs down.

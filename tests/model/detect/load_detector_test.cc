@@ -52,11 +52,12 @@ std::vector<std::pair<std::string, Shape>> ExpectedMmdetStateDict(const Detector
   for (int i = 0; i < c.num_stages(); ++i) {
     const int64_t C = C0 << i;
     for (int j = 0; j < c.depths[i]; ++j) {
-      const std::string b = "backbone.stages." + std::to_string(i) + ".blocks." +
-                            std::to_string(j) + ".";
+      const std::string b =
+          "backbone.stages." + std::to_string(i) + ".blocks." + std::to_string(j) + ".";
       add(b + "norm1.weight", {C});
       add(b + "norm1.bias", {C});
-      add(b + "attn.w_msa.relative_position_bias_table", {(2 * W - 1) * (2 * W - 1), c.num_heads[i]});
+      add(b + "attn.w_msa.relative_position_bias_table",
+          {(2 * W - 1) * (2 * W - 1), c.num_heads[i]});
       add(b + "attn.w_msa.qkv.weight", {3 * C, C});
       add(b + "attn.w_msa.qkv.bias", {3 * C});
       add(b + "attn.w_msa.proj.weight", {C, C});
@@ -105,7 +106,8 @@ std::vector<std::pair<std::string, Shape>> ExpectedMmdetStateDict(const Detector
   add("roi_head.bbox_head.shared_fcs.1.bias", {D});
   const int64_t M = c.mask_conv_channels;
   for (int k = 0; k < c.mask_num_convs; ++k) {
-    add("roi_head.mask_head.convs." + std::to_string(k) + ".conv.weight", {M, k == 0 ? F : M, 3, 3});
+    add("roi_head.mask_head.convs." + std::to_string(k) + ".conv.weight",
+        {M, k == 0 ? F : M, 3, 3});
     add("roi_head.mask_head.convs." + std::to_string(k) + ".conv.bias", {M});
   }
   add("roi_head.mask_head.upsample.weight", {M, M, 2, 2});
@@ -140,8 +142,8 @@ TEST(DetectorNamesTest, EveryWeightTapNamesAParameterAndEveryConvOrLinearWeightH
     }
   }
   for (const auto& [name, p] : params) {
-    const bool matrix = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 &&
-                        p.dim() >= 2;
+    const bool matrix =
+        name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && p.dim() >= 2;
     if (matrix) {
       EXPECT_TRUE(weight_taps.count(name)) << name << " has no weight tap";
     }
@@ -167,11 +169,16 @@ TEST(DetectorConfigTest, MetadataRoundTripAndErrors) {
   };
   EXPECT_EQ(with("arch", "swin"),
             "f.safetensors: metadata \"arch\" is \"swin\", not a detector (\"mask_rcnn_swin\")");
-  EXPECT_EQ(with("config", "{\"embed_dims\": 8}"), "f.safetensors: config: unknown key 'embed_dims'");
+  EXPECT_EQ(with("config", "{\"embed_dims\": 8}"),
+            "f.safetensors: config: unknown key 'embed_dims'");
   EXPECT_EQ(with("config", "{\"depths\": 2}"),
             "f.safetensors: config: 'depths' must be a list of integers, got 2");
   EXPECT_EQ(with("config", "{\"score_thr\": \"high\"}"),
             "f.safetensors: config: 'score_thr' must be a finite number, got \"high\"");
+  EXPECT_EQ(with("config", "{\"embed_dim\": 18446744073709551615}"),
+            "f.safetensors: config: 'embed_dim' must be an integer, got 18446744073709551615");
+  EXPECT_EQ(with("config", "{\"fpn_channels\": 2147483648}"),
+            "f.safetensors: config: 'fpn_channels' must be an integer, got 2147483648");
   EXPECT_EQ(with("config", "[1]"), "f.safetensors: metadata \"config\" is not a JSON object: [1]");
   EXPECT_NE(with("config", "{").find("is not valid JSON"), std::string::npos);
   EXPECT_EQ(with("config", "{\"num_heads\": [3, 6, 12]}"),
@@ -245,8 +252,9 @@ TEST(LoadDetectorTest, FileWithoutMetadataNeedsAConfig) {
   for (const auto& [name, t] : model::StateDict(*det)) tensors.emplace_back(name, t.detach());
   const std::string path = dir / "mmdet_converted.safetensors";
   model::WriteSafetensors(path, tensors);
-  EXPECT_EQ(ErrorOf([&] { LoadDetector(path); }),
-            path + ": the file has no \"arch\"/\"config\" metadata and no detector config was given");
+  EXPECT_EQ(
+      ErrorOf([&] { LoadDetector(path); }),
+      path + ": the file has no \"arch\"/\"config\" metadata and no detector config was given");
   DetectorPtr back = LoadDetector(path, c);
   EXPECT_EQ(back->config().name, "mmdet_converted");
   EXPECT_EQ(ErrorOf([&] { LoadDetector(dir / "absent.safetensors"); }),
@@ -276,7 +284,10 @@ TEST(DetectorConfigTest, ParameterCountIsTheStateDictsAndBoundsHold) {
   DetectorConfig huge = testing::TinyDetectorConfig();
   huge.fc_out_channels = 65536;
   huge.fpn_channels = 65536;
-  EXPECT_EQ(ErrorOf([&] { ValidateDetectorConfig(huge); }).rfind("DetectorConfig: (whole config) describes", 0), 0u)
+  EXPECT_EQ(ErrorOf([&] {
+              ValidateDetectorConfig(huge);
+            }).rfind("DetectorConfig: (whole config) describes", 0),
+            0u)
       << ErrorOf([&] { ValidateDetectorConfig(huge); });
   DetectorConfig wide = testing::TinyDetectorConfig();
   wide.window_size = 65;

@@ -45,10 +45,14 @@ void ExpectValid(const Detections& d, const DetectorConfig& c, int64_t H, int64_
   EXPECT_TRUE((d.labels < c.num_classes).all().item<bool>());
   // Masks lie inside their box, widened by mmdet's one-pixel paste margin.
   for (int64_t i = 0; i < n; ++i) {
-    const auto x0 = std::max<int64_t>(static_cast<int64_t>(std::floor(b[i][0].item<double>())) - 1, 0);
-    const auto y0 = std::max<int64_t>(static_cast<int64_t>(std::floor(b[i][1].item<double>())) - 1, 0);
-    const auto x1 = std::min<int64_t>(static_cast<int64_t>(std::ceil(b[i][2].item<double>())) + 1, W);
-    const auto y1 = std::min<int64_t>(static_cast<int64_t>(std::ceil(b[i][3].item<double>())) + 1, H);
+    const auto x0 =
+        std::max<int64_t>(static_cast<int64_t>(std::floor(b[i][0].item<double>())) - 1, 0);
+    const auto y0 =
+        std::max<int64_t>(static_cast<int64_t>(std::floor(b[i][1].item<double>())) - 1, 0);
+    const auto x1 =
+        std::min<int64_t>(static_cast<int64_t>(std::ceil(b[i][2].item<double>())) + 1, W);
+    const auto y1 =
+        std::min<int64_t>(static_cast<int64_t>(std::ceil(b[i][3].item<double>())) + 1, H);
     const int64_t inside = d.masks[i].slice(0, y0, y1).slice(1, x0, x1).sum().item<int64_t>();
     EXPECT_EQ(inside, d.masks[i].sum().item<int64_t>()) << "mask " << i << " leaves its box";
   }

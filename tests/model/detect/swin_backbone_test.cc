@@ -43,7 +43,8 @@ TEST(SwinBackboneTest, StageShapesAtSeveralInputSizes) {
   Backbone b(c);
   // 64: maps 16, 8, 4, 2 (all padded to 21, 14, 7, 7); 96x128: 24x32 (padded to 28x35), ...;
   // 224: 56, 28, 14, 7 (no padding anywhere).
-  for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {96, 128}, {224, 224}}) {
+  for (const auto& [h, w] :
+       std::vector<std::pair<int64_t, int64_t>>{{64, 64}, {96, 128}, {224, 224}}) {
     const at::Tensor x = at::randn({2, 3, h, w});
     const BackboneOutputs out = b.net->forward(x);
     ASSERT_EQ(out.features.size(), 4u);
@@ -74,8 +75,10 @@ TEST(SwinBackboneTest, RectangularShiftMaskMatchesMmdetSlices) {
   const int64_t H = 4, Wd = 6;
   const int ws = 2, s = 1;
   at::Tensor label = at::zeros({H, Wd});
-  const std::vector<std::pair<int64_t, int64_t>> bands_h = {{0, H - ws}, {H - ws, H - s}, {H - s, H}};
-  const std::vector<std::pair<int64_t, int64_t>> bands_w = {{0, Wd - ws}, {Wd - ws, Wd - s}, {Wd - s, Wd}};
+  const std::vector<std::pair<int64_t, int64_t>> bands_h = {
+      {0, H - ws}, {H - ws, H - s}, {H - s, H}};
+  const std::vector<std::pair<int64_t, int64_t>> bands_w = {
+      {0, Wd - ws}, {Wd - ws, Wd - s}, {Wd - s, Wd}};
   int cnt = 0;
   for (auto [h0, h1] : bands_h) {
     for (auto [w0, w1] : bands_w) {
@@ -86,7 +89,8 @@ TEST(SwinBackboneTest, RectangularShiftMaskMatchesMmdetSlices) {
   std::vector<at::Tensor> windows;
   for (int64_t wy = 0; wy < H / ws; ++wy) {
     for (int64_t wx = 0; wx < Wd / ws; ++wx) {
-      windows.push_back(label.slice(0, wy * ws, wy * ws + ws).slice(1, wx * ws, wx * ws + ws).reshape({-1}));
+      windows.push_back(
+          label.slice(0, wy * ws, wy * ws + ws).slice(1, wx * ws, wx * ws + ws).reshape({-1}));
     }
   }
   const at::Tensor lw = at::stack(windows);  // [nW, N]
@@ -209,9 +213,8 @@ TEST(SwinBackboneTest, EqualsTheTimmClassifierSwinForConvertedWeights) {
 TEST(PatchMergingOrderTest, UnfoldOrderEqualsIm2col) {
   torch::manual_seed(3);
   auto taps = std::make_shared<TapSet>();
-  model::PatchMerging merge(
-      model::PatchMergingOptions(3).channel_order(model::MergeOrder::kUnfold),
-      TapScope(taps, "m"));
+  model::PatchMerging merge(model::PatchMergingOptions(3).channel_order(model::MergeOrder::kUnfold),
+                            TapScope(taps, "m"));
   merge->to(at::kDouble);
   {
     torch::NoGradGuard g;
@@ -222,9 +225,9 @@ TEST(PatchMergingOrderTest, UnfoldOrderEqualsIm2col) {
       at::im2col(x.permute({0, 3, 1, 2}), {2, 2}, {1, 1}, {0, 0}, {2, 2});  // [B, 4C, L]
   const at::Tensor merged = cols.transpose(1, 2).reshape({2, 2, 3, 12});
   auto params = merge->named_parameters();
-  const at::Tensor ref = at::linear(
-      at::layer_norm(merged, {12}, params["norm.weight"], params["norm.bias"], 1e-5),
-      params["reduction.weight"]);
+  const at::Tensor ref =
+      at::linear(at::layer_norm(merged, {12}, params["norm.weight"], params["norm.bias"], 1e-5),
+                 params["reduction.weight"]);
   EXPECT_TENSOR_NEAR_REL(merge->forward(x), ref, psaq::testing::kFloat64ParityRel);
 }
 
@@ -235,8 +238,7 @@ TEST(PatchMergingOrderTest, MmdetOrderedWeightsGiveTheTimmOrderOutput) {
   auto taps = std::make_shared<TapSet>();
   model::PatchMerging timm(model::PatchMergingOptions(5), TapScope(taps, "t"));
   model::PatchMerging unfold(
-      model::PatchMergingOptions(5).channel_order(model::MergeOrder::kUnfold),
-      TapScope(taps, "u"));
+      model::PatchMergingOptions(5).channel_order(model::MergeOrder::kUnfold), TapScope(taps, "u"));
   timm->to(at::kDouble);
   unfold->to(at::kDouble);
   auto tp = timm->named_parameters();
