@@ -16,9 +16,14 @@
 #include "tests/model/detect/tiny_detector.h"
 #include "tests/model/tap_observers.h"
 #include "tests/testing/tensor_near.h"
+#include "tests/testing/tolerances.h"
 
 namespace psaq::detect {
 namespace {
+
+// Sum of |coordinate differences| between a decoded zero-delta box and its clipped anchor: both are
+// float32 values below 200 px, recomputed through centre/size (a few ulps each).
+constexpr double kAnchorMatchAbs = 1e-3;
 
 void ExpectValid(const Detections& d, const DetectorConfig& c, int64_t H, int64_t W) {
   const int64_t n = d.boxes.size(0);
@@ -103,8 +108,8 @@ TEST(MaskRcnnTest, ImagesOfABatchAreIndependent) {
   const Detections& a = both.detections[1];
   const Detections& b = second.detections[0];
   ASSERT_EQ(a.boxes.size(0), b.boxes.size(0));
-  EXPECT_TENSOR_NEAR_REL(a.boxes, b.boxes, 1e-9);
-  EXPECT_TENSOR_NEAR_REL(a.scores, b.scores, 1e-9);
+  EXPECT_TENSOR_NEAR_REL(a.boxes, b.boxes, psaq::testing::kFloat64ParityRel);
+  EXPECT_TENSOR_NEAR_REL(a.scores, b.scores, psaq::testing::kFloat64ParityRel);
   EXPECT_TENSOR_IDENTICAL(a.labels, b.labels);
   EXPECT_TENSOR_IDENTICAL(a.masks, b.masks);
 }
@@ -135,7 +140,8 @@ TEST(MaskRcnnTest, HandSetHeadsGivePredictableDetections) {
   ASSERT_GT(d.boxes.size(0), 0);
   EXPECT_TRUE((d.labels == 1).all().item<bool>());
   const double e5 = std::exp(5.0);
-  EXPECT_TENSOR_NEAR_REL(d.scores, at::full({d.boxes.size(0)}, e5 / (e5 + 3.0)), 1e-6);
+  EXPECT_TENSOR_NEAR_REL(d.scores, at::full({d.boxes.size(0)}, e5 / (e5 + 3.0)),
+                         psaq::testing::kFloat32ParityRel);
   // Every box is one of the clipped anchors.
   AnchorGeneratorOptions ao;
   const AnchorGenerator gen(ao);
@@ -150,7 +156,7 @@ TEST(MaskRcnnTest, HandSetHeadsGivePredictableDetections) {
   int checked = 0;
   for (int64_t i = 0; i < d.boxes.size(0); ++i) {
     const double dist = (all - d.boxes[i]).abs().sum(1).min().item<double>();
-    EXPECT_LT(dist, 1e-3) << "box " << i << " is not a clipped anchor";
+    EXPECT_LT(dist, kAnchorMatchAbs) << "box " << i << " is not a clipped anchor";
     // The mask covers every pixel whose centre is at least half a mask cell (box / 28 / 2)
     // inside the box: there grid_sample interpolates between mask cells only (at the edge it
     // blends with the zero padding, as mmdet's paste does).
