@@ -76,8 +76,9 @@ at::Tensor NmsAten(const at::Tensor& boxes, const at::Tensor& scores, double iou
 
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
                OpsBackend backend) {
-  const bool torchvision = backend == OpsBackend::kTorchvision ||
-                           (backend == OpsBackend::kAuto && TorchvisionOpsAvailable());
+  const bool torchvision =
+      backend == OpsBackend::kTorchvision ||
+      (backend == OpsBackend::kAuto && TorchvisionOpsSupport(boxes.device().type()));
   if (!torchvision) return NmsAten(boxes, scores, iou_threshold);
   CheckNmsInputs(boxes, scores);
   return TorchvisionNms(boxes, scores, iou_threshold);

@@ -17,7 +17,8 @@ namespace psaq::detect {
 
 // boxes [N, 4], scores [N], same float dtype and device -> int64 [M] (same device) indices of the
 // kept boxes, highest score first. N = 0 gives []. kAuto uses torchvision's operator when
-// TorchvisionOpsAvailable(), else NmsAten. Throws (TORCH_CHECK) on bad shapes/dtypes/devices.
+// TorchvisionOpsSupport(boxes' device type), else NmsAten. Throws (TORCH_CHECK) on bad
+// shapes/dtypes/devices.
 at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold,
                OpsBackend backend = OpsBackend::kAuto);
 

@@ -43,6 +43,7 @@ at::Tensor PasteMaskProbs(const at::Tensor& masks, const at::Tensor& boxes, int6
               "PasteMasks: masks and boxes must be floating point");
   TORCH_CHECK(height > 0 && width > 0, "PasteMasks: image size must be positive, got ", height,
               " x ", width);
+  TORCH_CHECK(boxes.isfinite().all().item<bool>(), "PasteMasks: boxes must be finite");
   const at::Tensor m = masks.to(at::kFloat);
   const at::Tensor b = boxes.to(m.device(), at::kFloat);
   const int64_t n = m.size(0);

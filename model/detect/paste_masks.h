@@ -25,7 +25,8 @@ struct PasteMasksOptions {
 
 // masks [N, Mh, Mw] probabilities, boxes [N, 4] (x1, y1, x2, y2) in image pixels (any float
 // dtype; computed in float32), image height x width -> float32 [N, height, width] sampled
-// probabilities (before thresholding). Throws (TORCH_CHECK) on bad shapes or sizes.
+// probabilities (before thresholding). Throws (TORCH_CHECK) on bad shapes or sizes, or
+// non-finite boxes.
 at::Tensor PasteMaskProbs(const at::Tensor& masks, const at::Tensor& boxes, int64_t height,
                           int64_t width, bool skip_empty = true);
 

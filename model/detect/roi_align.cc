@@ -9,9 +9,6 @@
 namespace psaq::detect {
 namespace {
 
-// Gathered feature elements per chunk of RoIs (per bilinear corner): ~16 MB in float32.
-constexpr int64_t kChunkElements = int64_t{1} << 22;
-
 // Bilinear neighbours and weights of sample coordinates along one axis of length `size`, with
 // torchvision's border rules (roi_align_kernel.cpp, pre_calc_for_bilinear_interpolate): samples
 // outside [-1, size] (or masked out) get zero weights; the rest are clamped at 0 and snapped onto
@@ -49,11 +46,21 @@ at::Tensor SampleCoords(const at::Tensor& start, const at::Tensor& bin, const at
   return (start.view({-1, 1, 1}) + p * b) + (i + 0.5) * b / g.clamp_min(1);
 }
 
+// Finite coordinates (a NaN or infinite RoI would make the sample grid meaningless, and its size
+// unbounded with adaptive sampling) and batch indices in [0, n). REQUIRES: rois [K, 5].
+void CheckRoiValues(const at::Tensor& rois, int64_t n) {
+  if (rois.size(0) == 0) return;
+  TORCH_CHECK(rois.isfinite().all().item<bool>(), "RoiAlign: rois must be finite");
+  const at::Tensor batch = rois.select(1, 0);
+  TORCH_CHECK(batch.min().item<double>() >= 0 && batch.max().item<double>() < n,
+              "RoiAlign: rois batch index outside [0, ", n, ")");
+}
+
 }  // namespace
 
 at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                         int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
-                        bool aligned) {
+                        bool aligned, int64_t max_chunk_elements) {
   TORCH_CHECK(input.dim() == 4, "RoiAlign: input must be [N, C, H, W], got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5,
               "RoiAlign: rois must be [K, 5] (batch index, x1, y1, x2, y2), got ", rois.sizes());
@@ -69,9 +76,8 @@ at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double 
   if (num_rois == 0) return at::zeros({0, channels, pooled_height, pooled_width}, input.options());
 
   const at::Tensor r = rois.detach();  // no gradient w.r.t. the boxes, as torchvision
+  CheckRoiValues(r, n);
   const at::Tensor batch = r.select(1, 0).to(at::kLong);
-  TORCH_CHECK(batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < n,
-              "RoiAlign: rois batch index outside [0, ", n, ")");
   const double offset = aligned ? 0.5 : 0.0;
   const at::Tensor x1 = r.select(1, 1) * spatial_scale - offset;
   const at::Tensor y1 = r.select(1, 2) * spatial_scale - offset;
@@ -99,16 +105,16 @@ at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double 
 
   // [N*H*W, C]: one row per pixel, so a flat pixel index gathers all channels at once.
   const at::Tensor table = input.permute({0, 2, 3, 1}).reshape({n * height * width, channels});
+  const int64_t budget = std::max<int64_t>(max_chunk_elements, 1);
   std::vector<at::Tensor> outputs;
   int64_t begin = 0;
   while (begin < num_rois) {
-    // Grow the chunk while its padded sample grid stays within the element budget.
+    // Grow the chunk of RoIs while its padded sample grid (times C) stays within the budget.
     int64_t end = begin, max_gh = 1, max_gw = 1;
     while (end < num_rois) {
       const int64_t next_gh = std::max(max_gh, gh[end]), next_gw = std::max(max_gw, gw[end]);
-      const int64_t elements =
-          (end - begin + 1) * pooled_height * next_gh * pooled_width * next_gw * channels;
-      if (end > begin && elements > kChunkElements) break;
+      const int64_t samples = (end - begin + 1) * pooled_height * next_gh * pooled_width * next_gw;
+      if (end > begin && samples * channels > budget) break;
       max_gh = next_gh;
       max_gw = next_gw;
       ++end;
@@ -127,18 +133,37 @@ at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double 
     const at::Tensor base = (batch.slice(0, begin, end) * (height * width)).view({k, 1, 1, 1, 1});
     auto row = [&](const at::Tensor& t) { return t.view({k, pooled_height, max_gh, 1, 1}); };
     auto col = [&](const at::Tensor& t) { return t.view({k, 1, 1, pooled_width, max_gw}); };
+    struct Corner {
+      at::Tensor index, weight;
+    };
     auto corner = [&](const at::Tensor& yi, const at::Tensor& yw, const at::Tensor& xi,
                       const at::Tensor& xw) {
-      const at::Tensor index = (base + row(yi) * width + col(xi)).reshape({-1});
-      const at::Tensor values = table.index_select(0, index).view(
-          {k, pooled_height, max_gh, pooled_width, max_gw, channels});
-      return values * (row(yw) * col(xw)).unsqueeze(-1);
+      return Corner{(base + row(yi) * width + col(xi)).reshape({-1}),
+                    (row(yw) * col(xw)).unsqueeze(-1)};
     };
-    const at::Tensor sum = corner(sy.low, sy.low_w, sx.low, sx.low_w) +
-                           corner(sy.low, sy.low_w, sx.high, sx.high_w) +
-                           corner(sy.high, sy.high_w, sx.low, sx.low_w) +
-                           corner(sy.high, sy.high_w, sx.high, sx.high_w);
-    const at::Tensor pooled = sum.sum({2, 4}) / count.slice(0, begin, end).view({k, 1, 1, 1});
+    const Corner corners[4] = {corner(sy.low, sy.low_w, sx.low, sx.low_w),
+                               corner(sy.low, sy.low_w, sx.high, sx.high_w),
+                               corner(sy.high, sy.high_w, sx.low, sx.low_w),
+                               corner(sy.high, sy.high_w, sx.high, sx.high_w)};
+    // A single RoI with a large adaptive grid can exceed the budget alone: split its channels.
+    const int64_t samples = k * pooled_height * max_gh * pooled_width * max_gw;
+    const int64_t channel_step = std::clamp<int64_t>(budget / samples, 1, channels);
+    const at::Tensor divisor = count.slice(0, begin, end).view({k, 1, 1, 1});
+    std::vector<at::Tensor> channel_parts;
+    for (int64_t c0 = 0; c0 < channels; c0 += channel_step) {
+      const int64_t c1 = std::min(channels, c0 + channel_step);
+      const at::Tensor part = table.slice(1, c0, c1);
+      at::Tensor sum;
+      for (const Corner& c : corners) {
+        const at::Tensor values =
+            part.index_select(0, c.index)
+                .view({k, pooled_height, max_gh, pooled_width, max_gw, c1 - c0});
+        sum = sum.defined() ? sum + values * c.weight : values * c.weight;
+      }
+      channel_parts.push_back(sum.sum({2, 4}) / divisor);  // [k, PH, PW, c]
+    }
+    const at::Tensor pooled =
+        channel_parts.size() == 1 ? channel_parts[0] : at::cat(channel_parts, 3);
     outputs.push_back(pooled.permute({0, 3, 1, 2}));  // [k, C, PH, PW]
     begin = end;
   }
@@ -148,8 +173,9 @@ at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double 
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                     int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                     bool aligned, OpsBackend backend) {
-  const bool torchvision = backend == OpsBackend::kTorchvision ||
-                           (backend == OpsBackend::kAuto && TorchvisionOpsAvailable());
+  const bool torchvision =
+      backend == OpsBackend::kTorchvision ||
+      (backend == OpsBackend::kAuto && TorchvisionOpsSupport(input.device().type()));
   if (!torchvision) {
     return RoiAlignAten(input, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio,
                         aligned);
@@ -161,11 +187,7 @@ at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spat
   TORCH_CHECK(input.dim() == 4, "RoiAlign: input must be [N, C, H, W], got ", input.sizes());
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5,
               "RoiAlign: rois must be [K, 5] (batch index, x1, y1, x2, y2), got ", rois.sizes());
-  if (rois.size(0) > 0) {
-    const at::Tensor batch = rois.select(1, 0).to(at::kLong);
-    TORCH_CHECK(batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < input.size(0),
-                "RoiAlign: rois batch index outside [0, ", input.size(0), ")");
-  }
+  CheckRoiValues(rois.detach(), input.size(0));
   return TorchvisionRoiAlign(input, rois, spatial_scale, pooled_height, pooled_width,
                              sampling_ratio, aligned);
 }

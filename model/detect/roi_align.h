@@ -26,19 +26,25 @@ namespace psaq::detect {
 // coordinates that spatial_scale maps onto input (e.g. 1/stride), same dtype and device ->
 // [K, C, pooled_height, pooled_width]. Differentiable w.r.t. input (not w.r.t. rois, as
 // torchvision). sampling_ratio <= 0 means adaptive. kAuto uses torchvision's operator when
-// TorchvisionOpsAvailable(), else RoiAlignAten.
-// Throws (TORCH_CHECK) on bad shapes/dtypes/devices, pooled sizes < 1, or a batch index outside
-// [0, N); kTorchvision throws std::runtime_error when the operator is unavailable.
+// TorchvisionOpsSupport(input's device type), else RoiAlignAten.
+// Throws (TORCH_CHECK) on bad shapes/dtypes/devices, pooled sizes < 1, non-finite rois, or a
+// batch index outside [0, N); kTorchvision throws std::runtime_error when the operator is
+// unavailable.
 at::Tensor RoiAlign(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                     int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
                     bool aligned, OpsBackend backend = OpsBackend::kAuto);
 
+// Default bound on the feature elements RoiAlignAten gathers at once (per bilinear corner):
+// 4M, 16 MB in float32.
+inline constexpr int64_t kRoiAlignChunkElements = int64_t{1} << 22;
+
 // The pure-ATen implementation (any device): gathers of the 4 bilinear neighbours of every
 // sample with their weights and a mean over the samples, so autograd gives the input gradient.
-// Works on RoIs in chunks to bound memory (about 4M gathered elements per chunk, at least one
-// RoI; adaptive sampling of a very large RoI can still need grid_h * grid_w * PH * PW * C).
+// Works on chunks of RoIs (and of channels, when one RoI's samples times C exceed the bound) of
+// about max_chunk_elements gathered elements each; the sample indices of one RoI
+// (PH * grid_h * PW * grid_w) are never split. The result does not depend on the chunking.
 at::Tensor RoiAlignAten(const at::Tensor& input, const at::Tensor& rois, double spatial_scale,
                         int64_t pooled_height, int64_t pooled_width, int64_t sampling_ratio,
-                        bool aligned);
+                        bool aligned, int64_t max_chunk_elements = kRoiAlignChunkElements);
 
 }  // namespace psaq::detect

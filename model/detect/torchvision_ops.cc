@@ -2,6 +2,7 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/SymInt.h>
+#include <c10/core/TensorOptions.h>
 #include <dlfcn.h>
 #include <glob.h>
 
@@ -115,6 +116,16 @@ TorchvisionOpsStatus ProbeTorchvisionOps(const TorchvisionOpsOptions& options) {
 }
 
 bool TorchvisionOpsAvailable() { return LoadTorchvisionOps().available; }
+
+bool TorchvisionOpsSupport(c10::DeviceType device_type) {
+  if (!TorchvisionOpsAvailable()) return false;
+  const c10::DispatchKey key =
+      c10::computeDispatchKey(c10::nullopt, c10::kStrided, c10::Device(device_type));
+  const Loaded& ops = g_loaded;
+  const bool roi_align = ops.roi_align_symint ? ops.roi_align_symint->hasKernelForDispatchKey(key)
+                                              : ops.roi_align_int->hasKernelForDispatchKey(key);
+  return roi_align && ops.nms->hasKernelForDispatchKey(key);
+}
 
 at::Tensor TorchvisionRoiAlign(const at::Tensor& input, const at::Tensor& rois,
                                double spatial_scale, int64_t pooled_height, int64_t pooled_width,

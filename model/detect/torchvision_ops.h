@@ -5,12 +5,13 @@
 // LibTorch 1.13). Loading it with dlopen runs its static registrations, after which
 // `torchvision::nms` and `torchvision::roi_align` are ordinary dispatcher operators (with CPU and,
 // in a CUDA build, CUDA kernels and an autograd kernel for roi_align). There are no headers: the
-// schemas below are written from torchvision 0.14.1's registrations (torchvision/csrc/ops/nms.cpp
-// and roi_align.cpp):
+// schemas below are the ones torchvision 0.14.1 registers (torchvision/csrc/ops/nms.cpp and
+// roi_align.cpp; checked against the schema strings in Debian's 0.14.1 library):
 //   torchvision::nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor
 //   torchvision::roi_align(Tensor input, Tensor rois, float spatial_scale, int pooled_height,
 //                          int pooled_width, int sampling_ratio, bool aligned) -> Tensor
-// (torchvision >= 0.15 declares pooled_height/pooled_width as SymInt; both forms are accepted.)
+// (Later torchvision releases declare pooled_height/pooled_width as SymInt; both forms are
+// accepted, the SymInt one untested here.)
 //
 // Nothing here throws on a missing or incompatible library: LoadTorchvisionOps reports it, and the
 // front doors in roi_align.h / nms.h fall back to the pure-ATen implementations. Only calling
@@ -18,6 +19,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/DeviceType.h>
 
 #include <cstdint>
 #include <string>
@@ -25,8 +27,9 @@
 namespace psaq::detect {
 
 // Which implementation a front door (RoiAlign, Nms, BatchedNms) runs: torchvision's operators
-// when loaded, else the pure-ATen fallback (kAuto); or one of them explicitly (tests hold them to
-// each other). kTorchvision throws when the operators are unavailable.
+// when loaded with kernels for the tensors' device type, else the pure-ATen fallback (kAuto); or
+// one of them explicitly (tests hold them to each other). kTorchvision throws when the operators
+// are unavailable.
 enum class OpsBackend { kAuto, kTorchvision, kAten };
 
 struct TorchvisionOpsOptions {
@@ -55,6 +58,11 @@ TorchvisionOpsStatus ProbeTorchvisionOps(const TorchvisionOpsOptions& options);
 // LoadTorchvisionOps().available (loads with the default options if nothing was loaded yet, so
 // a caller with an override path calls LoadTorchvisionOps(options) before any front door).
 bool TorchvisionOpsAvailable();
+
+// Whether both loaded operators have kernels for tensors on `device_type` (a CPU-only build has
+// CPU kernels only; a CUDA build adds CUDA). False when unavailable. The front doors use
+// torchvision only for device types it supports.
+bool TorchvisionOpsSupport(c10::DeviceType device_type);
 
 // torchvision::roi_align. input [N, C, H, W] float/double; rois [K, 5] (batch index, x1, y1,
 // x2, y2) in image coordinates, same dtype and device as input -> [K, C, pooled_height,

@@ -117,6 +117,9 @@ TEST(PasteMasksTest, RejectsBadArguments) {
   EXPECT_THROW(PasteMasks(at::rand({2, 7}), at::rand({2, 4}), 8, 8), c10::Error);
   EXPECT_THROW(PasteMasks(at::rand({2, 7, 7}), at::rand({3, 4}), 8, 8), c10::Error);
   EXPECT_THROW(PasteMasks(at::rand({2, 7, 7}), at::rand({2, 4}), 0, 8), c10::Error);
+  at::Tensor nan_box = at::rand({2, 4});
+  nan_box[1][2] = std::nanf("");
+  EXPECT_THROW(PasteMasks(at::rand({2, 7, 7}), nan_box, 8, 8), c10::Error);
 }
 
 }  // namespace

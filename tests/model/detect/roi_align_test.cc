@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -133,6 +134,32 @@ TEST(RoiAlignTest, AtenZeroesSamplesBeyondTheMapAndClampsNearTheBorder) {
   EXPECT_DOUBLE_EQ(RoiAlignAten(ones, far, 1.0, 1, 1, 2, false).item<double>(), 0.5);
 }
 
+// Chunks of a few RoIs, single RoIs, and single RoIs split by channel give the same result
+// (values and input gradients), also with adaptive grids of different sizes in one chunk.
+TEST(RoiAlignTest, AtenResultDoesNotDependOnChunking) {
+  at::manual_seed(5);
+  const at::Tensor input = at::randn({2, 5, 13, 11}, at::kDouble);
+  const at::Tensor rois = RandomRois(12, 2, 13, 11, 0.5, at::kDouble);
+  const at::Tensor grad_out = at::randn({12, 5, 4, 3}, at::kDouble);
+  auto run = [&](int64_t sampling_ratio, int64_t budget, at::Tensor* grad) {
+    const at::Tensor x = input.clone().requires_grad_(true);
+    const at::Tensor y = RoiAlignAten(x, rois, 0.5, 4, 3, sampling_ratio, true, budget);
+    (y * grad_out).sum().backward();
+    *grad = x.grad();
+    return y.detach();
+  };
+  for (int64_t sampling_ratio : {0, 2}) {
+    at::Tensor grad_ref;
+    const at::Tensor ref = run(sampling_ratio, kRoiAlignChunkElements, &grad_ref);
+    for (int64_t budget : {int64_t{1}, int64_t{100}, int64_t{2000}}) {
+      SCOPED_TRACE(budget);
+      at::Tensor grad;
+      EXPECT_TENSOR_NEAR_REL(run(sampling_ratio, budget, &grad), ref, kFloat64KernelRel);
+      EXPECT_TENSOR_NEAR_REL(grad, grad_ref, kFloat64KernelRel);
+    }
+  }
+}
+
 TEST(RoiAlignTest, RejectsBadArguments) {
   const at::Tensor input = at::randn({2, 3, 8, 8});
   const at::Tensor rois = at::tensor({0.f, 1.f, 1.f, 5.f, 5.f}).view({1, 5});
@@ -144,6 +171,10 @@ TEST(RoiAlignTest, RejectsBadArguments) {
     EXPECT_THROW(RoiAlign(input, bad_batch, 1.0, 2, 2, 2, true, backend), c10::Error);
     const at::Tensor negative_batch = at::tensor({-1.f, 1.f, 1.f, 5.f, 5.f}).view({1, 5});
     EXPECT_THROW(RoiAlign(input, negative_batch, 1.0, 2, 2, 2, true, backend), c10::Error);
+    const at::Tensor nan_box = at::tensor({0.f, 1.f, std::nanf(""), 5.f, 5.f}).view({1, 5});
+    EXPECT_THROW(RoiAlign(input, nan_box, 1.0, 2, 2, 0, true, backend), c10::Error);
+    const at::Tensor inf_box = at::tensor({0.f, 1.f, 1.f, INFINITY, 5.f}).view({1, 5});
+    EXPECT_THROW(RoiAlign(input, inf_box, 1.0, 2, 2, 0, true, backend), c10::Error);
   }
   EXPECT_THROW(RoiAlignAten(input, rois.to(at::kDouble), 1.0, 2, 2, 2, true), c10::Error);
   EXPECT_THROW(RoiAlignAten(input.to(at::kInt), rois, 1.0, 2, 2, 2, true), c10::Error);

@@ -17,6 +17,8 @@ TEST(TorchvisionOpsTest, FindsBothOperatorsInDebiansLibrary) {
   EXPECT_NE(status.library.find("torchvision/_C"), std::string::npos) << status.library;
   EXPECT_TRUE(status.reason.empty()) << status.reason;
   EXPECT_TRUE(TorchvisionOpsAvailable());
+  EXPECT_TRUE(TorchvisionOpsSupport(c10::kCPU));
+  EXPECT_FALSE(TorchvisionOpsSupport(c10::kXLA));  // no torchvision build has XLA kernels
   // Later calls return the first status, whatever they ask for.
   EXPECT_EQ(&LoadTorchvisionOps({"/nonexistent/_C.so"}), &status);
   EXPECT_TRUE(LoadTorchvisionOps({"/nonexistent/_C.so"}).available);
