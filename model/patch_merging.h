@@ -4,6 +4,11 @@
 // blocks (h0,w0), (h1,w0), (h0,w1), (h1,w1)), then LayerNorm(4C), then a Linear 4C -> 2C without
 // bias.
 //
+// With channel_order kUnfold, the 4C channels are in mmdetection's PatchMerging order instead
+// (mmcv/mmdet's nn.Unfold(kernel 2, stride 2): channel c·4 + kh·2 + kw, channel-major), so an
+// mmdetection Swin checkpoint's norm/reduction weights load without permutation (docs/detection.md
+// gives the mapping between the two orders).
+//
 // Parameters (timm names, relative to the module): norm.{weight,bias} [4C],
 // reduction.weight [2C, 4C].
 #pragma once
@@ -21,9 +26,13 @@
 
 namespace psaq::model {
 
+// The order of the 4C merged channels (see above).
+enum class MergeOrder { kTimm, kUnfold };
+
 struct PatchMergingOptions {
   explicit PatchMergingOptions(int dim) : dim_(dim) {}
   TORCH_ARG(int, dim);                 // C of the input; the output has 2C
+  TORCH_ARG(MergeOrder, channel_order) = MergeOrder::kTimm;  // kUnfold: mmdetection's order
   TORCH_ARG(double, norm_eps) = 1e-5;  // nn.LayerNorm default, as timm's Swin
 };
 

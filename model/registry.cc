@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "model/detect/detector_config.h"
 #include "model/model_size.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
@@ -69,6 +70,11 @@ ModelPtr LoadModel(const std::string& name_or_path, const std::string& fallback_
   }
   const SafetensorsFile file = ReadSafetensors(path);
   ModelConfig config;
+  if (auto arch = file.metadata.find("arch");
+      arch != file.metadata.end() && arch->second == detect::kMaskRcnnSwinArch) {
+    throw std::runtime_error(path + ": a Swin Mask R-CNN detector (arch \"" + arch->second +
+                             "\"), not a classifier: load it with psaq::detect::LoadDetector");
+  }
   if (file.metadata.count("arch") != 0 || file.metadata.count("config") != 0) {
     config = ConfigFromMetadata(file.metadata, path);
   } else if (!fallback_preset.empty()) {

@@ -25,17 +25,24 @@ at::Tensor WindowReverse(const at::Tensor& windows, int window_size, int64_t hei
 }
 
 at::Tensor ShiftedWindowMask(int resolution, int window_size, int shift_size) {
-  TORCH_CHECK(0 < shift_size && shift_size < window_size && resolution % window_size == 0,
+  return ShiftedWindowMask(int64_t{resolution}, int64_t{resolution}, window_size, shift_size);
+}
+
+at::Tensor ShiftedWindowMask(int64_t height, int64_t width, int window_size, int shift_size) {
+  TORCH_CHECK(0 < shift_size && shift_size < window_size && height % window_size == 0 &&
+                  width % window_size == 0,
               "ShiftedWindowMask: needs 0 < shift ", shift_size, " < window ", window_size,
-              " and the window to tile resolution ", resolution);
+              " and the window to tile ", height, "x", width);
   // timm labels the rolled map with 3 x 3 regions: rows/cols [0, R-W), [R-W, R-S), [R-S, R).
-  const int64_t R = resolution;
-  at::Tensor r = at::arange(R, at::kLong);
-  at::Tensor band = (r >= R - window_size).to(at::kLong) + (r >= R - shift_size).to(at::kLong);
-  at::Tensor label = (band.unsqueeze(1) * 3 + band.unsqueeze(0)).to(at::kFloat);  // [R, R]
+  const auto bands = [&](int64_t n) {
+    at::Tensor r = at::arange(n, at::kLong);
+    return (r >= n - window_size).to(at::kLong) + (r >= n - shift_size).to(at::kLong);
+  };
+  at::Tensor label =
+      (bands(height).unsqueeze(1) * 3 + bands(width).unsqueeze(0)).to(at::kFloat);  // [H, W]
   at::Tensor windows =
-      WindowPartition(label.view({1, R, R, 1}), window_size).squeeze(-1);  // [nW, N]
-  at::Tensor diff = windows.unsqueeze(1) - windows.unsqueeze(2);           // [nW, N, N]
+      WindowPartition(label.view({1, height, width, 1}), window_size).squeeze(-1);  // [nW, N]
+  at::Tensor diff = windows.unsqueeze(1) - windows.unsqueeze(2);                    // [nW, N, N]
   return at::zeros_like(diff).masked_fill(diff != 0, -100.0);
 }
 

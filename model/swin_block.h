@@ -33,6 +33,10 @@ at::Tensor WindowReverse(const at::Tensor& windows, int window_size, int64_t hei
 // timm's shifted-window mask for a resolution x resolution map: float32 [nW, N, N], 0 where two
 // tokens of a window come from the same region of the rolled map, -100 otherwise.
 at::Tensor ShiftedWindowMask(int resolution, int window_size, int shift_size);
+// The same for a height x width map (both multiples of the window), as mmdetection's
+// ShiftWindowMSA builds it on the padded map: rows and columns each fall into the bands
+// [0, n-W), [n-W, n-S), [n-S, n). float32 [nW, N, N].
+at::Tensor ShiftedWindowMask(int64_t height, int64_t width, int window_size, int shift_size);
 
 struct SwinBlockOptions {
   SwinBlockOptions(int dim, int num_heads, int resolution, int window_size)
