@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Reliability checks, meant to run after launch/test.sh in CI; not yet called by .ci/run while
-# the open stb_image finding makes fuzz.image fail (docs/reliability.md, "Sanitizers" and
+# Reliability checks, run by .ci/run after launch/test.sh (docs/reliability.md, "Sanitizers" and
 # "Fuzzing"). One extra build directory, configured with clang-14, ASan + UBSan and the libFuzzer
 # targets (-DPSAQ_SANITIZE=address,undefined -DPSAQ_FUZZ=ON, no CUDA), where it
 #   1. builds only what the checks below need (the libraries, the unit and MPI test executables,
@@ -33,12 +32,8 @@ if [ "${PSAQ_SKIP_RELIABILITY:-0}" = "1" ]; then
 fi
 
 FUZZ_SECONDS="${PSAQ_FUZZ_SECONDS:-60}"
-FUZZ_TARGETS=(safetensors export idx image flagfile)
-# Every executable behind a test labelled unit or mpi (tests/CMakeLists.txt).
-TEST_TARGETS=(psaq_dist_tests psaq_model_tests psaq_quant_tests psaq_gen_tests psaq_job_tests
-              psaq_train_tests psaq_launch_tests
-              communicator_mpi_test grad_sync_mpi_test mpi_context_mpi_test calibration_mpi_test
-              evaluate_mpi_test v2_equivalence_mpi_test quantize_job_mpi_test train_mpi_test)
+# One fuzz target per folder of tests/fuzz/corpus/ (tests/fuzz/CMakeLists.txt builds <name>_fuzz).
+mapfile -t FUZZ_TARGETS < <(cd "$PSAQ_ROOT/tests/fuzz/corpus" && ls -d -- */ | tr -d /)
 
 psaq_install_packages "${PSAQ_PACKAGES[@]}" "${PSAQ_RELIABILITY_PACKAGES[@]}"
 export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
@@ -48,9 +43,10 @@ PSAQ_CMAKE_ARGS="${PSAQ_CMAKE_ARGS:-} -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_CO
   -DPSAQ_SANITIZE=address,undefined -DPSAQ_FUZZ=ON
   -DPSAQ_WITH_CUDA=OFF -DPSAQ_BUILD_CUDA_KERNELS=OFF -DPSAQ_WITH_NCCL=OFF"
 fuzz_binaries=()
-for t in "${FUZZ_TARGETS[@]}"; do fuzz_binaries+=("${t}_fuzz" "${t}_fuzz_replay"); done
+for t in "${FUZZ_TARGETS[@]}"; do fuzz_binaries+=("${t}_fuzz"); done
 start=$SECONDS
-psaq_build "${fuzz_binaries[@]}" "${TEST_TARGETS[@]}"
+# psaq_unit_mpi_tests: every executable behind a test labelled unit or mpi (tests/CMakeLists.txt).
+psaq_build "${fuzz_binaries[@]}" psaq_unit_mpi_tests
 psaq_log "sanitizer build: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
 
 failed=0

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "dist/base/format.h"
-#include "model/data/jpeg_check.h"
+#include "model/data/stb_precheck.h"
 
 namespace psaq::model {
 namespace {
@@ -87,8 +87,8 @@ bool DecodeImageFile(const std::string& path, ImageChannels channels, at::Tensor
   }
   static_assert(kMaxImageFileBytes <= INT_MAX, "stb_image takes the length as an int");
   const int len = static_cast<int>(bytes.size());
-  // stb_image 2.27 overflows its tables on some crafted JPEG Huffman tables (jpeg_check.h).
-  if (!CheckJpegHuffmanTables(bytes.data(), bytes.size(), &reason)) {
+  // stb_image 2.27 trusts some crafted JPEG and PNG headers (stb_precheck.h).
+  if (!PrecheckForStb(bytes.data(), bytes.size(), &reason)) {
     *error = path + ": " + reason;
     return false;
   }
@@ -118,12 +118,12 @@ bool DecodeImageFile(const std::string& path, ImageChannels channels, at::Tensor
 }
 
 bool ReadImageSize(const std::string& path, int64_t* width, int64_t* height, std::string* error) {
-  // The whole file, not a stream: stb_image's header parser is what jpeg_check guards, and the
+  // The whole file, not a stream: stb_image's header parser is what stb_precheck guards, and the
   // check needs every Huffman table before the frame header.
   std::vector<unsigned char> bytes;
   std::string reason;
   if (!ReadImageFile(path, &bytes, &reason) ||
-      !CheckJpegHuffmanTables(bytes.data(), bytes.size(), &reason)) {
+      !PrecheckForStb(bytes.data(), bytes.size(), &reason)) {
     *error = path + ": " + reason;
     return false;
   }

@@ -30,8 +30,8 @@ enum class ImageChannels {
 // Decodes the file at `path` into *image (uint8 [H, W, C], CPU, contiguous). Returns false, nothing
 // thrown, with *error = "<path>: <reason>" when the file cannot be opened, is not a regular file,
 // is larger than kMaxImageFileBytes (refused before reading), declares more than kMaxImagePixels
-// (refused before decoding), holds a JPEG Huffman table stb_image 2.27 would overflow
-// (model/data/jpeg_check.h), or stb_image cannot decode it (the reason is stb's, e.g. "bad png
+// (refused before decoding), holds a JPEG Huffman table or PNG chunk length stb_image 2.27
+// would trust (model/data/stb_precheck.h), or stb_image cannot decode it (the reason is stb's, e.g. "bad png
 // sig"). Thread-safe.
 bool DecodeImageFile(const std::string& path, ImageChannels channels, at::Tensor* image,
                      std::string* error);

@@ -1,4 +1,7 @@
-#include "model/data/jpeg_check.h"
+#include "model/data/stb_precheck.h"
+
+#include <algorithm>
+#include <cctype>
 
 namespace psaq::model {
 namespace {
@@ -94,6 +97,34 @@ bool CheckJpegHuffmanTables(const uint8_t* p, size_t size, std::string* error) {
     }
   }
   return true;
+}
+
+bool CheckPngChunkLengths(const uint8_t* p, size_t size, std::string* error) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size < 8 || !std::equal(kSignature, kSignature + 8, p)) return true;  // not a PNG
+  size_t i = 8;
+  while (size - i >= 8) {  // a chunk header: 4-byte big-endian length, 4-byte type
+    const uint32_t length = (uint32_t{p[i]} << 24) | (uint32_t{p[i + 1]} << 16) |
+                            (uint32_t{p[i + 2]} << 8) | uint32_t{p[i + 3]};
+    std::string type;
+    for (size_t k = 4; k < 8; ++k) {
+      const char c = static_cast<char>(p[i + k]);
+      type += std::isalpha(static_cast<unsigned char>(c)) ? std::string(1, c) : "?";
+    }
+    const size_t left = size - i - 8;  // the chunk's data and its 4-byte CRC must fit here
+    if (length > 0x7FFFFFFFu || length > left || left - length < 4) {
+      *error = "corrupt PNG: the " + type + " chunk at byte " + std::to_string(i) + " declares " +
+               std::to_string(length) + " bytes, past the end of the file";
+      return false;
+    }
+    if (type == "IEND") return true;
+    i += 8 + size_t{length} + 4;
+  }
+  return true;  // ends without IEND: stb reports it
+}
+
+bool PrecheckForStb(const uint8_t* bytes, size_t size, std::string* error) {
+  return CheckJpegHuffmanTables(bytes, size, error) && CheckPngChunkLengths(bytes, size, error);
 }
 
 }  // namespace psaq::model

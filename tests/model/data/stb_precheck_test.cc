@@ -1,4 +1,4 @@
-#include "model/data/jpeg_check.h"
+#include "model/data/stb_precheck.h"
 
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>  // implementation in libstb.so
@@ -123,6 +123,62 @@ TEST(JpegCheckTest, FindsBadTablesAfterBytesThatAreNotMarkers) {
   EXPECT_EQ(error,
             "corrupt JPEG: Huffman table 1 of the DHT segment at byte 6 declares 272 codes, more "
             "than 256");
+}
+
+// A real PNG from stb_image_write, 4x3 grey.
+Bytes RealPng() {
+  std::vector<unsigned char> pixels(12, 100);
+  Bytes out;
+  stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) {
+        auto* o = static_cast<Bytes*>(ctx);
+        o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &out, 4, 3, 1, pixels.data(), 4);
+  return out;
+}
+
+bool CheckPng(const Bytes& b, std::string* error) {
+  return CheckPngChunkLengths(b.data(), b.size(), error);
+}
+
+TEST(PngCheckTest, PassesRealPngsAndRefusesChunksPastTheEnd) {
+  std::string error;
+  const Bytes png = RealPng();
+  ASSERT_GT(png.size(), 40u);
+  EXPECT_TRUE(CheckPng(png, &error)) << error;
+  EXPECT_TRUE(PrecheckForStb(png.data(), png.size(), &error)) << error;
+  EXPECT_TRUE(CheckPng(RealJpeg(), &error));
+  // The first chunk (IHDR, at byte 8) declaring 1 GiB.
+  Bytes big = png;
+  big[8] = 0x40;
+  big[9] = big[10] = big[11] = 0;
+  EXPECT_FALSE(CheckPng(big, &error));
+  EXPECT_EQ(error, "corrupt PNG: the IHDR chunk at byte 8 declares 1073741824 bytes, past the end "
+                   "of the file");
+  EXPECT_FALSE(PrecheckForStb(big.data(), big.size(), &error));
+  // A file cut inside its last chunk's CRC, and a length above the PNG limit of 2^31 - 1.
+  Bytes cut = png;
+  cut.resize(cut.size() - 2);
+  EXPECT_FALSE(CheckPng(cut, &error));
+  EXPECT_NE(error.find("the IEND chunk at byte"), std::string::npos) << error;
+  Bytes huge = png;
+  huge[8] = 0x80;
+  EXPECT_FALSE(CheckPng(huge, &error));
+  EXPECT_NE(error.find("declares 2147483661 bytes"), std::string::npos) << error;
+}
+
+// The fuzzer's out-of-memory finding: a 246-byte PNG whose IDAT made stb allocate 2 GiB.
+TEST(PngCheckTest, RefusesTheFuzzFinding) {
+  std::ifstream in(std::string(PSAQ_TEST_DATA_DIR) +
+                       "/../fuzz/regressions/image/png-idat-length-past-end",
+                   std::ios::binary);
+  ASSERT_TRUE(in) << "missing regression input";
+  const Bytes finding((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(finding.size(), 246u);
+  std::string error;
+  EXPECT_FALSE(PrecheckForStb(finding.data(), finding.size(), &error));
+  EXPECT_NE(error.find("corrupt PNG: the "), std::string::npos) << error;
 }
 
 // The fuzzer's finding (stb_image 2.27 writes past its Huffman tables) is refused by the image
