@@ -35,7 +35,8 @@ FUZZ_SECONDS="${PSAQ_FUZZ_SECONDS:-60}"
 # One fuzz target per folder of tests/fuzz/corpus/ (tests/fuzz/CMakeLists.txt builds <name>_fuzz).
 mapfile -t FUZZ_TARGETS < <(cd "$PSAQ_ROOT/tests/fuzz/corpus" && ls -d -- */ | tr -d /)
 
-psaq_install_packages "${PSAQ_PACKAGES[@]}" "${PSAQ_RELIABILITY_PACKAGES[@]}"
+psaq_install_packages "${PSAQ_PACKAGES[@]}" "${PSAQ_RELIABILITY_PACKAGES[@]}" python3-venv
+psaq_python_oracles  # the model tests compare with pycocotools
 export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
 
 PSAQ_BUILD_DIR="${PSAQ_RELIABILITY_BUILD_DIR:-$PSAQ_ROOT/build-reliability}"

@@ -14,14 +14,9 @@
 
 namespace psaq::testing {
 
-// The oracle interpreter, or "" when the build was configured without one.
-inline std::string OraclePython() {
-#ifdef PSAQ_ORACLE_PYTHON
-  return PSAQ_ORACLE_PYTHON;
-#else
-  return "";
-#endif
-}
+// The oracle interpreter, or "" when the build was configured without one (defined in
+// oracle.cc, the one file the configured path is compiled into).
+std::string OraclePython();
 
 // Runs `<oracle python> <script> <args>` (args are passed to the shell as they are: quote them)
 // and returns its stdout. Throws when there is no oracle environment or the script fails, with
