@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 namespace psaq::data {
 namespace {
@@ -296,7 +297,11 @@ Rle FromPolygon(const std::vector<double>& xy, int64_t height, int64_t width) {
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
         u.push_back(t + xs);
-        v.push_back(static_cast<int>(ys + s * t + .5));
+        // Two consecutive vertices on the same 5x grid point give dx = dy = 0 and s = 0/0:
+        // pycocotools converts that NaN to int (undefined in C), which x86-64 turns into
+        // INT_MIN; the same value here, without the undefined conversion.
+        const double yv = ys + s * t + .5;
+        v.push_back(std::isnan(yv) ? std::numeric_limits<int>::min() : static_cast<int>(yv));
       }
     } else {
       for (int d = 0; d <= dy; ++d) {

@@ -51,8 +51,12 @@ bool CheckDhtSegment(const uint8_t* p, size_t begin, size_t end, size_t at, std:
 }  // namespace
 
 bool CheckJpegHuffmanTables(const uint8_t* p, size_t size, std::string* error) {
-  if (size < 2 || p[0] != 0xFF || p[1] != kSoi) return true;  // not a JPEG
-  size_t i = 2;
+  // stb_image recognises a JPEG by its SOI marker after any number of 0xFF fill bytes.
+  if (size < 2 || p[0] != 0xFF) return true;
+  size_t i = 1;
+  while (i < size && p[i] == 0xFF) ++i;
+  if (i >= size || p[i] != kSoi) return true;  // not a JPEG
+  ++i;
   while (i < size) {
     // A marker: 0xFF, any number of 0xFF fill bytes, then the marker code. stb_image skips other
     // bytes between markers while it reads the header (looking for the next 0xFF), so the walk

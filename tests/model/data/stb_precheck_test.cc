@@ -123,6 +123,14 @@ TEST(JpegCheckTest, FindsBadTablesAfterBytesThatAreNotMarkers) {
   EXPECT_EQ(error,
             "corrupt JPEG: Huffman table 1 of the DHT segment at byte 6 declares 272 codes, more "
             "than 256");
+  // stb also takes a file as a JPEG when 0xFF fill bytes come before its SOI marker (the third
+  // finding, regressions/image/jpeg-dht-after-fill-bytes-before-soi).
+  const Bytes fill = {0xFF, 0xFF, 0xFF};
+  EXPECT_FALSE(Check(Concat({fill, kSoi, Dht(std::vector<int>(16, 17)), kEoi}), &error));
+  EXPECT_EQ(error,
+            "corrupt JPEG: Huffman table 1 of the DHT segment at byte 5 declares 272 codes, more "
+            "than 256");
+  EXPECT_TRUE(Check(Concat({fill, kSoi, Dht({2, 2}), kEoi}), &error)) << error;
 }
 
 // A real PNG from stb_image_write, 4x3 grey.
