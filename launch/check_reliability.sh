@@ -12,10 +12,10 @@
 #   2. fuzzes each target of tests/fuzz for PSAQ_FUZZ_SECONDS (default 60) from its checked-in
 #      corpus. A crash, timeout (> 20 s on one input) or out-of-memory fails the step; the input
 #      is printed to the log (base64) and kept under <build dir>/fuzz-findings/.
-# Time: 21 min measured on the 2-core dev machine (shared with other builds, niced, ccache off):
-# build 10 min 7 s, the 28 tests 6 min 31 s, fuzzing 4 min (the image run stopped at its open
-# finding after a few seconds; 5 min when every run lasts its 60 s). Budget about 22 min on a
-# fresh 2-core CI machine, on top of launch/test.sh.
+# Time on the 2-core dev machine (shared with other builds): build 12 min 40 s with a partly warm
+# ccache (10 min 7 s cold on a quiet machine before the detection code; 42 min cold with four
+# other builds running), the 32 tests 6 min 20 s, fuzzing 6 min. Budget about 30 min on a fresh
+# 2-core CI machine, on top of launch/test.sh (docs/reliability.md, "In CI").
 #
 #   launch/check_reliability.sh            all of it (exit status non-zero on any failure)
 # Environment:
