@@ -9,18 +9,21 @@
 #      Left out: the CLI and Slurm tests (shell scripts running the psaq binary: minutes
 #      uninstrumented already, and their binaries would add to the build) and the GPU tests (no
 #      GPU in CI);
-#   2. fuzzes each target of tests/fuzz for PSAQ_FUZZ_SECONDS (default 60) from its checked-in
-#      corpus. A crash, timeout (> 20 s on one input) or out-of-memory fails the step; the input
+#   2. fuzzes each target of tests/fuzz from its checked-in corpus: PSAQ_FUZZ_RUNS inputs
+#      (default 10,000) from seed PSAQ_FUZZ_SEED (default 1), at most PSAQ_FUZZ_SECONDS (60).
+#      A crash, timeout (> 20 s on one input) or out-of-memory fails the step; the input
 #      is printed to the log (base64) and kept under <build dir>/fuzz-findings/.
 # Time on the 2-core dev machine (shared with other builds): build 12 min 40 s with a partly warm
 # ccache (10 min 7 s cold on a quiet machine before the detection code; 42 min cold with four
-# other builds running), the 32 tests 6 min 20 s, fuzzing 6 min. Budget about 30 min on a fresh
+# other builds running), the 32 tests 6 min 20 s, fuzzing 6 min as 60 s runs (1 min as seeded 10,000-input runs). Budget about 30 min on a fresh
 # 2-core CI machine, on top of launch/test.sh (docs/reliability.md, "In CI").
 #
 #   launch/check_reliability.sh            all of it (exit status non-zero on any failure)
 # Environment:
 #   PSAQ_SKIP_RELIABILITY=1      skip the whole step (for local runs of .ci/run)
-#   PSAQ_FUZZ_SECONDS=N          seconds per fuzz target (default 60; 0 skips the fuzz runs)
+#   PSAQ_FUZZ_SECONDS=N          seconds per fuzz target at most (default 60; 0 skips fuzzing)
+#   PSAQ_FUZZ_RUNS=N, PSAQ_FUZZ_SEED=S   inputs per target (default 10000; -1: until the time
+#                                ends) and libFuzzer's seed (default 1; 0: random)
 #   PSAQ_RELIABILITY_BUILD_DIR   the build directory (default <repo>/build-reliability)
 #   PSAQ_SKIP_APT, PSAQ_WERROR, PSAQ_CMAKE_ARGS, CMAKE_PREFIX_PATH   as for launch/setup.sh
 set -euo pipefail
@@ -32,6 +35,11 @@ if [ "${PSAQ_SKIP_RELIABILITY:-0}" = "1" ]; then
 fi
 
 FUZZ_SECONDS="${PSAQ_FUZZ_SECONDS:-60}"
+# A seeded run of a fixed number of inputs: CI replays exactly the inputs checked here (or a
+# prefix of them when PSAQ_FUZZ_SECONDS runs out first), so a CI result does not depend on luck;
+# longer, randomly seeded runs are for exploring (docs/reliability.md, "Longer runs").
+FUZZ_SEED="${PSAQ_FUZZ_SEED:-1}"
+FUZZ_RUNS="${PSAQ_FUZZ_RUNS:-10000}"
 # One fuzz target per folder of tests/fuzz/corpus/ (tests/fuzz/CMakeLists.txt builds <name>_fuzz).
 mapfile -t FUZZ_TARGETS < <(cd "$PSAQ_ROOT/tests/fuzz/corpus" && ls -d -- */ | tr -d /)
 
@@ -75,6 +83,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     if [ "$t" = flagfile ]; then quiet=(-close_fd_mask=2); fi
     psaq_log "fuzzing $t for ${FUZZ_SECONDS} s"
     if "$PSAQ_BUILD_DIR/tests/fuzz/${t}_fuzz" -max_total_time="$FUZZ_SECONDS" -timeout=20 \
+        -seed="$FUZZ_SEED" -runs="$FUZZ_RUNS" \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$findings/$t-" "${quiet[@]}" \
         "$work" "$PSAQ_ROOT/tests/fuzz/corpus/$t" >"$log" 2>&1; then
       grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added)" "$log" >&2 || true
