@@ -74,31 +74,34 @@ struct StbFree {
   void operator()(stbi_uc* p) const { stbi_image_free(p); }
 };
 
+// Reads the file, runs the checks stb_image needs (stb_precheck.h: version 2.27 trusts some
+// crafted JPEG and PNG headers) and reads the header's size and channels, nothing decoded yet.
+// False with *error = "<path>: <reason>".
+bool ReadImageHeader(const std::string& path, std::vector<unsigned char>* bytes, int* w, int* h,
+                     int* comp, std::string* error) {
+  std::string reason;
+  if (!ReadImageFile(path, bytes, &reason) ||
+      !PrecheckForStb(bytes->data(), bytes->size(), &reason)) {
+    *error = path + ": " + reason;
+    return false;
+  }
+  static_assert(kMaxImageFileBytes <= INT_MAX, "stb_image takes the length as an int");
+  // stb's failure reason is thread-local, so concurrent decodes do not mix messages up.
+  if (stbi_info_from_memory(bytes->data(), static_cast<int>(bytes->size()), w, h, comp) == 0) {
+    *error = path + ": cannot decode image: " + stbi_failure_reason();
+    return false;
+  }
+  return true;
+}
 
 }  // namespace
 
 bool DecodeImageFile(const std::string& path, ImageChannels channels, at::Tensor* image,
                      std::string* error) {
   std::vector<unsigned char> bytes;
-  std::string reason;
-  if (!ReadImageFile(path, &bytes, &reason)) {
-    *error = path + ": " + reason;
-    return false;
-  }
-  static_assert(kMaxImageFileBytes <= INT_MAX, "stb_image takes the length as an int");
-  const int len = static_cast<int>(bytes.size());
-  // stb_image 2.27 trusts some crafted JPEG and PNG headers (stb_precheck.h).
-  if (!PrecheckForStb(bytes.data(), bytes.size(), &reason)) {
-    *error = path + ": " + reason;
-    return false;
-  }
   int w = 0, h = 0, comp = 0;
   // The header only: the declared size is checked before anything is decoded or allocated.
-  // stb's failure reason is thread-local, so concurrent decodes do not mix messages up.
-  if (stbi_info_from_memory(bytes.data(), len, &w, &h, &comp) == 0) {
-    *error = path + ": cannot decode image: " + stbi_failure_reason();
-    return false;
-  }
+  if (!ReadImageHeader(path, &bytes, &w, &h, &comp, error)) return false;
   if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
     *error = path + ": image of " + std::to_string(w) + "x" + std::to_string(h) +
              " pixels, more than the " + std::to_string(kMaxImagePixels >> 20) +
@@ -106,8 +109,8 @@ bool DecodeImageFile(const std::string& path, ImageChannels channels, at::Tensor
     return false;
   }
   const int want = (channels == ImageChannels::kAsStored && comp <= 2) ? 1 : 3;
-  std::unique_ptr<stbi_uc, StbFree> pixels(
-      stbi_load_from_memory(bytes.data(), len, &w, &h, &comp, want));
+  std::unique_ptr<stbi_uc, StbFree> pixels(stbi_load_from_memory(
+      bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp, want));
   if (pixels == nullptr) {
     *error = path + ": cannot decode image: " + stbi_failure_reason();
     return false;
@@ -121,17 +124,8 @@ bool ReadImageSize(const std::string& path, int64_t* width, int64_t* height, std
   // The whole file, not a stream: stb_image's header parser is what stb_precheck guards, and the
   // check needs every Huffman table before the frame header.
   std::vector<unsigned char> bytes;
-  std::string reason;
-  if (!ReadImageFile(path, &bytes, &reason) ||
-      !PrecheckForStb(bytes.data(), bytes.size(), &reason)) {
-    *error = path + ": " + reason;
-    return false;
-  }
   int w = 0, h = 0, comp = 0;
-  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &comp) == 0) {
-    *error = path + ": cannot decode image: " + stbi_failure_reason();
-    return false;
-  }
+  if (!ReadImageHeader(path, &bytes, &w, &h, &comp, error)) return false;
   *width = w;
   *height = h;
   return true;

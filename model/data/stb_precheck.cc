@@ -8,8 +8,10 @@ namespace {
 
 constexpr uint8_t kSoi = 0xD8, kEoi = 0xD9, kSos = 0xDA, kDht = 0xC4, kTem = 0x01;
 
+bool IsRestart(uint8_t marker) { return marker >= 0xD0 && marker <= 0xD7; }
+
 bool IsStandalone(uint8_t marker) {
-  return marker == kSoi || marker == kEoi || marker == kTem || (marker >= 0xD0 && marker <= 0xD7);
+  return marker == kSoi || marker == kEoi || marker == kTem || IsRestart(marker);
 }
 
 // Checks the tables of one DHT segment's payload [begin, end); `at` is the segment's offset for
@@ -91,8 +93,7 @@ bool CheckJpegHuffmanTables(const uint8_t* p, size_t size, std::string* error) {
       // Entropy-coded data: 0xFF is followed by 0x00 (a stuffed byte) or a restart marker inside
       // it; anything else starts the next marker (a progressive file has DHTs between scans).
       while (i + 1 < size) {
-        if (p[i] == 0xFF && p[i + 1] != 0x00 && !(p[i + 1] >= 0xD0 && p[i + 1] <= 0xD7) &&
-            p[i + 1] != 0xFF) {
+        if (p[i] == 0xFF && p[i + 1] != 0x00 && !IsRestart(p[i + 1]) && p[i + 1] != 0xFF) {
           break;
         }
         ++i;
