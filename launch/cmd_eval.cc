@@ -1,11 +1,13 @@
 // psaq eval: top-1 / top-5 accuracy of a float or quantized model on a labelled dataset, split
-// over the ranks (quant/evaluate.h).
+// over the ranks (quant/evaluate.h); for a detector file, box and mask AP on a COCO instances
+// JSON (launch/detect_eval.h).
 #include <cstdio>
 #include <vector>
 
 #include "dist/base/atomic_file.h"
 #include "dist/base/text_table.h"
 #include "dist/logging.h"
+#include "launch/detect_eval.h"
 #include "launch/eval_report.h"
 #include "launch/flags.h"
 #include "launch/inputs.h"
@@ -23,6 +25,9 @@ DEFINE_int32(sqnr_batches, 1,
              "For a quantized export: compare its activations with its float model's, layer by "
              "layer, on the first N batches of --batch_size images (as one batch), and print the "
              "per-layer SQNR table, worst layers first (0 = skip; memory grows with N).");
+DEFINE_string(detections_out, "",
+              "For a detector: also write its detections as a COCO results JSON (what "
+              "pycocotools' COCO.loadRes reads) to this file (atomically, by rank 0).");
 DEFINE_validator(max_images, &psaq::launch::AtLeast64<0>);
 DEFINE_validator(sqnr_batches, &psaq::launch::AtLeast<0>);
 
@@ -51,6 +56,24 @@ void CheckEvalFlags() {
 }
 
 int RunEval(ProcessContext& process) {
+  if (IsDetectorFile(FLAGS_model)) {
+    if (IsSet("sqnr_batches")) throw UsageError("--sqnr_batches applies to quantized exports only");
+    DetectEvalRequest request;
+    request.model = FLAGS_model;
+    request.dataset = FLAGS_dataset;
+    // A detector runs at each image's own size: one image per pass unless asked (as mmdetection's
+    // test loader), not the classifiers' 64.
+    request.batch_size = IsSet("batch_size") ? FLAGS_batch_size : 1;
+    request.max_images = FLAGS_max_images;
+    request.on_bad_image = FLAGS_on_bad_image;
+    request.json_out = FLAGS_json_out;
+    request.detections_out = FLAGS_detections_out;
+    return RunDetectEval(process, request);
+  }
+  if (!FLAGS_detections_out.empty()) {
+    throw UsageError("--detections_out applies to detectors only; --model=" + FLAGS_model +
+                     " is not a detector weights file");
+  }
   // Fail in seconds, not after the evaluation, when the result cannot be written.
   if (process.is_root() && !FLAGS_json_out.empty()) base::CheckWritable("--json_out", FLAGS_json_out);
   const auto dataset = model::OpenImageDataset(FLAGS_dataset, FLAGS_dataset_dir, FLAGS_split);

@@ -35,10 +35,11 @@ const std::vector<Subcommand>& Subcommands() {
        &CheckBenchFlags,
        &RunBench},
       {"eval",
-       "Top-1/top-5 accuracy of a float or quantized model on labelled images",
+       "Top-1/top-5 accuracy of a float or quantized model on labelled images; a detector's COCO "
+       "box/mask AP",
        "[mpirun -np N] psaq eval --model=<preset|weights.safetensors|export.safetensors> "
-       "--dataset=<fashion_mnist|ImageFolder root> [--json_out=FILE]",
-       {"max_images", "json_out", "sqnr_batches",  //
+       "--dataset=<fashion_mnist|ImageFolder root|instances.json> [--json_out=FILE]",
+       {"max_images", "json_out", "sqnr_batches", "detections_out",  //
         "model", "dataset", "dataset_dir", "split", "batch_size", "on_bad_image", "device"},
        &CheckEvalFlags,
        &RunEval},
