@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# psaq eval on a detector (a seeded random-init tiny Swin Mask R-CNN whose low score_thr makes it
+# output detections) on a small make-scenes set: its 24 numbers (box and mask AP/AR) agree with
+# pycocotools run on the same ground truth and the detections psaq wrote (--detections_out), to
+# 1e-4, and its console holds pycocotools' summarize() lines; 2 ranks give the same numbers and
+# detections as 1; bad input (a detector on a classification set, classes != categories, an image
+# too large to run, --detections_out for a classifier) is one error line, on 2 ranks without a hang.
+# Needs the pycocotools oracle (PSAQ_ORACLE_PYTHON): fails without it.
+source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
+
+: "${PSAQ_MAKE_DETECTOR:?set PSAQ_MAKE_DETECTOR to the make_test_detector binary}"
+read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
+ORACLE="$PSAQ_SOURCE_DIR/tests/launch/detect_eval_oracle.py"
+if [ -z "${PSAQ_ORACLE_PYTHON:-}" ] || ! "$PSAQ_ORACLE_PYTHON" -c 'import pycocotools' 2>/dev/null; then
+  fail "no pycocotools oracle: PSAQ_ORACLE_PYTHON='${PSAQ_ORACLE_PYTHON:-}' cannot import pycocotools (cmake -DPSAQ_ORACLE_PYTHON=...; launch/setup.sh installs it)"
+  finish
+fi
+
+# tiny_config CLASSES: a tiny detector (seconds per image set) that keeps every detection above
+# 0.01 and sets a mask pixel from probability 0.05, so random weights give non-trivial AP.
+tiny_config() {
+  echo "{\"embed_dim\": 8, \"depths\": [2, 2, 2, 2], \"num_heads\": [1, 1, 2, 2],
+    \"fpn_channels\": 16, \"rpn_feat_channels\": 16, \"fc_out_channels\": 32,
+    \"mask_conv_channels\": 16, \"num_classes\": $1, \"score_thr\": 0.01, \"mask_thr\": 0.05}"
+}
+
+run scenes "$PSAQ" make-scenes --split=val --num_images=8 --canvas_size=160 --seed=1 \
+  --out_dir="$WORK/scenes"
+[ "$RC" -eq 0 ] || fail "make-scenes exited $RC"
+GT="$WORK/scenes/instances_val.json"
+"$PSAQ_MAKE_DETECTOR" "$WORK/det.safetensors" 7 "$(tiny_config 10)" || fail "make_test_detector failed"
+
+for np in 1 2; do
+  run "np$np" "${MPIRUN[@]}" -np "$np" "$PSAQ" eval --model="$WORK/det.safetensors" \
+    --dataset="$GT" --batch_size=2 --json_out="$WORK/np$np.json" \
+    --detections_out="$WORK/dets_np$np.json"
+  [ "$RC" -eq 0 ] || fail "eval on $np rank(s) exited $RC: $(tail -3 "$WORK/np$np.err")"
+done
+expect_in np1 out "images       8 (0 skipped)"
+
+run oracle "$PSAQ_ORACLE_PYTHON" "$ORACLE" "$GT" "$WORK/dets_np1.json" "$WORK/np1.json" \
+  "$WORK/np1.out"
+[ "$RC" -eq 0 ] || fail "psaq and pycocotools disagree: $(cat "$WORK/oracle.out")"
+cat "$WORK/oracle.out"
+
+# stats FILE: the box and segm objects of a report, one line each.
+stats() { "$PSAQ_ORACLE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["box"]); print(r["segm"])' "$1"; }
+[ "$(stats "$WORK/np1.json")" = "$(stats "$WORK/np2.json")" ] ||
+  fail "2 ranks: $(stats "$WORK/np2.json") differs from 1 rank: $(stats "$WORK/np1.json")"
+cmp -s "$WORK/dets_np1.json" "$WORK/dets_np2.json" || fail "2 ranks wrote other detections than 1"
+
+# error NAME TEXT ARGS...: psaq eval ARGS on 2 ranks fails with one error line holding TEXT.
+error() {
+  local name="$1" text="$2"
+  shift 2
+  run "$name" "${MPIRUN[@]}" -np 2 "$PSAQ" eval "$@"
+  [ "$RC" -ne 0 ] || fail "$name: exit status 0"
+  [ "$(psaq_error_lines "$name" | sort -u | wc -l)" -eq 1 ] ||
+    fail "$name: not one error line: $(cat "$WORK/$name.err")"
+  expect_in "$name" err "$text"
+}
+"$PSAQ_MAKE_DETECTOR" "$WORK/det3.safetensors" 7 "$(tiny_config 3)" || fail "make_test_detector failed"
+error classes "$GT: has 10 categories but the detector 'det3' has 3 classes" \
+  --model="$WORK/det3.safetensors" --dataset="$GT"
+error not_coco "a detector: evaluate it on a COCO instances JSON file" \
+  --model="$WORK/det.safetensors" --dataset=fashion_mnist
+error classifier_on_coco "$GT: a COCO detection set, not a classification dataset" \
+  --model="$GOLDEN/vit_fmnist.weights.safetensors" --dataset="$GT"
+error classifier_dets_out "--detections_out applies to detectors only" \
+  --model="$GOLDEN/vit_fmnist.weights.safetensors" --dataset=fashion_mnist \
+  --detections_out="$WORK/x.json"
+
+# An image wider than the detector runs at (kMaxDetectorImageSide = 4096): a 4100 x 8 grey PNG.
+mkdir -p "$WORK/wide"
+"$PSAQ_ORACLE_PYTHON" - "$WORK/wide" <<'PY'
+import json, struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+w, h = 4100, 8
+raw = b"".join(b"\0" + bytes(w) for _ in range(h))
+png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+       chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+open(sys.argv[1] + "/wide.png", "wb").write(png)
+json.dump({"images": [{"id": 1, "file_name": "wide.png", "width": w, "height": h}],
+           "annotations": [], "categories": [{"id": c, "name": str(c)} for c in range(1, 11)]},
+          open(sys.argv[1] + "/instances_wide.json", "w"))
+PY
+error too_large "image id 1 (wide.png): 4100 x 8 px, above the 4096 px" \
+  --model="$WORK/det.safetensors" --dataset="$WORK/wide/instances_wide.json"
+finish
