@@ -148,13 +148,12 @@ int RunDetectEval(ProcessContext& process, const DetectEvalRequest& request) {
   report.dataset_description = dataset->Describe();
   report.ranks = process.size();
   if (process.is_root()) {
-    if (dataset->skipped_images() + dataset->skipped_annotations() > 0) {
-      LOG(WARNING) << dataset->annotation_file() << ": skipped " << dataset->skipped_images()
-                   << " images and " << dataset->skipped_annotations() << " annotations";
-    }
+    for (const std::string& reason : dataset->skip_reasons()) LOG(WARNING) << "skipped " << reason;
     LOG(INFO) << "evaluating " << report.model_description << " on " << report.dataset_description;
   }
   report.result = quant::EvaluateDetector(process.device_comm(), *detector, *dataset, options);
+  // Images the dataset left out when it was opened count as skipped too.
+  report.result.skipped += dataset->skipped_images();
 
   if (!process.is_root()) return 0;
   std::fputs(FormatDetectEvalSummary(report).c_str(), stdout);

@@ -7,6 +7,9 @@
 // peak memory), then for "bbox" and "segm" the 12 numbers exactly as pycocotools'
 // COCOeval.summarize prints them (FormatCocoSummarize).
 //
+// "skipped" counts the images left out under --on_bad_image=skip, whether the dataset refused them
+// when it was opened (their file's header) or they failed to decode during the evaluation.
+//
 // --json_out document: {"box": {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10",
 // "AR100", "ARs", "ARm", "ARl"}, "segm": {the same}, "images", "skipped", "detections",
 // "seconds", "inference_seconds", "images_per_second", "peak_rss_mb", "ranks", "batch_size",

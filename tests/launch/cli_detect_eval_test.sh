@@ -3,7 +3,8 @@
 # output detections) on a small make-scenes set: its 24 numbers (box and mask AP/AR) agree with
 # pycocotools run on the same ground truth and the detections psaq wrote (--detections_out), to
 # 1e-4, and its console holds pycocotools' summarize() lines; 2 ranks give the same numbers and
-# detections as 1; bad input (a detector on a classification set, classes != categories, an image
+# detections as 1; an image that does not decode is skipped (and left out of the ground truth) or
+# named; bad input (a detector on a classification set, classes != categories, an image
 # too large to run, --detections_out for a classifier) is one error line, on 2 ranks without a hang.
 # Needs the pycocotools oracle (PSAQ_ORACLE_PYTHON): fails without it.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
@@ -49,6 +50,37 @@ stats() { "$PSAQ_ORACLE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1
   fail "2 ranks: $(stats "$WORK/np2.json") differs from 1 rank: $(stats "$WORK/np1.json")"
 cmp -s "$WORK/dets_np1.json" "$WORK/dets_np2.json" || fail "2 ranks wrote other detections than 1"
 
+# Two bad images: image 2's compressed data is garbled (it passes the dataset's open-time header
+# check and fails to decode during the evaluation), image 5 is cut short (refused when the dataset
+# is opened). skip leaves both out of the evaluation, ground truth included (pycocotools on the
+# set without them agrees); fail names the first. On 2 ranks.
+cp -r "$WORK/scenes" "$WORK/bad"
+head -c 200 "$WORK/scenes/val/000005.png" >"$WORK/bad/val/000005.png"
+"$PSAQ_ORACLE_PYTHON" - "$WORK/bad/val/000002.png" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+start = b.find(b"IDAT") + 104
+b[start:start + 64] = bytes(x ^ 0x5A for x in b[start:start + 64])
+open(sys.argv[1], "wb").write(bytes(b))
+PY
+run skip "${MPIRUN[@]}" -np 2 "$PSAQ" eval --model="$WORK/det.safetensors" \
+  --dataset="$WORK/bad/instances_val.json" --batch_size=2 --on_bad_image=skip \
+  --json_out="$WORK/skip.json" --detections_out="$WORK/dets_skip.json"
+[ "$RC" -eq 0 ] || fail "eval --on_bad_image=skip exited $RC: $(tail -3 "$WORK/skip.err")"
+expect_in skip out "images       6 (2 skipped)"
+expect_in skip err "skipping malformed image $WORK/bad/val/000002.png"
+expect_in skip err "skipped $WORK/bad/instances_val.json: image id 5"
+"$PSAQ_ORACLE_PYTHON" - "$GT" "$WORK/gt_without_2_5.json" <<'PY'
+import json, sys
+gt = json.load(open(sys.argv[1]))
+gt["images"] = [i for i in gt["images"] if i["id"] not in (2, 5)]
+gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] not in (2, 5)]
+json.dump(gt, open(sys.argv[2], "w"))
+PY
+run oracle_skip "$PSAQ_ORACLE_PYTHON" "$ORACLE" "$WORK/gt_without_2_5.json" "$WORK/dets_skip.json" \
+  "$WORK/skip.json" "$WORK/skip.out"
+[ "$RC" -eq 0 ] || fail "skip: psaq and pycocotools disagree: $(cat "$WORK/oracle_skip.out")"
+
 # error NAME TEXT ARGS...: psaq eval ARGS on 2 ranks fails with one error line holding TEXT.
 error() {
   local name="$1" text="$2"
@@ -59,6 +91,11 @@ error() {
     fail "$name: not one error line: $(cat "$WORK/$name.err")"
   expect_in "$name" err "$text"
 }
+error bad_image_open "$WORK/bad/instances_val.json: image id 5" \
+  --model="$WORK/det.safetensors" --dataset="$WORK/bad/instances_val.json" --batch_size=2
+cp "$WORK/scenes/val/000005.png" "$WORK/bad/val/000005.png"
+error bad_image_decode "$WORK/bad/val/000002.png: cannot decode image" \
+  --model="$WORK/det.safetensors" --dataset="$WORK/bad/instances_val.json" --batch_size=2
 "$PSAQ_MAKE_DETECTOR" "$WORK/det3.safetensors" 7 "$(tiny_config 3)" || fail "make_test_detector failed"
 error classes "$GT: has 10 categories but the detector 'det3' has 3 classes" \
   --model="$WORK/det3.safetensors" --dataset="$GT"
