@@ -133,6 +133,18 @@ TEST(EvaluateDetectorTest, GroundTruthAndResultsFileReadBackAsPycocotoolsWould) 
   const data::CocoGroundTruth two = CocoGroundTruthOf(dataset, 2, {dataset.image(0).id});
   ASSERT_EQ(two.images.size(), 1u);
   EXPECT_EQ(two.images[0].id, dataset.image(1).id);
+
+  // max_images: the first images only, their ground truth only.
+  options.max_images = 2;
+  const DetectorEvalResult first_two = EvaluateDetector(comm, *detector, dataset, options);
+  EXPECT_EQ(first_two.images, 2);
+  for (const data::CocoDetection& d : first_two.detections_all) {
+    EXPECT_NE(d.image_id, dataset.image(2).id);
+  }
+  EXPECT_EQ(first_two.box.stats,
+            data::EvaluateCoco(CocoGroundTruthOf(dataset, 2), first_two.detections_all,
+                               data::CocoIouType::kBbox)
+                .stats);
 }
 
 TEST(EvaluateDetectorTest, RefusesADetectorThatDoesNotFitTheDataset) {
