@@ -2,8 +2,8 @@
 # psaq eval on a detector (a seeded random-init tiny Swin Mask R-CNN whose low score_thr makes it
 # output detections) on a small make-scenes set: its 24 numbers (box and mask AP/AR) agree with
 # pycocotools run on the same ground truth and the detections psaq wrote (--detections_out), to
-# 1e-4, and its console holds pycocotools' summarize() lines; 2 ranks give the same numbers and
-# detections as 1; an image that does not decode is skipped (and left out of the ground truth) or
+# 1e-4, and its console holds pycocotools' summarize() lines; 2 and 3 ranks give the same numbers
+# and detections as 1; an image that does not decode is skipped (and left out of the ground truth) or
 # named; bad input (a detector on a classification set, classes != categories, an image
 # too large to run, --detections_out for a classifier) is one error line, on 2 ranks without a hang.
 # Needs the pycocotools oracle (PSAQ_ORACLE_PYTHON): fails without it.
@@ -31,7 +31,7 @@ run scenes "$PSAQ" make-scenes --split=val --num_images=8 --canvas_size=160 --se
 GT="$WORK/scenes/instances_val.json"
 "$PSAQ_MAKE_DETECTOR" "$WORK/det.safetensors" 7 "$(tiny_config 10)" || fail "make_test_detector failed"
 
-for np in 1 2; do
+for np in 1 2 3; do
   run "np$np" "${MPIRUN[@]}" -np "$np" "$PSAQ" eval --model="$WORK/det.safetensors" \
     --dataset="$GT" --batch_size=2 --json_out="$WORK/np$np.json" \
     --detections_out="$WORK/dets_np$np.json"
@@ -46,9 +46,13 @@ cat "$WORK/oracle.out"
 
 # stats FILE: the box and segm objects of a report, one line each.
 stats() { "$PSAQ_ORACLE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["box"]); print(r["segm"])' "$1"; }
-[ "$(stats "$WORK/np1.json")" = "$(stats "$WORK/np2.json")" ] ||
-  fail "2 ranks: $(stats "$WORK/np2.json") differs from 1 rank: $(stats "$WORK/np1.json")"
-cmp -s "$WORK/dets_np1.json" "$WORK/dets_np2.json" || fail "2 ranks wrote other detections than 1"
+# 2 ranks take 2 batches of 2 images each, 3 ranks 2, 1 and 1 batches.
+for np in 2 3; do
+  [ "$(stats "$WORK/np1.json")" = "$(stats "$WORK/np$np.json")" ] ||
+    fail "$np ranks: $(stats "$WORK/np$np.json") differs from 1 rank: $(stats "$WORK/np1.json")"
+  cmp -s "$WORK/dets_np1.json" "$WORK/dets_np$np.json" ||
+    fail "$np ranks wrote other detections than 1"
+done
 
 # Two bad images: image 2's compressed data is garbled (it passes the dataset's open-time header
 # check and fails to decode during the evaluation), image 5 is cut short (refused when the dataset
