@@ -33,7 +33,9 @@ constexpr SummaryRow kSummaryRows[12] = {
 
 nlohmann::json StatsJson(const data::CocoStats& stats) {
   nlohmann::json json = nlohmann::json::object();
-  for (size_t i = 0; i < stats.stats.size(); ++i) json[data::CocoStats::Names()[i]] = stats.stats[i];
+  for (size_t i = 0; i < stats.stats.size(); ++i) {
+    json[data::CocoStats::Names()[i]] = stats.stats[i];
+  }
   return json;
 }
 
@@ -74,8 +76,7 @@ std::string FormatCocoSummarize(const data::CocoStats& stats) {
 
 std::string FormatDetectEvalSummary(const DetectEvalReport& report) {
   const quant::DetectorEvalResult& r = report.result;
-  const std::string ranks =
-      std::to_string(report.ranks) + " rank" + (report.ranks == 1 ? "" : "s");
+  const std::string ranks = std::to_string(report.ranks) + " rank" + (report.ranks == 1 ? "" : "s");
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"model", report.model_description},
       {"dataset", report.dataset_description},

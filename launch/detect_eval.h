@@ -32,13 +32,13 @@ namespace psaq::launch {
 bool IsDetectorFile(const std::string& path);
 
 struct DetectEvalRequest {
-  std::string model;           // the detector's .safetensors
-  std::string dataset;         // a COCO instances JSON (images under its folder)
-  int64_t batch_size = 1;      // images per forward pass on each rank
-  int64_t max_images = 0;      // the first N images only (0 = all)
+  std::string model;                  // the detector's .safetensors
+  std::string dataset;                // a COCO instances JSON (images under its folder)
+  int64_t batch_size = 1;             // images per forward pass on each rank
+  int64_t max_images = 0;             // the first N images only (0 = all)
   std::string on_bad_image = "fail";  // fail | skip
-  std::string json_out;        // the report ("" = none), written by rank 0
-  std::string detections_out;  // COCO results JSON ("" = none), written by rank 0
+  std::string json_out;               // the report ("" = none), written by rank 0
+  std::string detections_out;         // COCO results JSON ("" = none), written by rank 0
 };
 
 // The report of one evaluation.

@@ -11,11 +11,11 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/base/format.h"
 #include "dist/collective_util.h"
 #include "dist/fatal.h"
 #include "dist/logging.h"
 #include "dist/partition.h"
-#include "dist/base/format.h"
 #include "quant/detection_eval.h"
 
 namespace psaq::quant {
@@ -118,8 +118,8 @@ std::vector<data::CocoDetection> ToCocoDetections(
   const at::Tensor boxes = detections.boxes.to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor scores = detections.scores.to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor labels = detections.labels.to(at::kCPU, at::kLong).contiguous();
-  const std::vector<data::Rle> masks = data::EncodeAll(
-      detections.masks.narrow(1, 0, height).narrow(2, 0, width).to(at::kCPU));
+  const std::vector<data::Rle> masks =
+      data::EncodeAll(detections.masks.narrow(1, 0, height).narrow(2, 0, width).to(at::kCPU));
   const float* box = boxes.data_ptr<float>();
   std::vector<data::CocoDetection> out;
   out.reserve(static_cast<size_t>(n));
@@ -226,8 +226,7 @@ DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& 
       indices.push_back(i);
     }
     if (images.empty()) continue;
-    const at::Tensor batch =
-        PreprocessDetectionBatch(images, detector.config()).to(options.device);
+    const at::Tensor batch = PreprocessDetectionBatch(images, detector.config()).to(options.device);
     const detect::DetectorOutputs out = detector.forward(batch);
     for (size_t k = 0; k < indices.size(); ++k) {
       const data::CocoImage& image = dataset.image(indices[k]);
@@ -250,8 +249,7 @@ DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& 
   // Every rank must evaluate against the same ground truth: all skipped images leave it.
   const c10::Device comm_device = dist::CollectiveDevice(comm, options.device);
   std::vector<int64_t> all_skipped;
-  for (const std::string& text :
-       dist::AllGatherStrings(comm, JoinIds(skipped_ids), comm_device)) {
+  for (const std::string& text : dist::AllGatherStrings(comm, JoinIds(skipped_ids), comm_device)) {
     size_t pos = 0;
     while (pos < text.size()) {
       const size_t space = text.find(' ', pos);

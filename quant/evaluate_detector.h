@@ -64,11 +64,11 @@ struct DetectorEvalOptions {
 };
 
 struct DetectorEvalResult {
-  data::CocoStats box;   // the 12 numbers of the bbox evaluation
-  data::CocoStats segm;  // and of the segm evaluation
-  int64_t images = 0;      // images evaluated, all ranks
-  int64_t skipped = 0;     // malformed images left out (kSkip), all ranks
-  int64_t detections = 0;  // detections made, all ranks
+  data::CocoStats box;         // the 12 numbers of the bbox evaluation
+  data::CocoStats segm;        // and of the segm evaluation
+  int64_t images = 0;          // images evaluated, all ranks
+  int64_t skipped = 0;         // malformed images left out (kSkip), all ranks
+  int64_t detections = 0;      // detections made, all ranks
   double seconds = 0;          // wall time on this rank, evaluation and collectives included
   double forward_seconds = 0;  // the slowest rank's time in preprocessing + forward + conversion
   double peak_rss_mb = 0;      // the largest peak resident memory of any rank at the end, MiB
@@ -95,9 +95,9 @@ at::Tensor PreprocessDetectionBatch(const std::vector<at::Tensor>& images,
 
 // One image's detections as COCO results (see above), clipped/cropped to height x width.
 // REQUIRES: every label < categories.size(), masks at least height x width (TORCH_CHECK).
-std::vector<data::CocoDetection> ToCocoDetections(const detect::Detections& detections,
-                                                  int64_t image_id, int64_t height, int64_t width,
-                                                  const std::vector<data::CocoCategory>& categories);
+std::vector<data::CocoDetection> ToCocoDetections(
+    const detect::Detections& detections, int64_t image_id, int64_t height, int64_t width,
+    const std::vector<data::CocoCategory>& categories);
 
 // A COCO results JSON (what pycocotools' COCO.loadRes reads and data::LoadCocoDetections reads
 // back to equal detections): [{"image_id", "category_id", "bbox": [x, y, w, h], "score",

@@ -3,7 +3,8 @@
 //   detector_zoo_check <detector.safetensors>
 // The file's metadata must record how its box AP and mask AP were measured:
 //   "val_scenes"         JSON {"split": "val", "num_images": N, "seed": S, "canvas_size": C}: the
-//                        `psaq make-scenes` options of its evaluation set (others at their defaults)
+//                        `psaq make-scenes` options of its evaluation set (others at their
+//                        defaults)
 //   "val_data_checksum"  that set's checksum ("crc32:...", as make-scenes prints it)
 //   "val_box_ap", "val_mask_ap"  AP@[.5:.95] (fractions) that `psaq eval` printed on that set
 //   "train_command", "train_seed"  how it was trained (checked present only)
