@@ -136,8 +136,8 @@ std::vector<data::CocoDetection> ToCocoDetections(
     data::CocoDetection d;
     d.image_id = image_id;
     d.category_id = categories[static_cast<size_t>(label)].id;
-    // mmdet's xyxy2xywh subtracts in float32 before writing the JSON.
-    d.bbox = {x1, y1, static_cast<double>(x2 - x1), static_cast<double>(y2 - y1)};
+    // mmdet's xyxy2xywh takes the float32 corners to Python floats (tolist), then subtracts.
+    d.bbox = {x1, y1, static_cast<double>(x2) - x1, static_cast<double>(y2) - y1};
     d.score = scores.data_ptr<float>()[i];
     d.mask = masks[static_cast<size_t>(i)];
     out.push_back(std::move(d));

@@ -59,7 +59,7 @@ TEST(PreprocessDetectionBatchTest, NormalisesThenPadsWithZerosToTheSizeDivisor) 
 
 TEST(ToCocoDetectionsTest, ClipsToTheImageCropsMasksAndMapsLabelsToCategoryIds) {
   detect::Detections d;
-  d.boxes = at::tensor({-3.0f, 2.0f, 50.0f, 20.5f, 1.0f, 1.5f, 5.0f, 4.0f}).view({2, 4});
+  d.boxes = at::tensor({-3.0f, 2.0f, 50.0f, 20.5f, 1.1f, 1.5f, 5.3f, 4.0f}).view({2, 4});
   d.scores = at::tensor({0.75f, 0.25f});
   d.labels = at::tensor(std::vector<int64_t>{1, 0});
   d.masks = at::zeros({2, 32, 64}, at::kBool);
@@ -72,7 +72,11 @@ TEST(ToCocoDetectionsTest, ClipsToTheImageCropsMasksAndMapsLabelsToCategoryIds) 
   EXPECT_EQ(out[0].category_id, 9);
   EXPECT_EQ(out[1].category_id, 5);
   EXPECT_EQ(out[0].bbox, (std::array<double, 4>{0, 2, 40, 8}));
-  EXPECT_EQ(out[1].bbox, (std::array<double, 4>{1, 1.5, 4, 2.5}));
+  // Width and height in double from the float32 corners, as mmdet's xyxy2xywh (after tolist()):
+  // not the float32 difference.
+  const double x1 = 1.1f, x2 = 5.3f;
+  ASSERT_NE(x2 - x1, static_cast<double>(5.3f - 1.1f));
+  EXPECT_EQ(out[1].bbox, (std::array<double, 4>{x1, 1.5, x2 - x1, 2.5}));
   EXPECT_EQ(out[0].score, 0.75);
   EXPECT_FALSE(out[0].area.has_value());  // the evaluator takes the box's, as loadRes
   ASSERT_TRUE(out[0].mask.has_value());
