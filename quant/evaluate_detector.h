@@ -44,7 +44,7 @@
 namespace psaq::quant {
 
 // Largest image side EvaluateDetector takes: the detector runs at the image's own size (no
-// resize), and its memory grows with the area (a 4096 x 4096 image is ~7 GB of Swin-T features).
+// resize), and its memory grows with the area (mmdetection resizes COCO images to at most 1333 px).
 inline constexpr int64_t kMaxDetectorImageSide = 4096;
 
 struct DetectorEvalOptions {
