@@ -107,6 +107,8 @@ error not_coco "a detector: evaluate it on a COCO instances JSON file" \
   --model="$WORK/det.safetensors" --dataset=fashion_mnist
 error classifier_on_coco "$GT: a COCO detection set, not a classification dataset" \
   --model="$GOLDEN/vit_fmnist.weights.safetensors" --dataset="$GT"
+error detector_sqnr "--sqnr_batches applies to quantized exports only" \
+  --model="$WORK/det.safetensors" --dataset="$GT" --sqnr_batches=2
 error classifier_dets_out "--detections_out applies to detectors only" \
   --model="$GOLDEN/vit_fmnist.weights.safetensors" --dataset=fashion_mnist \
   --detections_out="$WORK/x.json"
