@@ -27,10 +27,11 @@ const std::vector<Subcommand>& Subcommands() {
   static const std::vector<Subcommand> table = {
       // name, summary, usage, flags (own, then shared), flag checks, run
       {"bench",
-       "Time generation steps (V1 with/without entropy, V2 sample and student steps)",
+       "Time generation steps (V1 with/without entropy, V2 sample and student steps) and the "
+       "evaluation forward",
        "[mpirun -np N] psaq bench --model=<preset|weights.safetensors> --batch_size=32 "
        "[--device=cuda]",
-       {"steps", "warmup_steps", "methods", "entropy_impls",  //
+       {"steps", "warmup_steps", "methods", "entropy_impls", "profile", "profile_top",  //
         "model", "batch_size", "seed", "device"},
        &CheckBenchFlags,
        &RunBench},

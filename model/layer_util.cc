@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <utility>
+#include <vector>
 
 namespace psaq::model {
 namespace {
@@ -33,7 +34,17 @@ int TapScope::Register(const std::string& point, TapKind kind) const {
 at::Tensor TappedLinear(const TapSet& taps, int weight_tap, const torch::nn::Linear& linear,
                         const at::Tensor& x) {
   // An undefined bias (Linear built with bias=false) is treated as "no bias" by at::linear.
-  return at::linear(x, taps.Apply(weight_tap, linear->weight), linear->bias);
+  const at::Tensor weight = taps.Apply(weight_tap, linear->weight);
+  if (x.dim() > 3) {
+    // LibTorch 1.13's at::linear folds the bias into one addmm only for 2-D and contiguous 3-D
+    // inputs; a 4-D one (Swin's NHWC maps) became matmul + a separate bias add, forward and
+    // backward. Fold the leading dimensions as timm's Swin does ([B, H·W, C] for its MLP).
+    std::vector<int64_t> sizes = x.sizes().vec();
+    const at::Tensor y = at::linear(x.reshape({-1, x.size(-1)}), weight, linear->bias);
+    sizes.back() = y.size(-1);
+    return y.view(sizes);
+  }
+  return at::linear(x, weight, linear->bias);
 }
 
 void TruncNormal_(const at::Tensor& tensor, double std, double a, double b) {

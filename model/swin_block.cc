@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "model/token_permutation.h"
+
 namespace psaq::model {
 
 at::Tensor WindowPartition(const at::Tensor& x, int window_size) {
@@ -63,6 +65,9 @@ SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options, const TapScope& sc
               " does not tile the resolution ", resolution_);
   if (shift_size_ > 0) {
     attn_mask_ = ConstantCache(ShiftedWindowMask(resolution_, window_size_, shift_size_));
+    const at::Tensor order = ShiftedWindowOrder(resolution_, resolution_, window_size_, shift_size_);
+    window_order_ = ConstantCache(order);
+    window_inverse_ = ConstantCache(InversePermutation(order));
   }
 
   const auto ln = [&] {
@@ -91,13 +96,25 @@ at::Tensor SwinBlockImpl::forward(const at::Tensor& x) {
   const int64_t R = resolution_;
   const int s = shift_size_;
   at::Tensor h = taps_->Apply(norm1_out_tap_, norm1_->forward(x));  // [B, R, R, C]
-  if (s > 0) h = at::roll(h, {-s, -s}, {1, 2});
-  at::Tensor windows = WindowPartition(h, window_size_);  // [B·nW, N, C]
-  at::Tensor mask;
-  if (s > 0) mask = attn_mask_.Get(x.device(), x.scalar_type());
+  const int64_t B = x.size(0), C = x.size(3), N = int64_t{window_size_} * window_size_;
+  at::Tensor windows;  // [B·nW, N, C]
+  at::Tensor mask, order, inverse;
+  if (s > 0) {
+    // roll(h, -s) then WindowPartition, as one copy (model/token_permutation.h).
+    order = window_order_.Get(x.device(), at::kLong);
+    inverse = window_inverse_.Get(x.device(), at::kLong);
+    windows = PermuteTokens(h.reshape({B, R * R, C}), order, inverse).view({-1, N, C});
+    mask = attn_mask_.Get(x.device(), x.scalar_type());
+  } else {
+    windows = WindowPartition(h, window_size_);
+  }
   windows = attn_->forward(windows, mask);
-  h = WindowReverse(windows, window_size_, R, R);  // [B, R, R, C]
-  if (s > 0) h = at::roll(h, {s, s}, {1, 2});
+  if (s > 0) {
+    // WindowReverse then roll(h, +s): the inverse permutation.
+    h = PermuteTokens(windows.reshape({B, R * R, C}), inverse, order).view({B, R, R, C});
+  } else {
+    h = WindowReverse(windows, window_size_, R, R);  // [B, R, R, C]
+  }
   at::Tensor y = taps_->Apply(add1_tap_, x + h);
   h = taps_->Apply(norm2_out_tap_, norm2_->forward(y));
   y = taps_->Apply(add2_tap_, y + mlp_->forward(h));

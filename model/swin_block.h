@@ -4,7 +4,9 @@
 // Window and shift follow timm: a block whose resolution is <= the window uses one window of the
 // whole resolution and no shift; otherwise odd blocks of a stage shift by window/2 (the caller
 // passes shift_size). The shifted block rolls by -shift on H and W, partitions into windows,
-// attends with the 0/-100 mask that keeps regions apart, reverses the partition and rolls back.
+// attends with the 0/-100 mask that keeps regions apart, reverses the partition and rolls back;
+// roll + partition and reverse + roll back are each done as one token permutation
+// (model/token_permutation.h), with the same values.
 //
 // Parameters (timm names, relative to the block): norm1.{weight,bias} [C], attn.* (see
 // window_attention.h), norm2.{weight,bias} [C], mlp.* (see mlp.h). timm's attn_mask is a
@@ -75,6 +77,8 @@ class SwinBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm norm2_{nullptr};
   Mlp mlp_{nullptr};
   ConstantCache attn_mask_;  // [nW, N, N]; empty without shift
+  ConstantCache window_order_;    // [R·R] int64, ShiftedWindowOrder; empty without shift
+  ConstantCache window_inverse_;  // its inverse
   int norm1_out_tap_ = -1;
   int add1_tap_ = -1;
   int norm2_out_tap_ = -1;

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <map>
 #include <set>
@@ -15,6 +16,7 @@
 #include "model/layer_util.h"
 #include "model/patch_merging.h"
 #include "model/swin_block.h"
+#include "model/token_permutation.h"
 #include "model/window_attention.h"
 #include "tests/model/tap_observers.h"
 #include "tests/testing/tensor_near.h"
@@ -68,6 +70,42 @@ TEST(WindowPartitionTest, WindowsAreBatchMajorAndRowMajor) {
           .view({4, 4, 1});
   EXPECT_TENSOR_IDENTICAL(windows, expected);
   EXPECT_TENSOR_IDENTICAL(WindowReverse(windows, 2, 4, 4), x);
+}
+
+// The shifted-window token permutation equals roll(-s) + WindowPartition and its inverse equals
+// WindowReverse + roll(+s), values and gradients bit for bit (a Swin block uses it instead).
+TEST(TokenPermutationTest, EqualsRollAndPartitionForwardAndBackward) {
+  for (const int shift : {0, 1, 3}) {
+    const int64_t B = 2, R = 14, C = 5;
+    const int ws = 7, N = ws * ws;
+    const at::Tensor order = ShiftedWindowOrder(R, R, ws, shift);
+    const at::Tensor inverse = InversePermutation(order);
+    EXPECT_TENSOR_IDENTICAL(std::get<0>(order.sort()), at::arange(R * R, at::kLong));
+    at::manual_seed(shift);
+    const at::Tensor x = at::randn({B, R, R, C}).requires_grad_(true);
+    const at::Tensor g = at::randn({B * (R / ws) * (R / ws), N, C});
+
+    const at::Tensor ref = WindowPartition(at::roll(x, {-shift, -shift}, {1, 2}), ws);
+    const at::Tensor got = PermuteTokens(x.reshape({B, R * R, C}), order, inverse).view({-1, N, C});
+    EXPECT_TENSOR_IDENTICAL(got, ref);
+    const at::Tensor ref_grad = torch::autograd::grad({ref}, {x}, {g})[0];
+    const at::Tensor got_grad = torch::autograd::grad({got}, {x}, {g})[0];
+    EXPECT_TENSOR_IDENTICAL(got_grad, ref_grad);
+
+    const at::Tensor w = g.clone().requires_grad_(true);
+    const at::Tensor back_ref = at::roll(WindowReverse(w, ws, R, R), {shift, shift}, {1, 2});
+    const at::Tensor back =
+        PermuteTokens(w.reshape({B, R * R, C}), inverse, order).view({B, R, R, C});
+    EXPECT_TENSOR_IDENTICAL(back, back_ref);
+    const at::Tensor h = at::randn({B, R, R, C});
+    EXPECT_TENSOR_IDENTICAL(torch::autograd::grad({back}, {w}, {h})[0],
+                            torch::autograd::grad({back_ref}, {w}, {h})[0]);
+  }
+}
+
+TEST(TokenPermutationTest, RejectsAWindowThatDoesNotTile) {
+  EXPECT_THROW(ShiftedWindowOrder(14, 14, 5, 2), c10::Error);
+  EXPECT_THROW(ShiftedWindowOrder(14, 14, 7, 7), c10::Error);
 }
 
 TEST(RelativePositionIndexTest, MatchesHandComputedTwoByTwo) {
