@@ -36,9 +36,13 @@ psaq_python_torch2
 psaq_log "torch venv ready in $((SECONDS - start)) s: $("$PSAQ_TORCH2_PYTHON" -c \
   'import torch, timm; print("torch", torch.__version__, "CUDA", torch.version.cuda, "timm", timm.__version__)')"
 
+# The venv's torchvision operators (built for this LibTorch; Debian's are for 1.13 only).
+tv_ops=$("$PSAQ_TORCH2_PYTHON" -c 'import glob, os, torchvision
+print(glob.glob(os.path.join(os.path.dirname(torchvision.__file__), "_C*.so"))[0])')
 PSAQ_BUILD_DIR="${PSAQ_TORCH2_BUILD_DIR:-$PSAQ_ROOT/build-torch2}"
 PSAQ_CMAKE_ARGS="${PSAQ_CMAKE_ARGS:-} -DCMAKE_PREFIX_PATH=$PSAQ_TORCH2_PREFIX
-  -DPSAQ_WITH_CUDA=ON -DPSAQ_WITH_NCCL=ON -DPSAQ_TIMM_PYTHON=$PSAQ_TORCH2_PYTHON"
+  -DPSAQ_WITH_CUDA=ON -DPSAQ_WITH_NCCL=ON -DPSAQ_TIMM_PYTHON=$PSAQ_TORCH2_PYTHON
+  -DPSAQ_TORCHVISION_OPS=$tv_ops"
 start=$SECONDS
 psaq_build
 psaq_log "LibTorch 2 build: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
