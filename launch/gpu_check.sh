@@ -22,8 +22,8 @@
 # config there, else debs.
 # Environment: PSAQ_TORCH_PYTHON (default /opt/torch/.venv/bin/python3) with torch (and timm for the
 # benchmarks), PSAQ_GPU_BUILD_DIR (default <repo>/build-gpu), PSAQ_DEBS_DIR, PSAQ_WERROR.
-# Budget: under 10 minutes on an H100 with a warm ccache or a quiet 16-core machine (the build is
-# most of it); every GPU step has its own timeout.
+# Target: under 10 minutes on an H100/H200 machine (16 cores), most of it the build; each GPU step
+# has its own timeout. Not yet run on a GPU machine: the GPU steps are untested.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: launch/gpu_check.sh [--no-gpu] [--glog=auto|system|debs] OUT_DIR"
@@ -50,9 +50,26 @@ PYTHON="${PSAQ_TORCH_PYTHON:-/opt/torch/.venv/bin/python3}"
 BUILD="${PSAQ_GPU_BUILD_DIR:-$ROOT/build-gpu}"
 DEBS="${PSAQ_DEBS_DIR:-$ROOT/.debs}"
 [ -x "$PYTHON" ] || die "PSAQ_TORCH_PYTHON: '$PYTHON' is not an executable python3 (the torch venv)"
-TORCH_PREFIX=$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null) \
-  || die "PSAQ_TORCH_PYTHON: '$PYTHON' cannot import torch"
-"$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.version.cuda else 1)' \
+# One interpreter start (importing torch takes seconds): LibTorch's CMake prefix, torch's CUDA
+# version ("" for a CPU build), whether a GPU is usable, the versions for the summary.
+mapfile -t PROBE < <("$PYTHON" - 2>/dev/null <<'PY'
+import torch
+try:
+    import timm
+    timm_version = timm.__version__
+except ImportError:
+    timm_version = ""
+print(torch.utils.cmake_prefix_path)
+print(torch.version.cuda or "")
+print(int(torch.cuda.is_available()))
+print(torch.__version__)
+print(timm_version)
+PY
+)
+[ "${#PROBE[@]}" -eq 5 ] || die "PSAQ_TORCH_PYTHON: '$PYTHON' cannot import torch"
+TORCH_PREFIX="${PROBE[0]}" TORCH_CUDA="${PROBE[1]}" GPU_USABLE="${PROBE[2]}"
+TORCH_VERSION="${PROBE[3]}" TIMM_VERSION="${PROBE[4]}"
+[ -n "$TORCH_CUDA" ] \
   || die "PSAQ_TORCH_PYTHON: the torch of '$PYTHON' is a CPU build (torch.version.cuda is None)"
 for tool in cmake mpirun mpicxx; do
   command -v "$tool" >/dev/null || die "'$tool' not found on PATH"
@@ -60,19 +77,16 @@ done
 NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 [ -x "$NVCC" ] || die "nvcc not found on PATH or at /usr/local/cuda/bin/nvcc"
 if [ "$NO_GPU" = 0 ]; then
-  "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' \
-    || die "no usable GPU (torch.cuda.is_available() is False); --no-gpu runs the rest"
-  "$PYTHON" -c 'import timm' 2>/dev/null || die "PSAQ_TORCH_PYTHON: '$PYTHON' cannot import timm"
+  [ "$GPU_USABLE" = 1 ] || die "no usable GPU (torch.cuda.is_available() is False); --no-gpu runs the rest"
+  [ -n "$TIMM_VERSION" ] || die "PSAQ_TORCH_PYTHON: '$PYTHON' cannot import timm"
 fi
 GLOG_DEBS=(libgflags-dev libgflags2.2 libgoogle-glog-dev libgoogle-glog0v6 libunwind8
            libunwind-dev liblzma-dev)
 if [ "$GLOG" = auto ]; then
-  if ls /usr/lib/*/cmake/glog/glog-config.cmake /usr/lib/cmake/glog/glog-config.cmake \
-       /usr/local/lib/cmake/glog/glog-config.cmake >/dev/null 2>&1; then
-    GLOG=system
-  else
-    GLOG=debs
-  fi
+  GLOG=debs
+  for f in /usr/lib/*/cmake/glog/glog-config.cmake /usr/{,local/}lib/cmake/glog/glog-config.cmake; do
+    [ -e "$f" ] && GLOG=system
+  done
 fi
 if [ "$GLOG" = debs ]; then
   command -v dpkg >/dev/null || die "--glog=debs needs dpkg (to unpack the .deb files)"
@@ -104,12 +118,7 @@ skip() { printf '%-28s skipped (%s)\n' "$1" "$2" >>"$SUMMARY"; }
 
 {
   echo "psaq gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "torch/timm: $("$PYTHON" -c 'import torch
-try:
-    import timm; t = timm.__version__
-except ImportError:
-    t = "absent"
-print("torch", torch.__version__, "CUDA", torch.version.cuda, "timm", t)')"
+  echo "torch/timm: torch $TORCH_VERSION CUDA $TORCH_CUDA timm ${TIMM_VERSION:-absent}"
   echo "nvcc: $("$NVCC" --version | tail -1); cmake: $(cmake --version | head -1); mpirun: $(mpirun --version 2>&1 | head -1)"
   if command -v nvidia-smi >/dev/null; then
     echo "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
@@ -136,7 +145,6 @@ if [ "$GLOG" = debs ]; then
   export LD_LIBRARY_PATH="$GL/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 CMAKE_ARGS+=("-DCMAKE_PREFIX_PATH=$PREFIX")
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
 step configure 300 cmake "${CMAKE_ARGS[@]}" || { echo "gpu_check: configure failed ($OUT/configure.log)" >&2; cat "$SUMMARY"; exit 1; }
 step build 1800 cmake --build "$BUILD" -j"$(nproc)" --target psaq fused_entropy_gpu_test nccl_gpu_test \
   || { echo "gpu_check: build failed ($OUT/build.log)" >&2; cat "$SUMMARY"; exit 1; }
@@ -174,8 +182,8 @@ else
     done
   done
   step v2_2ranks 300 "${MPIRUN[@]}" "${PER_RANK_HOSTID[@]}" "$PSAQ" quantize --device=cuda \
-    --model=deit_tiny_patch16_224 --method=v2 --w_bits=8 --a_bits=8 --num_samples=8 --batch_size=4 \
-    --v2_rounds=2 --v2_sample_iterations=5 --v2_student_iterations=5 --output_dir="$OUT/v2_job"
+    --model=deit_tiny_patch16_224 --method=v2 --w_bits=8 --a_bits=8 --num_samples=8 --samples_per_batch=4 \
+    --v2_rounds=2 --v2_sample_iterations=5 --v2_student_iterations=5 --v2_image_warmup=1 --output_dir="$OUT/v2_job"
   # The timing lines of every benchmark, side by side.
   { echo; echo "benchmarks (ms per step):"; grep -H -E 'ms' "$OUT"/bench_*.log 2>/dev/null | sed "s|$OUT/||"; } >>"$SUMMARY"
 fi
