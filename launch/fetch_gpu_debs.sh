@@ -7,10 +7,11 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${1:-$ROOT/.debs}"
-# gflags and glog with their headers and CMake configs, and what they link that Ubuntu's base
-# image may lack (libunwind). The list gpu_check.sh checks for: keep the two in step.
+# gflags and glog with their headers and CMake configs, what they link that Ubuntu's base image
+# may lack (libunwind), and psaq's two other small dependencies, in case the machine lacks them
+# too (nlohmann-json, stb_image). The list gpu_check.sh checks for: keep the two in step.
 PACKAGES=(libgflags-dev libgflags2.2 libgoogle-glog-dev libgoogle-glog0v6 libunwind8 libunwind-dev
-          liblzma-dev)
+          liblzma-dev nlohmann-json3-dev libstb-dev libstb0)
 mkdir -p "$DIR"
 cd "$DIR"
 if ! apt-get download "${PACKAGES[@]}" >/dev/null 2>&1; then

@@ -16,7 +16,8 @@
 # Exit status: 0 when every step that ran passed; 2 for bad arguments or missing prerequisites
 # (one line naming what is missing), before anything is built.
 # glog/gflags: --glog=system uses the installed ones; --glog=debs unpacks the .deb files of
-# launch/fetch_gpu_debs.sh from $PSAQ_DEBS_DIR (default <repo>/.debs) into <build dir>/gl with
+# launch/fetch_gpu_debs.sh (gflags, glog, libunwind, and nlohmann-json and stb in case those are
+# missing too) from $PSAQ_DEBS_DIR (default <repo>/.debs) into <build dir>/gl with
 # dpkg -x (nothing is installed) and puts only that lib folder on LD_LIBRARY_PATH (never Debian's
 # Open MPI: it clashes with the system PMIx); auto (default): system when CMake finds glog's
 # config there, else debs.
@@ -81,7 +82,7 @@ if [ "$NO_GPU" = 0 ]; then
   [ -n "$TIMM_VERSION" ] || die "PSAQ_TORCH_PYTHON: '$PYTHON' cannot import timm"
 fi
 GLOG_DEBS=(libgflags-dev libgflags2.2 libgoogle-glog-dev libgoogle-glog0v6 libunwind8
-           libunwind-dev liblzma-dev)
+           libunwind-dev liblzma-dev nlohmann-json3-dev libstb-dev libstb0)
 if [ "$GLOG" = auto ]; then
   GLOG=debs
   for f in /usr/lib/*/cmake/glog/glog-config.cmake /usr/{,local/}lib/cmake/glog/glog-config.cmake; do
