@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/psaq-timm-live.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
-"$PYTHON" "$HERE/timm_live_fixtures.py" "$dir"
+"$PYTHON" "$HERE/timm_live_fixtures.py" "$dir" | tee "$dir/fixtures.log"
 expected=$(find "$dir" -name '*.io.safetensors' | wc -l)
 PSAQ_GOLDEN_DIR="$dir" "$TESTS" --gtest_filter='ParityTest.*' | tee "$dir/parity.log"
 compared=$(grep -c '^\[ parity   \]' "$dir/parity.log" || true)
@@ -20,4 +20,4 @@ if [ "$compared" -ne 14 ] || [ "$expected" -ne 14 ]; then
   echo "FAIL: $compared models compared, $expected fixtures written (expected 14)" >&2
   exit 1
 fi
-echo "live timm parity: $compared models, $(head -c 200 "$dir/manifest.json" | tr -d '\n ' | cut -d, -f1-2)"
+echo "live timm parity: $compared models match ($(head -1 "$dir/fixtures.log"))"
