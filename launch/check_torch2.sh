@@ -10,6 +10,12 @@
 #      tests/model/timm_live_parity_test.sh). The Slurm tests are left out: they exercise the
 #      scheduler, the same with either LibTorch, and launch/test.sh runs them with the first build.
 # No GPU is needed: LibTorch's CUDA build runs on the CPU.
+# Time (2-core dev machine, 2026-12-06, shared with five other builds, so only CPU seconds
+# compare): the venv installs in about 2 min (about 5 GB); a translation unit takes 1.2x the CPU
+# time it takes with Debian's 1.13 (model/vit.cc 19.5 vs 16.3 s, gen/v1_generator.cc 15.3 vs
+# 12.4 s), so the cold build costs about 1.2x the first build's; the live timm parity test used
+# 74 CPU seconds (13 min wall on the loaded machine). The whole step on a cold CI machine has not
+# been measured yet.
 #
 #   launch/check_torch2.sh [CTEST ARGS...]   (default ctest selection: -LE slurm)
 # Environment:
