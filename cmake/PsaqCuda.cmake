@@ -4,6 +4,11 @@
 #     LibTorch: the NCCL backend works on raw device pointers and a CUDA stream, so it compiles (and
 #     links) on CPU-only CI machines that have /usr/local/cuda.
 set(_torch_has_cuda OFF)
+# LibTorch 2.x leaves a normal variable CMAKE_CUDA_ARCHITECTURES=OFF behind (see CMakeLists.txt),
+# which would hide the cached architectures and give nvcc its default (sm_75 for CUDA 13).
+if(DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT CMAKE_CUDA_ARCHITECTURES)
+  unset(CMAKE_CUDA_ARCHITECTURES)
+endif()
 if(TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
   set(_torch_has_cuda ON)
 endif()

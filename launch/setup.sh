@@ -60,24 +60,44 @@ psaq_install_packages() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# psaq_python_oracles: a virtual environment at $PSAQ_ORACLE_VENV (default <repo>/.venv-oracles)
-# with the pinned PyPI packages of launch/requirements-oracles.txt (pycocotools), for the tests
-# that check psaq against a reference implementation. Reinstalls only when the list changed.
-# Prints nothing on stdout; exports PSAQ_ORACLE_PYTHON.
-PSAQ_ORACLE_VENV="${PSAQ_ORACLE_VENV:-$PSAQ_ROOT/.venv-oracles}"
-psaq_python_oracles() {
-  local req="$PSAQ_ROOT/launch/requirements-oracles.txt" stamp="$PSAQ_ORACLE_VENV/.requirements"
-  if [ ! -x "$PSAQ_ORACLE_VENV/bin/python3" ]; then
-    psaq_log "creating $PSAQ_ORACLE_VENV"
-    python3 -m venv "$PSAQ_ORACLE_VENV" || { psaq_log "python3 -m venv failed"; return 1; }
+# psaq_python_venv VENV REQUIREMENTS: a virtual environment at VENV with the pinned PyPI packages
+# of REQUIREMENTS; reinstalls only when the list changed since the last successful install.
+psaq_python_venv() {
+  local venv="$1" req="$2" stamp="$1/.requirements"
+  if [ ! -x "$venv/bin/python3" ]; then
+    psaq_log "creating $venv"
+    python3 -m venv "$venv" || { psaq_log "python3 -m venv $venv failed"; return 1; }
   fi
   if ! cmp -s "$req" "$stamp"; then
-    psaq_log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $PSAQ_ORACLE_VENV"
-    "$PSAQ_ORACLE_VENV/bin/python3" -m pip install -q --disable-pip-version-check -r "$req" >&2 \
+    psaq_log "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv"
+    "$venv/bin/python3" -m pip install -q --disable-pip-version-check -r "$req" >&2 \
       || { psaq_log "pip install -r $req failed"; return 1; }
     cp "$req" "$stamp"
   fi
+}
+
+# psaq_python_oracles: a virtual environment at $PSAQ_ORACLE_VENV (default <repo>/.venv-oracles)
+# with the pinned PyPI packages of launch/requirements-oracles.txt (pycocotools), for the tests
+# that check psaq against a reference implementation. Prints nothing on stdout; exports
+# PSAQ_ORACLE_PYTHON.
+PSAQ_ORACLE_VENV="${PSAQ_ORACLE_VENV:-$PSAQ_ROOT/.venv-oracles}"
+psaq_python_oracles() {
+  psaq_python_venv "$PSAQ_ORACLE_VENV" "$PSAQ_ROOT/launch/requirements-oracles.txt" || return 1
   export PSAQ_ORACLE_PYTHON="$PSAQ_ORACLE_VENV/bin/python3"
+}
+
+# psaq_python_torch2: a virtual environment at $PSAQ_TORCH2_VENV (default <repo>/.venv-torch2) with
+# launch/requirements-torch2.txt: PyPI's torch 2.11.0 (LibTorch 2.11 + CUDA 13.0 libraries, about
+# 5 GB installed) and timm, for the second build (launch/check_torch2.sh) and the live timm parity
+# test. Prints nothing on stdout; exports PSAQ_TORCH2_PYTHON and PSAQ_TORCH2_PREFIX (LibTorch's
+# CMake prefix).
+PSAQ_TORCH2_VENV="${PSAQ_TORCH2_VENV:-$PSAQ_ROOT/.venv-torch2}"
+psaq_python_torch2() {
+  psaq_python_venv "$PSAQ_TORCH2_VENV" "$PSAQ_ROOT/launch/requirements-torch2.txt" || return 1
+  export PSAQ_TORCH2_PYTHON="$PSAQ_TORCH2_VENV/bin/python3"
+  PSAQ_TORCH2_PREFIX="$("$PSAQ_TORCH2_PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
+    || { psaq_log "$PSAQ_TORCH2_PYTHON cannot import torch"; return 1; }
+  export PSAQ_TORCH2_PREFIX
 }
 
 # psaq_build [TARGET...]: configure and build in Release with all cores: the given targets (and

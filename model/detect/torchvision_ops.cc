@@ -3,6 +3,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/SymInt.h>
 #include <c10/core/TensorOptions.h>
+#include <torch/version.h>
 #include <dlfcn.h>
 #include <glob.h>
 
@@ -33,7 +34,12 @@ struct Loaded {
 std::once_flag g_once;
 Loaded g_loaded;
 
+// "" when there is no default library for this build (see TorchvisionOpsOptions).
 std::string DefaultLibraryPath() {
+#ifdef PSAQ_TORCHVISION_OPS
+  return PSAQ_TORCHVISION_OPS;
+#endif
+  if (TORCH_VERSION_MAJOR != 1 || TORCH_VERSION_MINOR != 13) return "";
   glob_t matches{};
   std::string path;
   if (::glob(kDebianLibraryPattern, 0, nullptr, &matches) == 0 && matches.gl_pathc > 0) {
@@ -73,8 +79,12 @@ void Load(const TorchvisionOpsOptions& options, Loaded* loaded) {
   TorchvisionOpsStatus& status = loaded->status;
   status.library = options.library_path.empty() ? DefaultLibraryPath() : options.library_path;
   if (status.library.empty()) {
-    status.reason = std::string("torchvision operator library not found (no match for ") +
-                    kDebianLibraryPattern + "; install python3-torchvision)";
+    status.reason = TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13
+                        ? std::string("torchvision operator library not found (no match for ") +
+                              kDebianLibraryPattern + "; install python3-torchvision)"
+                        : std::string("no torchvision operator library for LibTorch ") +
+                              TORCH_VERSION + " (Debian's is built for 1.13; configure with "
+                              "-DPSAQ_TORCHVISION_OPS=<a matching torchvision/_C.so>)";
     return;
   }
   // RTLD_GLOBAL is not needed: the operators register themselves with LibTorch's dispatcher in

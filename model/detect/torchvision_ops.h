@@ -33,9 +33,13 @@ namespace psaq::detect {
 enum class OpsBackend { kAuto, kTorchvision, kAten };
 
 struct TorchvisionOpsOptions {
-  // The operator library to dlopen. Empty: the first match of Debian's location
-  // /usr/lib/python3/dist-packages/torchvision/_C.cpython-*-x86_64-linux-gnu.so.
-  // Set it for a PyPI wheel's torchvision/_C.so (it must match this LibTorch's version).
+  // The operator library to dlopen. Empty: the build's default, the CMake cache variable
+  // PSAQ_TORCHVISION_OPS when set (e.g. a PyPI wheel's torchvision/_C.so for a LibTorch 2.x
+  // build), else, built against LibTorch 1.13 only, the first match of Debian's location
+  // /usr/lib/python3/dist-packages/torchvision/_C.cpython-*-x86_64-linux-gnu.so (Debian's
+  // library links LibTorch 1.13: loading it beside another LibTorch would put two in the process,
+  // so any other version reports the operators unavailable instead). A library set here must
+  // match this LibTorch's version.
   std::string library_path;
 };
 
