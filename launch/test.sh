@@ -8,9 +8,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 # python3: the CLI tests read safetensors metadata with a few lines of it; python3-venv: the
-# oracle environment (pycocotools) of psaq_python_oracles.
+# oracle environment (pycocotools) of psaq_python_oracles. The torch venv (PyPI torch + timm,
+# launch/requirements-torch2.txt) is the live timm parity test's reference (model.timm_live_parity:
+# timm builds random-weight models, this build loads and compares them).
 psaq_install_packages "${PSAQ_PACKAGES[@]}" slurm-wlm munge libpmix-dev python3 python3-venv
 psaq_python_oracles
+psaq_python_torch2
+PSAQ_CMAKE_ARGS="${PSAQ_CMAKE_ARGS:-} -DPSAQ_TIMM_PYTHON=$PSAQ_TORCH2_PYTHON"
 psaq_build
 
 psaq_log "running tests"
