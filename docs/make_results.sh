@@ -3,8 +3,9 @@
 # Fashion-MNIST teachers (model/zoo/) measured the way the papers do on ImageNet.
 #   docs/make_results.sh            (after launch/test.sh or launch/demo.sh has built psaq)
 # For each teacher, bit setting and seed: top-1 on the 10,000 test images after calibration from
-# 32 real training images, 32 N(0,1) images, 32 V1 samples and 32 V2 samples (V2 at the setting's
-# bits: its student is the exported model). V1/noise/real samples do not depend on the bits: they
+# 32 real training images, 32 N(0,1) images, 32 V1 samples, 32 V1 samples made with --v1_official
+# (the paper's TV weight, for comparison with psaq's default) and 32 V2 samples (V2 at the
+# setting's bits: its student is the exported model). V1/noise/real samples do not depend on the bits: they
 # are generated once per seed (psaq generate) and quantized at every setting (--method=files).
 # Then the V2 ablation, the number of samples over 1 and 2 ranks, and the real, noise and V1
 # samples quantized again with --input_range=pixel_box. Every run's directory stays
@@ -116,9 +117,11 @@ for teacher in $TEACHERS; do
       --num_samples=32 --seed="$seed"
     job "$base/samples-real-s$seed" "$RANKS" generate --model="$model" --method=real \
       --dataset=fashion_mnist --num_samples=32 --seed="$seed"
+    job "$base/samples-v1off-s$seed" "$RANKS" generate --model="$model" --method=v1 \
+      --v1_official --num_samples=32 --seed="$seed"
     for bits in $BITS; do
       w="${bits%,*}" a="${bits#*,}"
-      for source in v1 noise real; do
+      for source in v1 v1off noise real; do
         job "$base/w${w}a${a}-$source-s$seed" "$RANKS" quantize --model="$model" --method=files \
           --sample_files="$base/samples-$source-s$seed/samples" --w_bits="$w" --a_bits="$a" \
           "${EVAL[@]}"

@@ -15,7 +15,11 @@ import struct
 
 import numpy as np
 
-SOURCES = [("real", "32 real"), ("noise", "32 noise"), ("v1", "V1"), ("v2", "V2")]
+# v1off: V1 with --v1_official (the paper's TV weight 0.05; psaq's V1 default is 0, README).
+SOURCES = [("real", "32 real"), ("noise", "32 noise"), ("v1", "V1"), ("v2", "V2"),
+           ("v1off", "V1 official")]
+# The quantizer of every run on this page (psaq's default; the column says which).
+QUANTIZER = "psaq"
 
 
 def read_json(path):
@@ -267,14 +271,14 @@ def teacher_lines(root, t, bits, seeds, test_pixels, table):
 
     fl = table[(t, "float")] = top1(os.path.join(root, t, "float.json"))
     lines = [f"## {t}", "", f"Float: **{fl:.2f}**" if fl is not None else "Float: n/a", "",
-             "| bits | " + " | ".join(n for _, n in SOURCES) + " |",
-             "|---|" + "---|" * len(SOURCES)]
+             "| bits | quantizer | " + " | ".join(n for _, n in SOURCES) + " |",
+             "|---|---|" + "---|" * len(SOURCES)]
     for w, ab in bits:
         row = []
         for s, _ in SOURCES:
             table[(t, w, ab, s)] = stats([top1(r) for r in runs(f"w{w}a{ab}-{s}")])
             row.append(cell(*table[(t, w, ab, s)], len(seeds)))
-        lines.append(f"| W{w}/A{ab} | " + " | ".join(row) + " |")
+        lines.append(f"| W{w}/A{ab} | {QUANTIZER} | " + " | ".join(row) + " |")
     v2t = stats([wall(r) for r in runs(f"w{bits[0][0]}a{bits[0][1]}-v2")])[0]
     v1t = stats([wall(r) for r in runs("samples-v1")])[0]
     if v1t is not None and v2t is not None:

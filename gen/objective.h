@@ -44,12 +44,12 @@ struct LossTerms {
 struct V1LossWeights {
   double entropy = 1.0;        // w_ent; official 1
   double cross_entropy = 1.0;  // w_ce; official 1; 0 for V2's warm-up (no category guidance)
-  double tv = 0.05;            // w_tv; official 0.05
+  double tv = 0.05;            // w_tv; official 0.05 (V1Options defaults to 0, see there)
 };
 
 struct V2SampleWeights {
   double entropy = 1.0;      // w_ent (R-V2 keeps V1's prior at weight 1)
-  double tv = 0.05;          // λ_tv (R-V2 suggests V1's 0.05)
+  double tv = 0.0;           // λ_tv: R-V2 suggested V1's 0.05; 0 as psaq's V1 (V1Options::weights)
   double l2 = 0.0;           // λ_l2 (off by default)
   double adversarial = 1.0;  // λ_adv (R-V2 suggests 1)
 };

@@ -13,6 +13,8 @@
 
 namespace psaq::gen {
 
+void ApplyOfficialV1(V1Options& options) { options.weights.tv = kOfficialV1TvWeight; }
+
 void ValidateV1Options(const V1Options& o) {
   TORCH_CHECK(o.batch_size >= 1, "V1Options.batch_size must be >= 1, got ", o.batch_size);
   TORCH_CHECK(o.epochs >= 1, "V1Options.epochs must be >= 1, got ", o.epochs);

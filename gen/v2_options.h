@@ -54,7 +54,8 @@ struct V2Options {
   double image_beta2 = 0.9;
   double image_eps = 1e-8;
 
-  // Sample loss weights: w_ent 1, λ_tv 0.05, λ_l2 0, λ_adv 1.
+  // Sample loss weights: w_ent 1, λ_tv 0 (R-V2 suggested 0.05; see V2SampleWeights), λ_l2 0,
+  // λ_adv 1.
   V2SampleWeights weights;
   // D: KL on logits with τ = 1 (τ² scaling on), or MSE on block outputs.
   DiscrepancyOptions discrepancy;

@@ -52,9 +52,11 @@ const std::vector<Subcommand>& Subcommands() {
        &CheckGenerateFlags,
        &RunGenerate},
       {"inspect",
-       "Describe a weights file or a quantized export",
-       "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors]",
-       {"file", "tensors"},
+       "Describe a weights file or a quantized export, or compare its ranges with real images",
+       "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors] | "
+       "--compare=<export.safetensors|run dir> --dataset=<fashion_mnist|ImageFolder root>",
+       {"file", "tensors", "compare", "compare_images", "compare_rows", "compare_json",  //
+        "dataset", "dataset_dir", "split", "batch_size"},
        &CheckInspectFlags,
        &RunInspect},
       {"make-scenes",

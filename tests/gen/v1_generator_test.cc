@@ -6,6 +6,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "gen/image_prior.h"
+#include "model/data/dataset.h"
+#include "model/data/idx_dataset.h"
 #include "model/data/preprocess.h"
 #include "tests/testing/tiny_models.h"
 
@@ -28,9 +31,16 @@ double Mean(const std::vector<double>& v, size_t begin, size_t end) {
   return s / static_cast<double>(end - begin);
 }
 
+// Short() with the paper's settings (ApplyOfficialV1): the loss below has all three terms.
+V1Options ShortOfficial() {
+  V1Options o = Short();
+  ApplyOfficialV1(o);
+  return o;
+}
+
 TEST(V1GeneratorTest, LossDecreasesAndSamplesStayInThePixelBox) {
   for (model::ModelPtr teacher : {testing::GoldenTeacher(), testing::TinySwinTeacher()}) {
-    V1Options o = Short();
+    V1Options o = ShortOfficial();
     o.iterations_per_epoch = 20;
     V1Generator gen(*teacher, o, 7);
     ImageBatch batch = gen.InitBatch(0, 4);
@@ -124,6 +134,73 @@ TEST(V1GeneratorTest, CheckpointsEveryKAndResumesBitForBit) {
   EXPECT_TRUE(gen.Run(resumed, hooks));
   EXPECT_EQ(checkpoints, (std::vector<int64_t>{15, 20, 24}));  // and at completion
   EXPECT_TENSOR_IDENTICAL(resumed.images.detach(), full.images.detach());
+}
+
+// The one default that departs from the paper (gen/v1_generator.h V1Options::weights): no TV
+// term; ApplyOfficialV1 restores the official weight and changes nothing else.
+TEST(V1GeneratorTest, DefaultHasNoTvTermAndOfficialRestoresOnlyIt) {
+  V1Options o;
+  EXPECT_EQ(o.weights.tv, 0.0);
+  nlohmann::json before = V1OptionsToJson(o);
+  ApplyOfficialV1(o);
+  EXPECT_EQ(o.weights.tv, 0.05);
+  nlohmann::json after = V1OptionsToJson(o);
+  EXPECT_EQ(after["w_tv"], 0.05);
+  after["w_tv"] = before["w_tv"];
+  EXPECT_EQ(after, before);
+
+  // The default's loss is entropy + CE: the TV term is neither computed nor reported.
+  model::ModelPtr teacher = testing::GoldenTeacher();
+  V1Generator gen(*teacher, Short(), 7);
+  ImageBatch batch = gen.InitBatch(0, 4);
+  const V1Progress p = gen.Step(batch);
+  EXPECT_EQ(p.loss.tv, 0.0);
+  EXPECT_NEAR(p.loss.total_value, p.loss.entropy + p.loss.cross_entropy, 1e-4);
+
+  // The official run is the run with the TV weight set to 0.05 by hand, bit for bit.
+  V1Options by_hand = Short();
+  by_hand.weights.tv = 0.05;
+  V1Generator official(*teacher, ShortOfficial(), 7);
+  V1Generator manual(*teacher, by_hand, 7);
+  ImageBatch a = official.InitBatch(0, 4);
+  ImageBatch b = manual.InitBatch(0, 4);
+  official.Run(a);
+  manual.Run(b);
+  EXPECT_TENSOR_IDENTICAL(a.images.detach(), b.images.detach());
+}
+
+// Why the TV term is off by default, part 1: the official target, sized for 224 px ImageNet
+// batches and scaled by sqrt(numel), asks for far less variation than real Fashion-MNIST images
+// have. 32 training images (normalised as the shipped teachers do): TV about 340-380 (measured
+// on three random batches), the target at most 216.5.
+TEST(V1GeneratorTest, OfficialTvTargetIsFarBelowRealFashionMnistImages) {
+  model::ModelPtr teacher = testing::GoldenTeacher();  // 28 x 28 x 1, Fashion-MNIST statistics
+  const model::FashionMnist train(model::kDebianFashionMnistDir, "train");
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < 32; ++i) indices.push_back(i);
+  const model::Batch batch = model::MakeBatch(train, indices, teacher->config());
+  ASSERT_EQ(batch.images.size(0), 32);
+  const double real_tv = TotalVariation(batch.images).item<double>();
+  const double target_high = ScaleTvTarget(kTvTargetHigh, batch.images.numel());
+  EXPECT_NEAR(target_high, 216.5, 0.1);
+  EXPECT_GT(real_tv, 1.5 * target_high) << "real TV " << real_tv;
+}
+
+// Part 2: matching that target compresses the samples. From the same noise, the official run
+// ends with much less variation (TV) and a narrower range than the default's.
+TEST(V1GeneratorTest, OfficialTvTermCompressesTheSamples) {
+  model::ModelPtr teacher = testing::GoldenTeacher();
+  V1Options defaults = Short();
+  V1Generator free(*teacher, defaults, 5);
+  V1Generator official(*teacher, ShortOfficial(), 5);
+  ImageBatch a = free.InitBatch(0, 32);
+  ImageBatch b = official.InitBatch(0, 32);
+  free.Run(a);
+  official.Run(b);
+  const double tv_free = TotalVariation(a.images.detach()).item<double>();
+  const double tv_official = TotalVariation(b.images.detach()).item<double>();
+  EXPECT_LT(tv_official, 0.8 * tv_free) << tv_official << " vs " << tv_free;
+  EXPECT_LT(b.images.std().item<double>(), a.images.std().item<double>());
 }
 
 TEST(V1GeneratorTest, JitterLimitsScaleWithImageSizeUnlessOverridden) {

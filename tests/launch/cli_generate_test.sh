@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # psaq generate under mpirun -np 2: V2 samples (a shard per rank, no model) whose report says
-# complete; quantizing them later works; generate refuses quantize-only flags.
+# complete; quantizing them later works; generate refuses quantize-only flags. V1 with
+# --v1_official makes exactly the samples of --tv_weight=0.05 (the paper's weight, the old default)
+# and not those of the default (no TV term); it excludes --tv_weight.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
 MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
@@ -24,6 +26,24 @@ else
   expect_in quantize out "psaq_v2 (W4/A8)"
 fi
 
+# v1 NAME FLAGS...: a few V1 steps on 4 samples into $WORK/NAME.
+v1() {
+  local name="$1"
+  shift
+  run "$name" "$PSAQ" generate --model="$MODEL" --method=v1 --num_samples=4 --samples_per_batch=4 \
+    --v1_epochs=1 --v1_iterations=4 --v1_warmup=1 --output_dir="$WORK/$name" "$@"
+  [ "$RC" -eq 0 ] || { fail "generate $name exited $RC"; sed 's/^/    /' "$WORK/$name.err" >&2; }
+}
+v1 official --v1_official
+v1 tv005 --tv_weight=0.05
+v1 default
+shard="samples/shard-0-of-1.safetensors"
+"$PSAQ_SAME_TENSORS" "$WORK/official/$shard" "$WORK/tv005/$shard" ||
+  fail "--v1_official samples differ from --tv_weight=0.05's"
+"$PSAQ_SAME_TENSORS" "$WORK/official/$shard" "$WORK/default/$shard" >/dev/null 2>&1 &&
+  fail "--v1_official samples equal the default's (no TV term)"
+grep -q '"w_tv": 0.05' "$WORK/official/report.json" || fail "official report does not record w_tv 0.05"
+
 usage() {
   local name="$1" text="$2"
   shift 2
@@ -39,4 +59,8 @@ usage warmup "--v2_image_warmup (10) must not exceed the image schedule's length
   --model="$MODEL" --output_dir="$WORK/x" --method=v2 --v2_sample_iterations=3
 usage eval "--eval_dataset is not a flag of 'psaq generate'" --model="$MODEL" \
   --output_dir="$WORK/x" --eval_dataset=fashion_mnist
+usage official "--v1_official sets the paper's TV weight 0.05; leave out --tv_weight" \
+  --model="$MODEL" --output_dir="$WORK/x" --method=v1 --v1_official --tv_weight=0
+usage official_v2 "--v1_official applies to --method=v1 only" --model="$MODEL" \
+  --output_dir="$WORK/x" --method=v2 --v1_official
 finish
