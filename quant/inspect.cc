@@ -209,10 +209,10 @@ void AddExportFields(const model::SafetensorsFile& header, Fields* fields) {
                                    (Meta(header, "input_range") == "pixel_box"
                                         ? ", input over the pixel box"
                                         : "") +
-                                   ", quantizer " +
-                                   (header.metadata.count("quantizer") != 0
-                                        ? Meta(header, "quantizer")
-                                        : std::string("psaq")) +
+                                   (header.metadata.count("quantizer") != 0 &&
+                                            Meta(header, "quantizer") != "psaq"
+                                        ? ", quantizer " + Meta(header, "quantizer")
+                                        : std::string()) +
                                    ")");
   fields->emplace_back("calibration",
                        Meta(header, "method") + ", " + Meta(header, "num_samples") + " samples");
