@@ -50,8 +50,10 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
                   const job::JobResult& result) {
   const nlohmann::json& rep = result.report;
   std::vector<std::pair<std::string, std::string>> table;
-  const std::string bits = "W" + std::to_string(options.quant.weight_bits) + "/A" +
-                           std::to_string(options.quant.act_bits);
+  const std::string bits =
+      "W" + std::to_string(options.quant.weight_bits) + "/A" +
+      std::to_string(options.quant.act_bits) +
+      (options.quant.quantizer == quant::QuantizerKind::kRepq ? ", repq" : "");
   table.push_back({"method", rep["options"].value("method", std::string("?")) +
                                  (kind == JobKind::kQuantize ? " (" + bits + ")" : "")});
   table.push_back({"samples", std::to_string(rep["options"]["num_samples"].get<int64_t>()) +

@@ -72,6 +72,10 @@ DEFINE_string(input_range, psaq::quant::InputRangeName(kJob.quant.input_range).c
               "Range of the input image's quantizer: calibrated (the calibration images' min/max, "
               "as PSAQ) or pixel_box (every valid image: [(0 - mean)/std, (1 - mean)/std] over "
               "the channels), for samples dimmer than real images.");
+DEFINE_string(quantizer, psaq::quant::QuantizerKindName(kJob.quant.quantizer).c_str(),
+              "Quantization method: psaq (PSAQ-ViT's: per-tensor activations, softmax in float) "
+              "or repq (RepQ-ViT's scale reparameterisation of post-LayerNorm activations and "
+              "log-sqrt(2) post-softmax attention; docs/quantizers.md), for 4-bit activations.");
 
 // --- V1 (PSAQ-ViT, official values) ---------------------------------------------------------
 DEFINE_int32(v1_epochs, kV1.epochs, "V1: epochs of the image schedule per batch (official 2).");
@@ -162,6 +166,9 @@ bool ValidateImageSchedule(const char* flag, const std::string& v) {
 bool ValidateInputRange(const char* flag, const std::string& v) {
   return psaq::launch::CheckOneOf(flag, v, {"calibrated", "pixel_box"});
 }
+bool ValidateQuantizer(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"psaq", "repq"});
+}
 bool ValidateCheckpointEvery(const char* flag, int64_t v) {
   return v >= -1 ||
          psaq::launch::RefuseFlag(flag, "must be >= 1, 0 or -1, got " + std::to_string(v));
@@ -177,6 +184,7 @@ DEFINE_validator(progress_seconds, &psaq::launch::NonNegativeDouble);
 DEFINE_validator(w_bits, &ValidateBits);
 DEFINE_validator(a_bits, &ValidateBits);
 DEFINE_validator(input_range, &ValidateInputRange);
+DEFINE_validator(quantizer, &ValidateQuantizer);
 DEFINE_validator(v1_epochs, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_iterations, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_warmup, &psaq::launch::AtLeast<0>);
@@ -325,6 +333,8 @@ const std::vector<JobFlag>& JobFlags() {
       {"a_bits", Scope::kBits, [](Options& o) { o.quant.act_bits = FLAGS_a_bits; }},
       {"input_range", Scope::kBits,
        [](Options& o) { o.quant.input_range = quant::ParseInputRange(FLAGS_input_range); }},
+      {"quantizer", Scope::kBits,
+       [](Options& o) { o.quant.quantizer = quant::ParseQuantizerKind(FLAGS_quantizer); }},
       // V1 and V2's image optimisation.
       {"image_lr", Scope::kGeneration,
        [](Options& o) { o.v1.lr = o.v2.image_lr = FLAGS_image_lr; }},

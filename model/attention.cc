@@ -27,6 +27,7 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options, const TapScope& sc
   qkv_weight_tap_ = scope.Register("qkv.weight", TapKind::kWeight);
   qkv_out_tap_ = scope.Register("qkv.out", TapKind::kActivation);
   logits_tap_ = scope.Register("logits", TapKind::kActivation);
+  softmax_tap_ = scope.Register(kSoftmaxPoint, TapKind::kActivation);
   av_tap_ = scope.Register("av", TapKind::kActivation);
   av_mean_tap_ = taps_->Register(av_mean_name, TapKind::kFeature);
   proj_weight_tap_ = scope.Register("proj.weight", TapKind::kWeight);
@@ -46,7 +47,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x) {
   at::Tensor v = qkv[2];
 
   at::Tensor logits = taps_->Apply(logits_tap_, at::matmul(q, k.transpose(-2, -1)));  // [B,H,N,N]
-  at::Tensor attn = at::softmax(logits, -1);
+  at::Tensor attn = taps_->Apply(softmax_tap_, at::softmax(logits, -1));
   at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));                   // [B, H, N, d]
   if (taps_->Wants(TapKind::kFeature)) taps_->Apply(av_mean_tap_, av.mean(1));  // [B, N, d]
 

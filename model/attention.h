@@ -18,6 +18,12 @@
 
 namespace psaq::model {
 
+// The point name of the post-softmax attention probabilities, here and in WindowAttention
+// (model/window_attention.h): the activation tap "<attention path>.softmax", [B, H, N, N] with
+// values in [0, 1]. PSAQ leaves it in float (quant/ keeps it at 32 bits under its psaq
+// quantizer); RepQ quantizes it (quant/log_sqrt2_quantizer.h).
+inline constexpr const char* kSoftmaxPoint = "softmax";
+
 struct AttentionOptions {
   AttentionOptions(int dim, int num_heads) : dim_(dim), num_heads_(num_heads) {}
   TORCH_ARG(int, dim);        // C; a multiple of num_heads
@@ -49,6 +55,7 @@ class AttentionImpl : public torch::nn::Module {
   int qkv_weight_tap_ = -1;
   int qkv_out_tap_ = -1;
   int logits_tap_ = -1;
+  int softmax_tap_ = -1;  // the attention probabilities (model/tap.h kSoftmaxPoint)
   int av_tap_ = -1;
   int av_mean_tap_ = -1;
   int proj_weight_tap_ = -1;

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "model/attention.h"  // kSoftmaxPoint
+
 namespace psaq::model {
 
 at::Tensor RelativePositionIndex(int window_size) {
@@ -47,6 +49,7 @@ WindowAttentionImpl::WindowAttentionImpl(const WindowAttentionOptions& options,
   logits_tap_ = scope.Register("logits", TapKind::kActivation);
   rel_pos_bias_tap_ = scope.Register("rel_pos_bias", TapKind::kActivation);
   logits_bias_tap_ = scope.Register("logits_bias", TapKind::kActivation);
+  softmax_tap_ = scope.Register(kSoftmaxPoint, TapKind::kActivation);
   av_tap_ = scope.Register("av", TapKind::kActivation);
   av_mean_tap_ = taps_->Register(av_mean_name, TapKind::kFeature);
   proj_weight_tap_ = scope.Register("proj.weight", TapKind::kWeight);
@@ -81,7 +84,7 @@ at::Tensor WindowAttentionImpl::forward(const at::Tensor& x, const at::Tensor& m
     logits = (logits.reshape({Bw / nW, nW, H, N, N}) + mask.unsqueeze(1).unsqueeze(0))
                  .reshape({Bw, H, N, N});
   }
-  at::Tensor attn = at::softmax(logits, -1);
+  at::Tensor attn = taps_->Apply(softmax_tap_, at::softmax(logits, -1));
   at::Tensor av = taps_->Apply(av_tap_, at::matmul(attn, v));                   // [B', H, N, d]
   if (taps_->Wants(TapKind::kFeature)) taps_->Apply(av_mean_tap_, av.mean(1));  // [B', N, d]
 

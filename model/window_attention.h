@@ -64,6 +64,7 @@ class WindowAttentionImpl : public torch::nn::Module {
   int logits_tap_ = -1;
   int rel_pos_bias_tap_ = -1;
   int logits_bias_tap_ = -1;
+  int softmax_tap_ = -1;  // the attention probabilities (model/tap.h kSoftmaxPoint)
   int av_tap_ = -1;
   int av_mean_tap_ = -1;
   int proj_weight_tap_ = -1;

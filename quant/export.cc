@@ -110,9 +110,10 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
       continue;
     }
     const ActivationQuantizer& q = model.activation_quantizer(id);
-    quant_points.push_back(
-        {{"name", info.name}, {"kind", fmt::kActivationKind}, {"bits", q.bits()}});
     json point = {{"name", info.name}, {"kind", fmt::kActivationKind}, {"bits", q.bits()}};
+    // Absent means "uniform": files written before log_sqrt2 existed read as they were written.
+    if (ActivationQuantizerName(q) != "uniform") point["quantizer"] = ActivationQuantizerName(q);
+    quant_points.push_back(point);
     TORCH_CHECK(!q.enabled() || q.has_range(), "ExportQuantizedModel: activation tap '", info.name,
                 "' has no range (calibrate first)");
     if (q.has_range()) {
@@ -143,6 +144,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   metadata["weight_granularity"] = GranularityName(model.config().weight_granularity);
   metadata["act_observer"] = ObserverKindName(model.config().act_observer);
   metadata["input_range"] = InputRangeName(model.config().input_range);
+  metadata["quantizer"] = QuantizerKindName(model.config().quantizer);
   metadata["quant_points"] = quant_points.dump();
   metadata["method"] = options.method;
   metadata["num_samples"] = std::to_string(options.num_samples);

@@ -15,9 +15,15 @@
 // Metadata (all strings): "arch", "config", "preprocess" (model::ConfigToMetadata); "format" =
 // "psaq_quantized"; "format_version" = "1"; "weight_storage" = "int8"; "w_bits", "a_bits";
 // "weight_granularity"; "act_observer"; "input_range" (quant/quant_config.h InputRangeName; a
-// file without it reads as "calibrated"); "quant_points" = JSON array of {"name", "kind"
-// ("weight" | "activation"), "bits"} in forward order (per-tap bits live here); "method";
+// file without it reads as "calibrated"); "quantizer" (QuantizerKindName; absent reads as
+// "psaq"); "quant_points" = JSON array of {"name", "kind" ("weight" | "activation"), "bits"} in
+// forward order (per-tap bits live here), plus "quantizer": "log_sqrt2" on a point quantized by
+// quant/log_sqrt2_quantizer.h (its stored range is [0, Δ]; absent = uniform); "method";
 // "num_samples"; "psaq_version"; "tool"; "created" (UTC, ISO 8601).
+// Under repq the reparameterised LayerNorm and Linear parameters are simply the stored
+// parameters (quant/repq_fold.h): nothing else is needed to reload them.
+// A psaq export written before the post-softmax taps existed (model/tap.h kSoftmaxPoint) lacks
+// those points; it reads with them at 32 bits, as it was quantized.
 // Manifest "<dir>/<stem>.manifest.json": the same metadata plus, per quantization point in
 // forward order, its kind, bits, and range/scale/zero point (activations) or shape and
 // per-channel scale min/mean/max (weights).

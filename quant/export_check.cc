@@ -216,6 +216,7 @@ std::vector<ExportPoint> CheckExportHeader(const model::SafetensorsFile& header)
     ParseGranularity(Meta(header, "weight_granularity"));
     ParseObserverKind(Meta(header, "act_observer"));
     if (header.metadata.count("input_range") != 0) ParseInputRange(Meta(header, "input_range"));
+    if (header.metadata.count("quantizer") != 0) ParseQuantizerKind(Meta(header, "quantizer"));
   } catch (const std::invalid_argument& e) {
     Fail(path, e.what());
   }

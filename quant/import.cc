@@ -31,6 +31,7 @@ struct Point {
   std::string name;
   std::string kind;
   int bits = 0;
+  std::string quantizer = "uniform";  // an activation's ActivationQuantizerName
 };
 
 class Reader {
@@ -54,7 +55,6 @@ class Reader {
     return ParseBits(text, what, path_);
   }
 
-
   std::vector<Point> Points() const {
     json points;
     model::CheckJsonDepth(Meta("quant_points"), path_ + ": metadata 'quant_points'");
@@ -73,6 +73,11 @@ class Reader {
       Point point{p["name"].get<std::string>(), p["kind"].get<std::string>(), 0};
       point.bits =
           Bits(std::to_string(p["bits"].get<int64_t>()), "quant point '" + point.name + "' bits");
+      if (p.contains("quantizer")) {
+        if (!p["quantizer"].is_string())
+          Fail("quant point '" + point.name + "': quantizer must be a string");
+        point.quantizer = p["quantizer"].get<std::string>();
+      }
       out.push_back(std::move(point));
     }
     return out;
@@ -142,6 +147,11 @@ QuantConfig ReadConfig(const Reader& r) {
     if (r.metadata().count("input_range") != 0) {
       config.input_range = ParseInputRange(r.Meta("input_range"));
     }
+    // Likewise quantizer (psaq). The reparameterisation is already in the stored weights and
+    // LayerNorm parameters; repq only changes which points carry which quantizer.
+    if (r.metadata().count("quantizer") != 0) {
+      config.quantizer = ParseQuantizerKind(r.Meta("quantizer"));
+    }
   } catch (const std::invalid_argument& e) {
     r.Fail(e.what());
   }
@@ -157,6 +167,12 @@ std::vector<int> MatchPoints(const Reader& r, const model::VisionModel& net,
   for (const model::TapInfo& info : net.taps().taps()) {
     if (info.kind == model::TapKind::kFeature) continue;
     const size_t i = ids.size();
+    // Exports written before the post-softmax tap existed do not list it; under psaq it is
+    // float anyway (quant/quantized_model.h IsSoftmaxTap), so they read as they were written.
+    if (IsSoftmaxTap(info.name) && config.quantizer == QuantizerKind::kPsaq &&
+        (i >= points.size() || points[i].name != info.name)) {
+      continue;
+    }
     const std::string kind =
         info.kind == model::TapKind::kWeight ? fmt::kWeightKind : fmt::kActivationKind;
     if (i >= points.size() || points[i].name != info.name || points[i].kind != kind) {
@@ -164,7 +180,10 @@ std::vector<int> MatchPoints(const Reader& r, const model::VisionModel& net,
              ": the model has " + kind + " '" + info.name + "', the file " +
              (i < points.size() ? points[i].kind + " '" + points[i].name + "'" : "nothing"));
     }
-    const int default_bits = kind == fmt::kWeightKind ? config.weight_bits : config.act_bits;
+    const int default_bits = kind == fmt::kWeightKind ? config.weight_bits
+                             : IsSoftmaxTap(info.name) && config.quantizer == QuantizerKind::kPsaq
+                                 ? kBitsOff
+                                 : config.act_bits;
     if (points[i].bits != default_bits) config.bits_overrides[info.name] = points[i].bits;
     ids.push_back(net.taps().Find(info.name));
   }
@@ -316,6 +335,17 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
   model::LoadStateDict(*net, weights.state, path);
   auto quantized = std::make_unique<QuantizedModel>(net, config);
   for (const FrozenWeight& w : weights.frozen) quantized->FreezeWeight(w.id, w.codes, w.scale);
+  // The file's quantizer per point must be the one its config builds (a log_sqrt2 point in a
+  // psaq file, or a repq file without one, was not written by psaq).
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (points[i].kind != fmt::kActivationKind) continue;
+    const std::string built = ActivationQuantizerName(quantized->activation_quantizer(ids[i]));
+    if (points[i].quantizer != built) {
+      r.Fail("quant point '" + points[i].name + "' has quantizer '" + points[i].quantizer +
+             "', but a " + QuantizerKindName(config.quantizer) + " export quantizes it with '" +
+             built + "'");
+    }
+  }
   for (const ActivationRange& a : ranges) {
     quantized->activation_quantizer(a.id).SetRange(a.min, a.max);
   }

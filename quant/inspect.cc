@@ -207,8 +207,13 @@ void AddExportFields(const model::SafetensorsFile& header, Fields* fields) {
                                    " (weights " + Meta(header, "weight_granularity") +
                                    ", activation ranges " + Meta(header, "act_observer") +
                                    (Meta(header, "input_range") == "pixel_box"
-                                        ? ", input over the pixel box)"
-                                        : ")"));
+                                        ? ", input over the pixel box"
+                                        : "") +
+                                   (header.metadata.count("quantizer") != 0 &&
+                                            Meta(header, "quantizer") != "psaq"
+                                        ? ", quantizer " + Meta(header, "quantizer")
+                                        : std::string()) +
+                                   ")");
   fields->emplace_back("calibration",
                        Meta(header, "method") + ", " + Meta(header, "num_samples") + " samples");
   fields->emplace_back("written by", Meta(header, "tool") + " (psaq " +
@@ -242,7 +247,8 @@ std::string ManifestSection(const model::SafetensorsFile& header,
   }
   CheckManifest(manifest, header, points, manifest_path);
   base::TextTable weights({"weight", "bits", "shape", "scale min", "scale mean", "scale max"});
-  base::TextTable activations({"activation", "bits", "min", "max", "scale", "zero point"});
+  base::TextTable activations(
+      {"activation", "bits", "min", "max", "scale", "zero point", "quantizer"});
   for (int c = 1; c < 6; ++c) {
     weights.SetAlign(c, base::TextTable::Align::kRight);
     activations.SetAlign(c, base::TextTable::Align::kRight);
@@ -265,7 +271,8 @@ std::string ManifestSection(const model::SafetensorsFile& header,
       }
     } else {
       activations.AddRow({name, bits, FormatG(Number(p, "min")), FormatG(Number(p, "max")),
-                          FormatG(Number(p, "scale")), FormatG(Number(p, "zero_point"))});
+                          FormatG(Number(p, "scale")), FormatG(Number(p, "zero_point")),
+                          p.value("quantizer", std::string("uniform"))});
     }
   }
   std::string text = "\nmanifest " + manifest_path + "\n";

@@ -16,6 +16,16 @@ InputRange ParseInputRange(const std::string& name) {
   throw std::invalid_argument("unknown input range '" + name + "' (calibrated, pixel_box)");
 }
 
+std::string QuantizerKindName(QuantizerKind kind) {
+  return kind == QuantizerKind::kRepq ? "repq" : "psaq";
+}
+
+QuantizerKind ParseQuantizerKind(const std::string& name) {
+  if (name == "psaq") return QuantizerKind::kPsaq;
+  if (name == "repq") return QuantizerKind::kRepq;
+  throw std::invalid_argument("unknown quantizer '" + name + "' (psaq, repq)");
+}
+
 void ValidateQuantConfig(const QuantConfig& config) {
   TORCH_CHECK(IsValidBits(config.weight_bits), "QuantConfig.weight_bits must be ", kMinBits, "..",
               kMaxBits, " or ", kBitsOff, ", got ", config.weight_bits);
@@ -34,6 +44,7 @@ std::string DescribeQuantConfig(const QuantConfig& config) {
     label += " +" + std::to_string(config.bits_overrides.size()) + " overrides";
   }
   if (config.input_range == InputRange::kPixelBox) label += ", pixel-box input";
+  if (config.quantizer == QuantizerKind::kRepq) label += ", repq";
   return label;
 }
 

@@ -22,6 +22,20 @@ enum class InputRange {
 std::string InputRangeName(InputRange range);
 InputRange ParseInputRange(const std::string& name);
 
+// Which quantization method: PSAQ-ViT's (every activation per tensor, post-softmax attention in
+// float) or RepQ-ViT's scale reparameterisation on top of it (quant/repq_fold.h): each
+// post-LayerNorm activation is observed per channel and the channel scales are folded into the
+// LayerNorm affine and the next Linear, so inference stays per tensor, and the post-softmax
+// attention is quantized with a log-sqrt(2) grid (quant/log_sqrt2_quantizer.h).
+enum class QuantizerKind {
+  kPsaq,
+  kRepq,
+};
+
+// "psaq" | "repq". ParseQuantizerKind throws std::invalid_argument for another name.
+std::string QuantizerKindName(QuantizerKind kind);
+QuantizerKind ParseQuantizerKind(const std::string& name);
+
 struct QuantConfig {
   // Bits of every weight tap (Linear and Conv weights, including patch embed and head), 2..8,
   // or 32 = weights stay float. Default 8 (PSAQ's --w_bit); 4 for the W4/A8 setting.
@@ -47,13 +61,17 @@ struct QuantConfig {
   // that are dimmer than real images (docs/results.md, "Calibration images at the model's
   // input") no longer clip the real images' pixels at the first quantization point.
   InputRange input_range = InputRange::kCalibrated;
+
+  // The quantization method. Default kPsaq (the paper's numbers stay comparable); kRepq for
+  // 4-bit activations (docs/quantizers.md).
+  QuantizerKind quantizer = QuantizerKind::kPsaq;
 };
 
 // Throws c10::Error (TORCH_CHECK) naming the field for a bit width outside 2..8 and 32.
 void ValidateQuantConfig(const QuantConfig& config);
 
 // "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty and ", pixel-box
-// input" for InputRange::kPixelBox.
+// input" for InputRange::kPixelBox, ", repq" for QuantizerKind::kRepq.
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 }  // namespace psaq::quant

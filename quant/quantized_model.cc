@@ -3,13 +3,28 @@
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <utility>
 
+#include "model/attention.h"  // kSoftmaxPoint
 #include "model/data/preprocess.h"
+#include "quant/channel_range_observer.h"
 #include "quant/granularity.h"
+#include "quant/log_sqrt2_quantizer.h"
+#include "quant/uniform.h"
 #include "quant/weight_quantizer.h"
 
 namespace psaq::quant {
+
+bool IsSoftmaxTap(const std::string& name) {
+  const std::string suffix = std::string(".") + model::kSoftmaxPoint;
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string ActivationQuantizerName(const ActivationQuantizer& q) {
+  return dynamic_cast<const LogSqrt2Quantizer*>(&q) != nullptr ? "log_sqrt2" : "uniform";
+}
 
 std::string ModeName(QuantizedModel::Mode mode) {
   switch (mode) {
@@ -59,11 +74,24 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
         break;
       case model::TapKind::kActivation:
         activation_taps_.push_back(id);
-        activation_quantizers_[i] = std::make_unique<ActivationQuantizer>(BitsFor(taps[i]));
+        if (IsSoftmaxTap(taps[i].name) && config_.quantizer == QuantizerKind::kRepq) {
+          activation_quantizers_[i] = std::make_unique<LogSqrt2Quantizer>(BitsFor(taps[i]));
+        } else {
+          activation_quantizers_[i] = std::make_unique<ActivationQuantizer>(BitsFor(taps[i]));
+        }
         observers_[i] = MakeObserver(config_.act_observer);
         break;
       case model::TapKind::kFeature:
         break;
+    }
+  }
+  if (config_.quantizer == QuantizerKind::kRepq) {
+    for (FoldSite& site : FindFoldSites(*model_)) {
+      const int id = model_->taps().Find(site.tap);
+      if (!activation_quantizers_[static_cast<size_t>(id)]->enabled()) continue;
+      const int64_t channels = model_->named_parameters()[site.norm + ".weight"].numel();
+      observers_[static_cast<size_t>(id)] = std::make_unique<ChannelMinMaxObserver>(channels);
+      fold_sites_.emplace_back(id, std::move(site));
     }
   }
 }
@@ -75,6 +103,8 @@ QuantizedModel::~QuantizedModel() {
 int QuantizedModel::BitsFor(const model::TapInfo& info) const {
   auto it = config_.bits_overrides.find(info.name);
   if (it != config_.bits_overrides.end()) return it->second;
+  // PSAQ leaves the attention probabilities in float.
+  if (IsSoftmaxTap(info.name) && config_.quantizer == QuantizerKind::kPsaq) return kBitsOff;
   return info.kind == model::TapKind::kWeight ? config_.weight_bits : config_.act_bits;
 }
 
@@ -151,10 +181,29 @@ void QuantizedModel::ApplyObservedRanges() {
   // All taps are checked before any range is set: a failed calibration changes nothing.
   TORCH_CHECK(missing.empty(), "calibration saw nothing at activation taps: ", missing,
               " (did the forward pass reach them?)");
+  // RepQ: fold each post-LayerNorm point's channel scales into the model; its tap then
+  // quantizes per tensor with the target grid.
+  std::vector<bool> folded(activation_quantizers_.size(), false);
+  for (const auto& [id, site] : fold_sites_) {
+    const auto& observer =
+        static_cast<const ChannelMinMaxObserver&>(*observers_[static_cast<size_t>(id)]);
+    const ChannelFold fold =
+        PlanChannelFold(observer.channel_min(), observer.channel_max(),
+                        activation_quantizers_[static_cast<size_t>(id)]->bits());
+    ApplyChannelFold(*model_, site, fold);
+    activation_quantizers_[static_cast<size_t>(id)]->SetRange(fold.range_min, fold.range_max);
+    folded[static_cast<size_t>(id)] = true;
+  }
   for (int id : activation_taps_) {
+    if (folded[static_cast<size_t>(id)]) continue;
     auto [min, max] = config_.input_range == InputRange::kPixelBox && tap(id).name == kInputTap
                           ? pixel_box_
                           : observers_[static_cast<size_t>(id)]->Range();
+    // A log-sqrt(2) grid's range is [0, Δ]; a degenerate Δ = 0 (all probabilities 0) cannot be.
+    if (ActivationQuantizerName(*activation_quantizers_[static_cast<size_t>(id)]) == "log_sqrt2") {
+      min = 0;
+      max = std::max(max, static_cast<double>(kScaleEps));
+    }
     activation_quantizers_[static_cast<size_t>(id)]->SetRange(min, max);
   }
 }

@@ -29,6 +29,7 @@
 #include "quant/quant_config.h"
 #include "quant/quantizer.h"
 #include "quant/range_observer.h"
+#include "quant/repq_fold.h"
 
 namespace psaq::quant {
 
@@ -79,8 +80,12 @@ class QuantizedModel : public model::TapObserver {
   // Resets every observer to "nothing observed".
   void ResetObservers();
   // Sets each activation quantizer's range from its observer, except the input tap's under
-  // InputRange::kPixelBox (the model's normalised pixel box). Throws c10::Error listing the
-  // taps whose observer saw nothing (no range is changed then).
+  // InputRange::kPixelBox (the model's normalised pixel box). Under QuantizerKind::kRepq each
+  // post-LayerNorm point (FindFoldSites, quantizer enabled) was observed per channel: its channel
+  // scales are folded into the model's LayerNorm and Linear parameters (ApplyChannelFold: the
+  // model's parameters CHANGE, its float function does not) and its range becomes the per-tensor
+  // target range; calling it again folds again on top (still exact). Throws c10::Error listing
+  // the taps whose observer saw nothing (no range or parameter is changed then).
   void ApplyObservedRanges();
   // Replaces weight tap `id`'s quantizer with a FrozenWeightQuantizer on (codes, scale) (see
   // quant/weight_quantizer.h). For imports. Throws c10::Error on inconsistent arguments.
@@ -106,9 +111,21 @@ class QuantizedModel : public model::TapObserver {
   std::vector<std::unique_ptr<Quantizer>> weight_quantizers_;
   std::vector<std::unique_ptr<ActivationQuantizer>> activation_quantizers_;
   std::vector<std::unique_ptr<RangeObserver>> observers_;
+  // QuantizerKind::kRepq: (tap id, site) of each enabled post-LayerNorm point (quant/repq_fold.h).
+  std::vector<std::pair<int, FoldSite>> fold_sites_;
   // The input tap's range under InputRange::kPixelBox.
   std::pair<double, double> pixel_box_{0, 0};
 };
+
+// True for a post-softmax attention tap ("<attention path>.softmax", model/attention.h
+// kSoftmaxPoint).
+// Under QuantizerKind::kPsaq it stays at 32 bits (float) unless bits_overrides names it; under
+// kRepq it gets a LogSqrt2Quantizer (quant/log_sqrt2_quantizer.h) at the activation bits.
+bool IsSoftmaxTap(const std::string& name);
+
+// "uniform" (ActivationQuantizer) or "log_sqrt2" (LogSqrt2Quantizer): the quantizer kind of an
+// activation point in exports and psaq inspect.
+std::string ActivationQuantizerName(const ActivationQuantizer& q);
 
 // "float", "calibrate", "quantized".
 std::string ModeName(QuantizedModel::Mode mode);

@@ -14,6 +14,8 @@ std::string ObserverKindName(ObserverKind kind) {
   switch (kind) {
     case ObserverKind::kMinMax:
       return "minmax";
+    case ObserverKind::kChannelMinMax:
+      return "channel_minmax";
   }
   TORCH_INTERNAL_ASSERT(false, "unknown ObserverKind");
 }
@@ -97,6 +99,8 @@ std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind) {
   switch (kind) {
     case ObserverKind::kMinMax:
       return std::make_unique<MinMaxObserver>();
+    case ObserverKind::kChannelMinMax:
+      TORCH_CHECK(false, "MakeObserver: a per-channel observer needs its channel count");
   }
   TORCH_INTERNAL_ASSERT(false, "unknown ObserverKind");
 }

@@ -24,10 +24,13 @@
 namespace psaq::quant {
 
 enum class ObserverKind {
-  kMinMax,  // running global min and max (PSAQ's QuantAct)
+  kMinMax,         // running global min and max (PSAQ's QuantAct)
+  kChannelMinMax,  // per-channel min and max (quant/channel_range_observer.h); made by the
+                   // quantized model for RepQ's post-LayerNorm points, not a user choice
 };
 
-// "minmax". ParseObserverKind throws std::invalid_argument for an unknown name.
+// "minmax", "channel_minmax". ParseObserverKind accepts "minmax" only (the user's choice for
+// QuantConfig.act_observer) and throws std::invalid_argument for another name.
 std::string ObserverKindName(ObserverKind kind);
 ObserverKind ParseObserverKind(const std::string& name);
 
@@ -84,6 +87,7 @@ class MinMaxObserver : public RangeObserver {
   double max_ = -std::numeric_limits<double>::infinity();
 };
 
+// REQUIRES: kind == kMinMax (TORCH_CHECK; a per-channel observer needs its channel count).
 std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind);
 
 }  // namespace psaq::quant

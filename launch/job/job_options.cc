@@ -209,7 +209,8 @@ nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint
       {"weight_granularity", quant::GranularityName(o.quant.weight_granularity)},
       {"act_observer", quant::ObserverKindName(o.quant.act_observer)},
       {"bits_overrides", o.quant.bits_overrides},
-      {"input_range", quant::InputRangeName(o.quant.input_range)}};
+      {"input_range", quant::InputRangeName(o.quant.input_range)},
+      {"quantizer", quant::QuantizerKindName(o.quant.quantizer)}};
   switch (o.source) {
     case CalibrationSource::kV1:
       j["v1"] = gen::V1OptionsToJson(o.v1);

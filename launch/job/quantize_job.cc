@@ -294,7 +294,12 @@ class Job {
     {
       PhaseTimers::Scope timer(timers_, "calibration");
       if (q_ == nullptr) {
-        q_ = std::make_unique<quant::QuantizedModel>(teacher_, options_.quant);
+        // RepQ rewrites the model's LayerNorm and Linear parameters: on a copy, so that the
+        // teacher it is compared with below stays the float model as loaded.
+        q_ = std::make_unique<quant::QuantizedModel>(
+            options_.quant.quantizer == quant::QuantizerKind::kRepq ? model::CloneModel(*teacher_)
+                                                                    : teacher_,
+            options_.quant);
         quant::Calibrate(*q_, batches, &comm_);
       }
       q_->SetMode(quant::QuantizedModel::Mode::kQuantized);

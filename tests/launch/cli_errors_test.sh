@@ -36,6 +36,8 @@ usage_error quantize_bits "--a_bits must be 2-8, or 32 for no quantization, got 
 usage_error foreign_flag "--tensors is not a flag of 'psaq eval'" eval --model="$MODEL" --tensors
 usage_error input_range "--input_range must be one of calibrated|pixel_box, got 'box'" \
   quantize --model="$MODEL" --output_dir="$WORK/q" --input_range=box
+usage_error quantizer "--quantizer must be one of psaq|repq, got 'rep'" \
+  quantize --model="$MODEL" --output_dir="$WORK/q" --quantizer=rep
 # --dataset_dir is where --method=real and --eval_dataset=fashion_mnist read the IDX files.
 usage_error dataset_dir_scope "--dataset_dir applies to --method=real and --eval_dataset only" \
   quantize --model="$MODEL" --output_dir="$WORK/q" --method=v1 --dataset_dir="$WORK"

@@ -73,6 +73,18 @@ changed = [n for n in pa if n != "input" and pa[n] != pb[n]]
 assert not changed, f"other points changed: {changed}"
 PY
   fail "noise_box: the manifests' input ranges are not calibrated vs pixel box"
+# --quantizer=repq: recorded, and psaq inspect lists the log-sqrt(2) softmax points.
+run noise_repq "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
+  --quantizer=repq --output_dir="$WORK/noise_repq"
+[ "$RC" -eq 0 ] || { fail "quantize noise_repq exited $RC"; sed 's/^/    /' "$WORK/noise_repq.err" >&2; }
+expect_in noise_repq out "noise (W8/A4, repq)"
+grep -q '"quantizer": "repq"' "$WORK/noise_repq/report.json" ||
+  fail "noise_repq: report.json does not record quantizer repq"
+run inspect_repq "$PSAQ" inspect --file="$WORK/noise_repq/model.safetensors"
+expect_in inspect_repq out "quantizer repq)"
+expect_in inspect_repq out "blocks.0.attn.softmax"
+grep -E "blocks\.0\.attn\.softmax .* log_sqrt2" "$WORK/inspect_repq.out" >/dev/null ||
+  fail "inspect_repq: the softmax point is not listed with quantizer log_sqrt2"
 run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \
   --output_dir="$WORK/real"
 [ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }

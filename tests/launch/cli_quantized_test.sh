@@ -20,7 +20,7 @@ run inspect "$PSAQ" inspect --file="$EXPORT"
 expect_in inspect out "quantized export (psaq_quantized version 1, int8 weight codes)"
 expect_in inspect out "bits          W4A8"
 expect_in inspect out "calibration   noise, 32 samples"
-expect_in inspect out "quant points  10 weight points (4 bits: 10), 27 activation points (8 bits: 27)"
+expect_in inspect out "quant points  10 weight points (4 bits: 10), 29 activation points (8 bits: 27, 32 bits: 2)"
 expect_in inspect out "parameters    19,658"
 expect_in inspect out "blocks.1.mlp.fc2.weight"
 

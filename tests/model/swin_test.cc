@@ -188,6 +188,7 @@ std::vector<std::pair<std::string, TapKind>> BlockTaps(const std::string& p) {
           {p + ".attn.logits", kA},
           {p + ".attn.rel_pos_bias", kA},
           {p + ".attn.logits_bias", kA},
+          {p + ".attn.softmax", kA},
           {p + ".attn.av", kA},
           {p + ".av_mean", kF},
           {p + ".attn.proj.weight", kW},

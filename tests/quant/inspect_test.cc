@@ -118,7 +118,7 @@ TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
   // The counts, bits and scale summary agree with the manifest, read independently here.
   std::ifstream in(ManifestPath(path));
   const nlohmann::json manifest = nlohmann::json::parse(in);
-  int64_t weights = 0, weights4 = 0, activations = 0;
+  int64_t weights = 0, weights4 = 0, activations = 0, activations8 = 0;
   double scale_min = 1e30, scale_max = 0;
   for (const auto& p : manifest["points"]) {
     if (p["kind"] == "weight") {
@@ -128,13 +128,15 @@ TEST(InspectExportTest, DescribesMetadataPointsAndScales) {
       scale_max = std::max(scale_max, p["scale_max"].get<double>());
     } else {
       ++activations;
+      activations8 += p["bits"] == 8;
     }
   }
   ASSERT_GT(weights4, 0);
   EXPECT_TRUE(Contains(text, "quant points  " + std::to_string(weights) +
                                  " weight points (4 bits: " + std::to_string(weights4) + ", 8 bits: 1), " +
                                  std::to_string(activations) +
-                                 " activation points (8 bits: " + std::to_string(activations) + ")"))
+                                 " activation points (8 bits: " + std::to_string(activations8) +
+                                 ", 32 bits: " + std::to_string(activations - activations8) + ")"))
       << text;
   char expected[128];
   std::snprintf(expected, sizeof(expected), "min %.4g, median of channel means", scale_min);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the quantizer comparison of docs/quantizers.md: psaq quantize with --quantizer=repq (and
+# psaq's quantizer beside it) on the shipped teachers, V2 samples and 32 real images, one run per
+# (teacher, bits, source, quantizer, seed), each evaluated on the 10,000 Fashion-MNIST test images.
+# Prints one line per run: teacher bits source quantizer seed top1. A run whose directory already
+# holds an evaluated report is not run again.
+# Environment: TEACHERS (default "fmnist_vit fmnist_swin"), CELLS (bits,source,quantizer triples,
+# default "4,4,v2,repq 4,4,real,repq"), SEEDS (default "0 1 2"), RANKS (2), RESULTS_DIR
+# (/tmp/psaq-quantizers), PSAQ_BUILD_DIR.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PSAQ="${PSAQ_BUILD_DIR:-$ROOT/build}/launch/psaq"
+TEACHERS="${TEACHERS:-fmnist_vit fmnist_swin}"
+CELLS="${CELLS:-4,4,v2,repq 4,4,real,repq}"
+SEEDS="${SEEDS:-0 1 2}"
+RANKS="${RANKS:-2}"
+OUT="${RESULTS_DIR:-/tmp/psaq-quantizers}"
+MPIRUN=(mpirun --oversubscribe)
+[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+mkdir -p "$OUT"
+
+top1() { grep -o '"top1": [0-9.]*' "$1/report.json" | tail -1 | cut -d' ' -f2; }
+
+for seed in $SEEDS; do
+  for teacher in $TEACHERS; do
+    for cell in $CELLS; do
+      IFS=, read -r w a source quantizer <<<"$cell"
+      dir="$OUT/$teacher-w${w}a${a}-$source-$quantizer-s$seed"
+      if ! grep -qs '"quantized": {' "$dir/report.json"; then
+        args=(--model="$ROOT/model/zoo/$teacher.safetensors" --method="$source" --num_samples=32
+              --w_bits="$w" --a_bits="$a" --seed="$seed" --quantizer="$quantizer"
+              --eval_dataset=fashion_mnist --eval_float=false)
+        [ "$source" = real ] && args+=(--dataset=fashion_mnist)
+        start=$SECONDS
+        "${MPIRUN[@]}" -np "$RANKS" "$PSAQ" quantize "${args[@]}" --output_dir="$dir" --overwrite \
+          >"$dir.log" 2>&1 || { echo "FAILED $dir (see $dir.log)"; tail -3 "$dir.log"; continue; }
+        echo "# $teacher W$w/A$a $source $quantizer seed $seed: $((SECONDS - start)) s" >&2
+      fi
+      echo "$teacher W$w/A$a $source $quantizer $seed $(top1 "$dir")"
+    done
+  done
+done

@@ -1,0 +1,286 @@
+// RepQ's scale reparameterisation (quant/repq_fold.h) and its per-channel observer
+// (quant/channel_range_observer.h): the plan on a hand-checked case, the codes it preserves,
+// the float function it preserves, and its export/reload.
+#include "quant/repq_fold.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/safetensors.h"
+#include "quant/calibration.h"
+#include "quant/channel_range_observer.h"
+#include "quant/export.h"
+#include "quant/inspect.h"
+#include "quant/quantized_model.h"
+#include "tests/testing/tensor_near.h"
+#include "tests/testing/tiny_models.h"
+
+namespace psaq::quant {
+namespace {
+
+// The folded float model against the unfolded one in float64: only rounding separates them.
+constexpr double kFoldFloat64Rel = 1e-6;
+
+QuantConfig Repq(int w_bits, int a_bits) {
+  QuantConfig config = testing::Bits(w_bits, a_bits);
+  config.quantizer = QuantizerKind::kRepq;
+  return config;
+}
+
+// A tiny model whose LayerNorms have strongly different channel scales and offsets, as trained
+// ViTs do (timm initialises them to 1 and 0, which leaves nothing to fold).
+model::ModelPtr VariedModel(const std::string& arch) {
+  model::ModelPtr m = testing::TinyModel(arch);
+  at::NoGradGuard no_grad;
+  at::manual_seed(5);
+  for (auto& p : m->named_parameters()) {
+    const std::string& name = p.key();
+    if (name.find("norm") == std::string::npos) continue;
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
+      p.value().copy_(at::exp(at::randn_like(p.value()) * 1.5));
+    } else {
+      p.value().copy_(at::randn_like(p.value()) * 2.0);
+    }
+  }
+  return m;
+}
+
+TEST(RepqFoldTest, PlanOnAHandCheckedCase) {
+  // 2 bits (codes 0..3). Channel 0 in [-1, 2]: s = 1, z = 1. Channel 1 in [0, 6]: s = 2, z = 0.
+  // Target s = 1.5, z = round-half-even(0.5) = 0; r = [2/3, 4/3]; shift = [(1 - 0) * 1.5, 0].
+  const ChannelFold f =
+      PlanChannelFold(at::tensor({-1.0, 0.0}, at::kDouble), at::tensor({2.0, 6.0}, at::kDouble), 2);
+  EXPECT_DOUBLE_EQ(f.scale, 1.5);
+  EXPECT_EQ(f.zero_point, 0);
+  EXPECT_DOUBLE_EQ(f.ratio[0].item<double>(), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(f.ratio[1].item<double>(), 4.0 / 3.0);
+  EXPECT_DOUBLE_EQ(f.shift[0].item<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(f.shift[1].item<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(f.range_min, 0.0);
+  EXPECT_DOUBLE_EQ(f.range_max, 4.5);
+}
+
+TEST(RepqFoldTest, PerTensorCodesOfTheFoldedChannelsAreThePerChannelCodes) {
+  at::manual_seed(3);
+  const int bits = 4;
+  const double qmax = 15;
+  const at::Tensor lo =
+      -at::rand({6}, at::kDouble) * at::tensor({1.0, 10.0, 0.1, 3.0, 0.5, 20.0}, at::kDouble);
+  const at::Tensor hi =
+      at::rand({6}, at::kDouble) * at::tensor({5.0, 1.0, 0.2, 3.0, 8.0, 2.0}, at::kDouble);
+  const ChannelFold f = PlanChannelFold(lo, hi, bits);
+  const at::Tensor x = lo + (hi - lo) * at::rand({1000, 6}, at::kDouble);  // [N, C]
+  const at::Tensor s_c = f.ratio * f.scale;
+  const at::Tensor z_c = at::round(-lo / s_c);
+  const at::Tensor per_channel = at::clamp(at::round(x / s_c) + z_c, 0, qmax);
+  const at::Tensor folded = x / f.ratio + f.shift;
+  const at::Tensor per_tensor =
+      at::clamp(at::round(folded / f.scale) + static_cast<double>(f.zero_point), 0, qmax);
+  // Equal codes except where float rounding lands x exactly on a .5 tie (none at this seed).
+  EXPECT_TRUE(at::equal(per_channel, per_tensor));
+  EXPECT_EQ(per_channel.min().item<double>(), 0);
+  EXPECT_EQ(per_channel.max().item<double>(), qmax);
+}
+
+TEST(RepqFoldTest, RefusesBadChannelRanges) {
+  EXPECT_THROW(PlanChannelFold(at::tensor({1.0}, at::kDouble), at::tensor({0.0}, at::kDouble), 4),
+               c10::Error);
+  EXPECT_THROW(
+      PlanChannelFold(at::tensor({0.0}, at::kDouble), at::tensor({std::nan("")}, at::kDouble), 4),
+      c10::Error);
+  EXPECT_THROW(PlanChannelFold(at::zeros({2}, at::kDouble), at::ones({3}, at::kDouble), 4),
+               c10::Error);
+}
+
+TEST(RepqFoldTest, FindsTheQkvAndFc1InputsButNotABiaslessReduction) {
+  const auto vit = FindFoldSites(*testing::TinyModel("vit"));
+  ASSERT_EQ(vit.size(), 2u * static_cast<size_t>(testing::TinyViTConfig().vit.depth));
+  EXPECT_EQ(vit[0].tap, "blocks.0.norm1.out");
+  EXPECT_EQ(vit[0].norm, "blocks.0.norm1");
+  EXPECT_EQ(vit[0].linear, "blocks.0.attn.qkv");
+  EXPECT_EQ(vit[1].linear, "blocks.0.mlp.fc1");
+  model::ModelPtr swin = testing::TinyModel("swin");
+  const auto sites = FindFoldSites(*swin);
+  int blocks = 0;
+  for (const model::TapInfo& t : swin->taps().taps()) {
+    if (t.name.find("norm1.out") != std::string::npos) ++blocks;
+    EXPECT_EQ(t.name.find("downsample.norm.out") != std::string::npos &&
+                  std::any_of(sites.begin(), sites.end(),
+                              [&](const FoldSite& s) { return s.tap == t.name; }),
+              false);
+  }
+  EXPECT_GT(blocks, 0);
+  EXPECT_EQ(sites.size(), 2u * static_cast<size_t>(blocks));
+}
+
+class RepqModelTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RepqModelTest, FoldedFloatModelIsTheUnfoldedOneInFloat64) {
+  model::ModelPtr m = VariedModel(GetParam());
+  m->to(at::kDouble);
+  const model::ModelConfig config = testing::TinyConfig(GetParam());
+  std::vector<at::Tensor> batches = testing::Batches(config, 2, 8, 101);
+  for (at::Tensor& b : batches) b = b.to(at::kDouble);
+  const at::Tensor x = testing::Batches(config, 1, 4, 202)[0].to(at::kDouble);
+  at::NoGradGuard no_grad;
+  const at::Tensor before = m->forward(x);
+  const std::string probe = FindFoldSites(*m)[0].norm + ".weight";
+  const at::Tensor probe_before = m->named_parameters()[probe].clone();
+
+  QuantizedModel q(m, Repq(4, 4));
+  Calibrate(q, batches, nullptr);
+  // The fold changed the LayerNorm (so this compares two different parameterisations) ...
+  EXPECT_GT((m->named_parameters()[probe] - probe_before).abs().max().item<double>(), 1e-3);
+  q.SetMode(QuantizedModel::Mode::kFloat);
+  // ... but not the function.
+  EXPECT_TENSOR_NEAR_REL(q.Forward(x), before, kFoldFloat64Rel);
+  // Each folded point's channels now span the one target grid: observed again, every channel's
+  // range lies inside the per-tensor range widened by half a step (each channel's zero point
+  // was rounded, so its ends may sit up to half a step outside; they round onto the end codes).
+  for (const FoldSite& site : FindFoldSites(*m)) {
+    const auto [lo, hi] = q.activation_quantizer(q.TapId(site.tap)).range();
+    const auto& obs = static_cast<const ChannelMinMaxObserver&>(q.observer(q.TapId(site.tap)));
+    q.ResetObservers();
+    q.SetMode(QuantizedModel::Mode::kCalibrate);
+    for (const at::Tensor& b : batches) q.Forward(b);
+    q.SetMode(QuantizedModel::Mode::kFloat);
+    const double slack = (0.5 + 1e-9) * (hi - lo) / 15;  // 4 bits: 15 steps
+    EXPECT_GE(obs.channel_min().min().item<double>(), lo - slack) << site.tap;
+    EXPECT_LE(obs.channel_max().max().item<double>(), hi + slack) << site.tap;
+  }
+}
+
+TEST_P(RepqModelTest, FoldedPointsLoseLessThanPerTensorOnVariedLayerNorms) {
+  // Only the post-LayerNorm points are quantized (4 bits), so the output error is theirs alone.
+  const model::ModelConfig config = testing::TinyConfig(GetParam());
+  const auto batches = testing::Batches(config, 2, 8, 101);
+  const at::Tensor x = testing::Batches(config, 1, 8, 202)[0];
+  QuantConfig only_norms = testing::Bits(kBitsOff, kBitsOff);
+  for (const FoldSite& site : FindFoldSites(*VariedModel(GetParam()))) {
+    only_norms.bits_overrides[site.tap] = 4;
+  }
+  QuantConfig repq_norms = only_norms;
+  repq_norms.quantizer = QuantizerKind::kRepq;
+  at::NoGradGuard no_grad;
+  const at::Tensor reference = VariedModel(GetParam())->forward(x);
+  QuantizedModel psaq(VariedModel(GetParam()), only_norms);
+  QuantizedModel repq(VariedModel(GetParam()), repq_norms);
+  Calibrate(psaq, batches, nullptr);
+  Calibrate(repq, batches, nullptr);
+  const double err_psaq = (psaq.Forward(x) - reference).pow(2).mean().item<double>();
+  const double err_repq = (repq.Forward(x) - reference).pow(2).mean().item<double>();
+  RecordProperty("output_mse_psaq", std::to_string(err_psaq));
+  RecordProperty("output_mse_repq", std::to_string(err_repq));
+  EXPECT_LT(err_repq, 0.5 * err_psaq) << "psaq " << err_psaq << " repq " << err_repq;
+}
+
+TEST_P(RepqModelTest, ExportReloadIsBitIdentical) {
+  QuantizedModel q(VariedModel(GetParam()), Repq(4, 4));
+  Calibrate(q, testing::Batches(testing::TinyConfig(GetParam()), 2, 8, 303), nullptr);
+  const std::string path = ::testing::TempDir() + "/repq_" + GetParam() + "_" +
+                           std::to_string(::getpid()) + ".safetensors";
+  ExportQuantizedModel(q, path);
+  ImportedModel imported = ImportQuantizedModel(path);
+  EXPECT_EQ(imported.model->config().quantizer, QuantizerKind::kRepq);
+  EXPECT_EQ(imported.metadata.at("quantizer"), "repq");
+  const at::Tensor x = testing::Batches(testing::TinyConfig(GetParam()), 1, 4, 404)[0];
+  at::NoGradGuard no_grad;
+  EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
+  // psaq inspect names the quantizer and each softmax point's log-sqrt(2) grid.
+  const std::string text = InspectFile(path);
+  EXPECT_NE(text.find("activation ranges minmax, quantizer repq)"), std::string::npos) << text;
+  size_t log_rows = 0;
+  for (size_t at = text.find("log_sqrt2"); at != std::string::npos;
+       at = text.find("log_sqrt2", at + 1)) {
+    const size_t line = text.rfind('\n', at) + 1;
+    EXPECT_NE(text.substr(line, at - line).find(".attn.softmax"), std::string::npos)
+        << text.substr(line, at - line + 9);
+    ++log_rows;
+  }
+  EXPECT_GT(log_rows, 0u) << text;
+  std::remove(path.c_str());
+  std::remove(ManifestPath(path).c_str());
+}
+
+TEST(RepqExportTest, PsaqFilesWithoutSoftmaxPointsReadAsWritten) {
+  // A psaq export from before the post-softmax taps existed lists no softmax point.
+  QuantizedModel q(testing::TinyModel("vit"), testing::Bits(4, 8));
+  Calibrate(q, testing::Batches(testing::TinyConfig("vit"), 2, 8, 303), nullptr);
+  const std::string path =
+      ::testing::TempDir() + "/repq_old_" + std::to_string(::getpid()) + ".safetensors";
+  ExportQuantizedModel(q, path);
+  model::SafetensorsFile file = model::ReadSafetensors(path);
+  nlohmann::json points = nlohmann::json::parse(file.metadata.at("quant_points"));
+  nlohmann::json old_points = nlohmann::json::array();
+  for (const auto& p : points) {
+    if (!IsSoftmaxTap(p.at("name").get<std::string>())) old_points.push_back(p);
+  }
+  ASSERT_LT(old_points.size(), points.size());
+  std::map<std::string, std::string> metadata = file.metadata;
+  metadata["quant_points"] = old_points.dump();
+  metadata.erase("quantizer");
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& [name, t] : file.tensors) {
+    if (name.find(".softmax.") == std::string::npos) tensors.emplace_back(name, t);
+  }
+  model::WriteSafetensors(path, tensors, metadata);
+  ImportedModel imported = ImportQuantizedModel(path);
+  EXPECT_EQ(imported.model->config().quantizer, QuantizerKind::kPsaq);
+  EXPECT_TRUE(imported.model->config().bits_overrides.empty());
+  const at::Tensor x = testing::Batches(testing::TinyConfig("vit"), 1, 4, 404)[0];
+  at::NoGradGuard no_grad;
+  EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
+
+  // A repq file whose softmax point claims another quantizer is refused, naming the point.
+  QuantizedModel r(testing::TinyModel("vit"), Repq(4, 4));
+  Calibrate(r, testing::Batches(testing::TinyConfig("vit"), 2, 8, 303), nullptr);
+  ExportQuantizedModel(r, path);
+  file = model::ReadSafetensors(path);
+  points = nlohmann::json::parse(file.metadata.at("quant_points"));
+  for (auto& p : points) p.erase("quantizer");
+  metadata = file.metadata;
+  metadata["quant_points"] = points.dump();
+  model::WriteSafetensors(path, file.tensors, metadata);
+  try {
+    ImportQuantizedModel(path);
+    ADD_FAILURE() << "a repq export with uniform softmax points was imported";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks.0.attn.softmax' has quantizer 'uniform'"),
+              std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
+  std::remove(ManifestPath(path).c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, RepqModelTest, ::testing::Values("vit", "swin"));
+
+TEST(ChannelMinMaxObserverTest, TracksEachChannelAndMergesLikeOneObserver) {
+  ChannelMinMaxObserver a(2), b(2), both(2);
+  const at::Tensor x = at::tensor({1.0, -2.0, 3.0, 5.0}).reshape({2, 2});
+  const at::Tensor y = at::tensor({-4.0, 0.5}).reshape({1, 1, 2});
+  a.Observe(x);
+  b.Observe(y);
+  both.Observe(x);
+  both.Observe(y);
+  EXPECT_FALSE(ChannelMinMaxObserver(2).initialized());
+  a.Merge(b);
+  EXPECT_TRUE(at::equal(a.channel_min(), at::tensor({-4.0, -2.0}, at::kDouble)));
+  EXPECT_TRUE(at::equal(a.channel_max(), at::tensor({3.0, 5.0}, at::kDouble)));
+  EXPECT_TRUE(at::equal(a.state(), both.state()));
+  EXPECT_EQ(a.Range(), std::make_pair(-4.0, 5.0));
+  EXPECT_THROW(a.Observe(at::zeros({2, 3})), c10::Error);
+  EXPECT_THROW(a.Observe(at::full({1, 2}, std::nan(""))), c10::Error);
+}
+
+}  // namespace
+}  // namespace psaq::quant
