@@ -3,6 +3,7 @@
 // how they were made (launch/train_record.h).
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "dist/base/atomic_file.h"
 #include "dist/logging.h"
@@ -119,7 +120,18 @@ train::TrainOptions TrainOptionsFromFlags() {
 }  // namespace
 
 void CheckTrainFlags() {
-  if (FLAGS_task == "detect") return CheckDetectTrainFlags();
+  // Flags of the other task are refused rather than ignored.
+  const bool detect = FLAGS_task == "detect";
+  for (const char* flag : detect ? std::vector<const char*>{"arch", "mean", "std", "label_smoothing",
+                                                             "pad", "pad_mode", "eval_dataset"}
+                                 : std::vector<const char*>{"val_dataset", "val_images",
+                                                             "clip_grad_norm", "checkpoint_steps",
+                                                             "resume", "rcnn_rois_per_image"}) {
+    if (!gflags::GetCommandLineFlagInfoOrDie(flag).is_default) {
+      throw UsageError(std::string("--") + flag + " does not apply to --task=" + FLAGS_task);
+    }
+  }
+  if (detect) return CheckDetectTrainFlags();
   if (FLAGS_arch.empty()) throw UsageError("--arch is required (vit or swin)");
   if (FLAGS_config_json.empty()) throw UsageError("--config_json is required");
   if (FLAGS_output.empty()) throw UsageError("--output is required");

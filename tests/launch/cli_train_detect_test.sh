@@ -80,6 +80,7 @@ bad config_key 2 "no_such_key" --config_json='{"no_such_key":1}'
 bad warmup 2 "warmup_epochs" --warmup_epochs=2
 bad clip 2 "clip_grad_norm" --clip_grad_norm=-1
 bad task 2 "classify|detect" --task=segment
+bad classifier_flag 2 "--arch does not apply to --task=detect" --arch=vit
 bad classes 1 "num_classes is 3" --config_json='{"num_classes":3}'
 bad val_missing 1 "nope.json" --val_dataset="$WORK/nope.json"
 bad batch 1 "larger than the training set" --global_batch_size=9
