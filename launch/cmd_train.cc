@@ -3,6 +3,7 @@
 // how they were made (launch/train_record.h).
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "dist/base/atomic_file.h"
 #include "dist/logging.h"
@@ -16,6 +17,9 @@
 #include "model/registry.h"
 #include "quant/evaluate.h"
 
+DEFINE_string(task, "classify",
+              "classify (a ViT/Swin classifier) or detect (a Swin Mask R-CNN on a COCO-format "
+              "--dataset; launch/cmd_train_detect.cc).");
 DEFINE_string(arch, "", "Architecture: vit (ViT/DeiT) or swin.");
 DEFINE_string(config_json, "",
               "timm constructor kwargs as a JSON object, e.g. '{\"img_size\":28,\"patch_size\":4,"
@@ -64,6 +68,9 @@ bool ValidateSchedule(const char* flag, const std::string& v) {
 bool ValidatePadMode(const char* flag, const std::string& v) {
   return psaq::launch::CheckOneOf(flag, v, {"constant", "reflect"});
 }
+bool ValidateTask(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"classify", "detect"});
+}
 bool ValidateArch(const char* flag, const std::string& v) {
   return v.empty() || psaq::launch::CheckOneOf(flag, v, {"vit", "swin"});
 }
@@ -79,8 +86,13 @@ DEFINE_validator(flip_prob, &psaq::launch::Probability);
 DEFINE_validator(schedule, &ValidateSchedule);
 DEFINE_validator(pad_mode, &ValidatePadMode);
 DEFINE_validator(arch, &ValidateArch);
+DEFINE_validator(task, &ValidateTask);
 
 namespace psaq::launch {
+
+void CheckDetectTrainFlags();
+int RunDetectTrain(ProcessContext& process);
+
 namespace {
 
 // The options of train::Train from the flags; ValidateTrainOptions throws for a bad value.
@@ -108,6 +120,18 @@ train::TrainOptions TrainOptionsFromFlags() {
 }  // namespace
 
 void CheckTrainFlags() {
+  // Flags of the other task are refused rather than ignored.
+  const bool detect = FLAGS_task == "detect";
+  for (const char* flag : detect ? std::vector<const char*>{"arch", "mean", "std", "label_smoothing",
+                                                             "pad", "pad_mode", "eval_dataset"}
+                                 : std::vector<const char*>{"val_dataset", "val_images",
+                                                             "clip_grad_norm", "checkpoint_steps",
+                                                             "resume", "rcnn_rois_per_image"}) {
+    if (!gflags::GetCommandLineFlagInfoOrDie(flag).is_default) {
+      throw UsageError(std::string("--") + flag + " does not apply to --task=" + FLAGS_task);
+    }
+  }
+  if (detect) return CheckDetectTrainFlags();
   if (FLAGS_arch.empty()) throw UsageError("--arch is required (vit or swin)");
   if (FLAGS_config_json.empty()) throw UsageError("--config_json is required");
   if (FLAGS_output.empty()) throw UsageError("--output is required");
@@ -125,6 +149,7 @@ void CheckTrainFlags() {
 }
 
 int RunTrain(ProcessContext& process) {
+  if (FLAGS_task == "detect") return RunDetectTrain(process);
   if (process.is_root()) base::CheckWritable("--output", FLAGS_output);
   const model::ModelConfig config = TrainModelConfigFromFlags(
       FLAGS_arch, FLAGS_config_json, FLAGS_mean, FLAGS_std, FLAGS_name, FLAGS_output);

@@ -81,12 +81,14 @@ const std::vector<Subcommand>& Subcommands() {
        &CheckStudyFlags,
        &RunStudy},
       {"train",
-       "Train a ViT or Swin from scratch on labelled images, data-parallel over the ranks",
+       "Train a ViT or Swin from scratch on labelled images (--task=detect: a Swin Mask R-CNN on "
+       "COCO-format data), data-parallel over the ranks",
        "[mpirun -np N] psaq train --arch=vit|swin --config_json='{...}' --dataset=fashion_mnist "
        "--output=model.safetensors",
        {"arch", "config_json", "mean", "std", "output", "name", "epochs", "global_batch_size",
         "lr", "min_lr", "schedule", "warmup_epochs", "weight_decay", "label_smoothing", "pad",
-        "pad_mode", "flip_prob", "eval_every", "log_every", "max_steps",  //
+        "pad_mode", "flip_prob", "eval_every", "log_every", "max_steps", "task", "val_dataset",
+        "val_images", "clip_grad_norm", "checkpoint_steps", "resume", "rcnn_rois_per_image",  //
         "dataset", "dataset_dir", "batch_size", "seed", "eval_dataset", "device"},
        &CheckTrainFlags,
        &RunTrain},

@@ -151,10 +151,18 @@ DetectorPtr LoadDetector(const std::string& path, const std::optional<DetectorCo
   return detector;
 }
 
-void SaveDetector(const MaskRcnn& detector, const std::string& path) {
+void SaveDetector(const MaskRcnn& detector, const std::string& path,
+                  const std::map<std::string, std::string>& extra) {
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   for (const auto& [name, t] : model::StateDict(detector)) tensors.emplace_back(name, t.detach());
-  model::WriteSafetensors(path, tensors, DetectorConfigToMetadata(detector.config()));
+  std::map<std::string, std::string> metadata = DetectorConfigToMetadata(detector.config());
+  for (const auto& [key, value] : extra) {
+    if (key == "arch" || key == "config" || key == "name") {
+      throw std::invalid_argument("SaveDetector: extra metadata may not set \"" + key + "\"");
+    }
+    metadata[key] = value;
+  }
+  model::WriteSafetensors(path, tensors, metadata);
 }
 
 }  // namespace psaq::detect

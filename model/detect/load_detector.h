@@ -34,8 +34,10 @@ DetectorPtr LoadDetector(const std::string& path,
                          const std::optional<DetectorConfig>& fallback = std::nullopt);
 
 // Writes the detector's state dict (mmdetection's names, state-dict order) with its config in
-// the metadata; LoadDetector reads it back to an equal detector.
-void SaveDetector(const MaskRcnn& detector, const std::string& path);
+// the metadata, plus `extra` entries (e.g. a training record; they may not replace "arch",
+// "config" or "name": std::invalid_argument); LoadDetector reads it back to an equal detector.
+void SaveDetector(const MaskRcnn& detector, const std::string& path,
+                  const std::map<std::string, std::string>& extra = {});
 
 // PatchMerging weights from timm's merge order to nn.Unfold's (mmdetection's), as mmdet's
 // swin_converter (correct_unfold_reduction_order / correct_unfold_norm_order):

@@ -28,6 +28,7 @@
 #include "model/detect/detector_config.h"
 #include "model/detect/fpn.h"
 #include "model/detect/mask_head.h"
+#include "model/detect/roi_extractor.h"
 #include "model/detect/rpn_head.h"
 #include "model/detect/swin_backbone.h"
 #include "model/tap.h"
@@ -80,10 +81,15 @@ class MaskRcnn : public torch::nn::Module {
   BBoxHead& bbox_head() { return bbox_head_; }
   MaskHead& mask_head() { return mask_head_; }
 
+  // RPN proposals of image b of `rpn` for an input of height x width (mmdet's
+  // RPNHead._predict_by_feat_single + _bbox_post_process): the top nms_pre anchors per level by
+  // score, decoded, boxes not larger than rpn_min_bbox_size dropped, NMS over all levels at
+  // rpn_nms_iou, the first max_per_img kept. forward passes test_cfg's rpn_nms_pre and
+  // rpn_max_per_img; training passes train_cfg.rpn_proposal's (detector_loss.h).
+  void Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64_t width, int64_t nms_pre,
+                 int64_t max_per_img, at::Tensor& boxes, at::Tensor& scores) const;
+
  private:
-  // RPN proposals of image b (mmdet's RPNHead._predict_by_feat_single + _bbox_post_process).
-  void Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64_t width, at::Tensor& boxes,
-                 at::Tensor& scores) const;
 
   DetectorConfig config_;
   std::shared_ptr<model::TapSet> taps_;
@@ -98,5 +104,9 @@ class MaskRcnn : public torch::nn::Module {
 };
 
 using DetectorPtr = std::shared_ptr<MaskRcnn>;
+
+// The RoI extractor of the box head (output_size = bbox_roi_size) or the mask head
+// (mask_roi_size) of `config`.
+RoiExtractorOptions RoiExtractorOptionsFor(const DetectorConfig& config, int output_size);
 
 }  // namespace psaq::detect

@@ -22,7 +22,9 @@ namespace {
 
 std::array<double, 4> Stds(const std::vector<double>& v) { return {v[0], v[1], v[2], v[3]}; }
 
-RoiExtractorOptions Extractor(const DetectorConfig& c, int output_size) {
+}  // namespace
+
+RoiExtractorOptions RoiExtractorOptionsFor(const DetectorConfig& c, int output_size) {
   RoiExtractorOptions o;
   o.output_size = output_size;
   o.sampling_ratio = c.sampling_ratio;
@@ -31,10 +33,9 @@ RoiExtractorOptions Extractor(const DetectorConfig& c, int output_size) {
   return o;
 }
 
-}  // namespace
-
 void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64_t width,
-                         at::Tensor& boxes, at::Tensor& scores) const {
+                         int64_t nms_pre, int64_t max_per_img, at::Tensor& boxes,
+                         at::Tensor& scores) const {
   AnchorGeneratorOptions anchor_options;
   anchor_options.strides.assign(config_.anchor_strides.begin(), config_.anchor_strides.end());
   anchor_options.scales = config_.anchor_scales;
@@ -49,10 +50,10 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
     at::Tensor a =
         anchors.GridAnchors(static_cast<int64_t>(l), cls.size(1), cls.size(2), cls.device())
             .to(d.scalar_type());
-    if (config_.rpn_nms_pre < s.size(0)) {  // top nms_pre by score, as mmdet (sort, descending)
+    if (nms_pre < s.size(0)) {  // top nms_pre by score, as mmdet (sort, descending)
       auto [sorted, order] = at::sort(s, 0, /*descending=*/true);
-      const at::Tensor top = order.slice(0, 0, config_.rpn_nms_pre);
-      s = sorted.slice(0, 0, config_.rpn_nms_pre);
+      const at::Tensor top = order.slice(0, 0, nms_pre);
+      s = sorted.slice(0, 0, nms_pre);
       d = d.index_select(0, top);
       a = a.index_select(0, top);
     }
@@ -78,7 +79,7 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
   }
   if (boxes.size(0) == 0) return;
   at::Tensor keep = BatchedNms(boxes, scores, ids, config_.rpn_nms_iou);
-  keep = keep.slice(0, 0, config_.rpn_max_per_img);
+  keep = keep.slice(0, 0, max_per_img);
   boxes = boxes.index_select(0, keep);
   scores = scores.index_select(0, keep);
 }
@@ -101,7 +102,7 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
   std::vector<at::Tensor> rois;
   for (int64_t b = 0; b < B; ++b) {
     at::Tensor boxes, scores;
-    Proposals(out.rpn, b, H, W, boxes, scores);
+    Proposals(out.rpn, b, H, W, config_.rpn_nms_pre, config_.rpn_max_per_img, boxes, scores);
     out.proposals.push_back(boxes);
     out.proposal_scores.push_back(scores);
     rois.push_back(
@@ -111,7 +112,7 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
 
   // Box head on 7x7 RoI features of the first len(roi_strides) FPN levels.
   at::Tensor roi_feats =
-      ExtractRoiFeatures(out.fpn, out.rois, Extractor(config_, config_.bbox_roi_size));
+      ExtractRoiFeatures(out.fpn, out.rois, RoiExtractorOptionsFor(config_, config_.bbox_roi_size));
   roi_feats = taps_->Apply(bbox_roi_tap_, roi_feats);
   std::tie(out.cls_score, out.bbox_pred) = bbox_head_->forward(roi_feats);
 
@@ -151,7 +152,7 @@ DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
   // Mask head on 14x14 RoI features of the final boxes, then pasting (FCNMaskHead.predict).
   const at::Tensor mrois = at::cat(mask_rois);
   at::Tensor mask_feats =
-      ExtractRoiFeatures(out.fpn, mrois, Extractor(config_, config_.mask_roi_size));
+      ExtractRoiFeatures(out.fpn, mrois, RoiExtractorOptionsFor(config_, config_.mask_roi_size));
   mask_feats = taps_->Apply(mask_roi_tap_, mask_feats);
   out.mask_logits = mask_head_->forward(mask_feats);  // [D, K, 2S, 2S]
   PasteMasksOptions paste;

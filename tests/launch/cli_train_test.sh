@@ -70,4 +70,5 @@ usage_error dropout "no dropout or drop-path" \
 usage_error warmup "warmup_epochs" --warmup_epochs=3
 usage_error bad_mean "is not a number" --mean=0.2,x
 usage_error bad_schedule "must be one of cosine|one_cycle" --schedule=step
+usage_error detect_flag "--val_dataset does not apply to --task=classify" --val_dataset=x.json
 finish
