@@ -38,6 +38,7 @@ DEFINE_bool(profile, false,
 DEFINE_int32(profile_top, 25, "Ops listed per --profile table.");
 DEFINE_validator(steps, &psaq::launch::AtLeast<1>);
 DEFINE_validator(warmup_steps, &psaq::launch::AtLeast<1>);
+DEFINE_validator(profile_top, &psaq::launch::AtLeast<1>);
 
 namespace psaq::launch {
 namespace {

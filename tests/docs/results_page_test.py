@@ -60,7 +60,8 @@ class ResultsPageTest(unittest.TestCase):
             write_json(os.path.join(t, "float.json"), {"top1": 0.9062})
         # fmnist_swin: V2 clearly above V1 at both settings, V1 far below real at W4/A4.
         cells = {("8", "8"): {"real": (0.905, 0.906, 0.907), "noise": (0.90, 0.90, 0.90),
-                              "v1": (0.80, 0.82, 0.84), "v2": (0.88, 0.88, 0.88)},
+                              "v1": (0.80, 0.82, 0.84), "v2": (0.88, 0.88, 0.88),
+                              "v1off": (0.81, 0.81, 0.82)},
                  ("4", "4"): {"real": (0.70, 0.71, 0.72), "noise": (0.60, 0.61, None),
                               "v1": (0.50, 0.50, 0.50), "v2": (0.65, 0.66, 0.67)}}
         for (w, a), sources in cells.items():
@@ -120,13 +121,15 @@ class ResultsPageTest(unittest.TestCase):
 
     def test_main_table_cells(self):
         self.assertIn("Float: **90.62**", self.page)
-        self.assertEqual(self.line("| W8/A8 | 90.60"),
-                         "| W8/A8 | 90.60 ± 0.10 | 90.00 ± 0.00 | 82.00 ± 2.00 | 88.00 ± 0.00 |")
+        # Columns: bits, quantizer, 32 real, 32 noise, V1, V2, V1 official (--v1_official).
+        self.assertEqual(self.line("| W8/A8 | psaq | 90.60"),
+                         "| W8/A8 | psaq | 90.60 ± 0.10 | 90.00 ± 0.00 | 82.00 ± 2.00 | "
+                         "88.00 ± 0.00 | 81.33 ± 0.58 |")
         # A seed that did not finish marks the cell; a source with no run reads n/a.
-        self.assertIn("| W4/A4 | 71.00 ± 1.00 | 60.50 ± 0.71 (n=2) | 50.00 ± 0.00 | "
-                      "66.00 ± 1.00 |", self.page)
+        self.assertIn("| W4/A4 | psaq | 71.00 ± 1.00 | 60.50 ± 0.71 (n=2) | 50.00 ± 0.00 | "
+                      "66.00 ± 1.00 | n/a |", self.page)
         # A run stopped during its evaluation counts as missing, not as a crash or a zero.
-        self.assertIn("| W8/A8 | n/a | n/a | 90.58 (n=1) | n/a |", self.page)
+        self.assertIn("| W8/A8 | psaq | n/a | n/a | 90.58 (n=1) | n/a | n/a |", self.page)
 
     def test_claims(self):
         v1 = self.line("- fmnist_swin, V1 vs real-image calibration")

@@ -89,8 +89,8 @@ TEST(FlagNamesTest, RefusesUnknownAndForeignFlags) {
   EXPECT_EQ(CheckFlagNames(eval, {"--file=x"}),
             "--file is not a flag of 'psaq eval' (it belongs to 'psaq inspect')");
   // Shared flags a subcommand does not take are refused too.
-  EXPECT_EQ(CheckFlagNames(Sub("inspect"), {"--split=train"}),
-            "--split is not a flag of 'psaq inspect' (it belongs to 'psaq eval')");
+  EXPECT_EQ(CheckFlagNames(Sub("inspect"), {"--max_images=5"}),
+            "--max_images is not a flag of 'psaq inspect' (it belongs to 'psaq eval')");
   // --noX for a bool X; glog's and gflags' own flags are accepted everywhere.
   EXPECT_EQ(CheckFlagNames(Sub("inspect"), {"--notensors", "--v=2", "--flagfile=f"}), "");
   EXPECT_EQ(CheckFlagNames(eval, {"--notensors"}),
