@@ -108,21 +108,39 @@ train::DetectTrainOptions DetectOptionsFromFlags() {
 
 // The checksum a scenes set recorded in its manifest (scenes_<split>.manifest.json beside
 // instances_<split>.json), or "unknown (no scenes manifest)".
-std::string DataChecksum(const std::string& json_path) {
+// The make-scenes manifest beside a scenes annotations file (instances_<split>.json ->
+// scenes_<split>.manifest.json), or null when there is none (data not made by make-scenes).
+Json ScenesManifest(const std::string& json_path) {
   const std::filesystem::path p(json_path);
   const std::string stem = p.stem().string();
   const std::string prefix = "instances_";
-  if (stem.rfind(prefix, 0) == 0) {
-    const std::filesystem::path manifest =
-        p.parent_path() / ("scenes_" + stem.substr(prefix.size()) + ".manifest.json");
-    if (std::filesystem::exists(manifest)) {
-      const Json m = Json::parse(base::ReadTextFile(manifest.string()), nullptr, false);
-      if (m.is_object() && m.contains("checksum") && m["checksum"].is_string()) {
-        return m["checksum"].get<std::string>();
-      }
-    }
+  if (stem.rfind(prefix, 0) != 0) return nullptr;
+  const std::filesystem::path manifest =
+      p.parent_path() / ("scenes_" + stem.substr(prefix.size()) + ".manifest.json");
+  if (!std::filesystem::exists(manifest)) return nullptr;
+  Json m = Json::parse(base::ReadTextFile(manifest.string()), nullptr, false);
+  return m.is_object() ? m : Json(nullptr);
+}
+
+std::string DataChecksum(const std::string& json_path) {
+  const Json m = ScenesManifest(json_path);
+  if (m.is_object() && m.contains("checksum") && m["checksum"].is_string()) {
+    return m["checksum"].get<std::string>();
   }
   return "unknown (no scenes manifest)";
+}
+
+// The make-scenes options that regenerate the set (what the shipped detector's CI check,
+// tests/launch/detector_zoo_check.cc, reads as "val_scenes"), or "" without a manifest.
+std::string ScenesOptionsRecord(const std::string& json_path) {
+  const Json m = ScenesManifest(json_path);
+  if (!m.is_object()) return "";
+  Json record = Json::object();
+  for (const char* key : {"split", "num_images", "seed", "canvas_size"}) {
+    if (!m.contains(key)) return "";
+    record[key] = m[key];
+  }
+  return record.dump();
 }
 
 std::string Fixed(double v, int digits = 4) {
@@ -160,8 +178,6 @@ int RunDetectTrain(ProcessContext& process) {
                              std::to_string(config.num_classes) + " (set it in --config_json)");
   }
   std::unique_ptr<data::CocoDataset> val_set;
-  data::CocoGroundTruth val_gt;
-  train::DetectValSet val;
   if (!FLAGS_val_dataset.empty()) {
     val_set = std::make_unique<data::CocoDataset>(FLAGS_val_dataset, "");
     if (val_set->num_classes() != config.num_classes) {
@@ -170,8 +186,6 @@ int RunDetectTrain(ProcessContext& process) {
                                " categories but the detector's num_classes is " +
                                std::to_string(config.num_classes));
     }
-    val_gt = data::LoadCocoGroundTruth(FLAGS_val_dataset);
-    val = {val_set.get(), &val_gt};
   }
   const train::DetectTrainOptions options = DetectOptionsFromFlags();
   if (!options.resume && std::filesystem::exists(options.checkpoint_dir + "/state.json")) {
@@ -184,7 +198,7 @@ int RunDetectTrain(ProcessContext& process) {
   model.to(process.device());
   dist::Communicator& comm = process.device_comm();
   const train::DetectTrainResult result =
-      train::TrainDetector(model, train_set, val_set ? &val : nullptr, options, &comm);
+      train::TrainDetector(model, train_set, val_set.get(), options, &comm);
 
   if (process.is_root()) {
     std::map<std::string, std::string> meta;
@@ -214,6 +228,8 @@ int RunDetectTrain(ProcessContext& process) {
     if (val_set) {
       meta["val_data"] = val_set->Describe();
       meta["val_data_checksum"] = DataChecksum(FLAGS_val_dataset);
+      const std::string scenes = ScenesOptionsRecord(FLAGS_val_dataset);
+      if (!scenes.empty()) meta["val_scenes"] = scenes;
     }
     std::ostringstream summary;
     summary << "trained " << config.name << ": " << result.epochs.size() << " epochs, "

@@ -24,11 +24,13 @@
 #include "dist/collective_util.h"
 #include "dist/logging.h"
 #include "dist/partition.h"
+#include "dist/single_rank_communicator.h"
 #include "launch/train/train.h"
+#include "launch/train/train_steps.h"
 #include "model/data/coco_mask.h"
 #include "model/detect/load_detector.h"
 #include "model/state_dict.h"
-#include "quant/detection_eval.h"
+#include "quant/evaluate_detector.h"
 
 namespace psaq::train {
 namespace {
@@ -42,22 +44,10 @@ constexpr uint64_t kFlipStream = 0x6465746670666c70ULL;    // "detfpflp"
 constexpr uint64_t kSampleStream = 0x646574736d706c65ULL;  // "detsmple"
 
 using Clock = std::chrono::steady_clock;
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 [[noreturn]] void Invalid(const std::string& field, const std::string& value,
                           const std::string& rule) {
   throw std::invalid_argument("detector training options: " + field + " = " + value + " " + rule);
-}
-
-void SumOverRanks(std::vector<double>& values, dist::Communicator* comm, const at::Device& device) {
-  if (comm == nullptr || comm->size() == 1) return;
-  at::Tensor t = at::tensor(values, at::TensorOptions().dtype(at::kDouble))
-                     .to(dist::CollectiveDevice(*comm, device));
-  comm->AllReduce(t, dist::ReduceOp::kSum);
-  t = t.cpu();
-  for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<int64_t>(i)].item<double>();
 }
 
 // One decoded, normalised (and possibly flipped) image with its targets.
@@ -182,72 +172,20 @@ void ValidateDetectTrainOptions(const DetectTrainOptions& o) {
   }
 }
 
-DetectEvalResult EvaluateDetector(detect::MaskRcnn& model, const DetectValSet& val,
+DetectEvalResult EvaluateDetector(detect::MaskRcnn& model, const data::CocoDataset& val,
                                   int64_t max_images, int64_t batch_size,
                                   dist::Communicator* comm) {
-  TORCH_CHECK(val.images != nullptr && val.gt != nullptr, "EvaluateDetector: no validation set");
-  TORCH_CHECK(batch_size >= 1, "EvaluateDetector: batch_size must be >= 1");
   const bool was_training = model.is_training();
-  model.eval();
-  c10::NoGradGuard no_grad;
-  const at::Tensor probe = model.parameters().front();
-  const detect::DetectorConfig& config = model.config();
-  const data::CocoDataset& set = *val.images;
-  const int64_t n = max_images > 0 ? std::min(max_images, set.size()) : set.size();
-  // The ground truth of the evaluated images only (the evaluator covers every image of gt).
-  data::CocoGroundTruth gt;
-  gt.category_ids = val.gt->category_ids;
-  std::vector<int64_t> wanted;
-  for (int64_t i = 0; i < n; ++i) wanted.push_back(set.image(i).id);
-  std::sort(wanted.begin(), wanted.end());
-  for (const data::CocoGtImage& im : val.gt->images) {
-    if (std::binary_search(wanted.begin(), wanted.end(), im.id)) gt.images.push_back(im);
-  }
-  const int world = comm ? comm->size() : 1, rank = comm ? comm->rank() : 0;
-  const dist::Range mine = dist::ShardRange(n, world, rank);
-  std::vector<int64_t> ids;
-  std::vector<data::CocoDetection> dets;
-  for (int64_t begin = mine.begin; begin < mine.end; begin += batch_size) {
-    std::vector<at::Tensor> images;
-    std::vector<int64_t> indices;
-    for (int64_t i = begin; i < std::min(begin + batch_size, mine.end); ++i) {
-      images.push_back(LoadExample(set, i, false, config).image);
-      indices.push_back(i);
-    }
-    const detect::DetectorOutputs out =
-        model.forward(PadBatch(images, config.size_divisor()).to(probe.options()));
-    for (size_t k = 0; k < indices.size(); ++k) {
-      const data::CocoImage& im = set.image(indices[k]);
-      ids.push_back(im.id);
-      const detect::Detections& d = out.detections[k];
-      const at::Tensor boxes = d.boxes.to(at::kDouble).cpu();
-      const at::Tensor scores = d.scores.to(at::kDouble).cpu();
-      const at::Tensor labels = d.labels.cpu();
-      const at::Tensor masks = d.masks.slice(1, 0, im.height).slice(2, 0, im.width).cpu();
-      for (int64_t j = 0; j < boxes.size(0); ++j) {
-        data::CocoDetection det;
-        det.image_id = im.id;
-        det.category_id = set.categories()[static_cast<size_t>(labels[j].item<int64_t>())].id;
-        const double x1 = boxes[j][0].item<double>(), y1 = boxes[j][1].item<double>();
-        det.bbox = {x1, y1, boxes[j][2].item<double>() - x1, boxes[j][3].item<double>() - y1};
-        det.score = scores[j].item<double>();
-        det.mask = data::Encode(masks[j]);
-        dets.push_back(std::move(det));
-      }
-    }
-  }
-  DetectEvalResult result;
-  if (comm != nullptr) {
-    result.box = quant::EvaluateCocoSharded(*comm, gt, ids, dets, data::CocoIouType::kBbox,
-                                            probe.device());
-    result.mask = quant::EvaluateCocoSharded(*comm, gt, ids, dets, data::CocoIouType::kSegm,
-                                             probe.device());
-  } else {
-    result.box = data::EvaluateCoco(gt, dets, data::CocoIouType::kBbox);
-    result.mask = data::EvaluateCoco(gt, dets, data::CocoIouType::kSegm);
-  }
+  quant::DetectorEvalOptions options;
+  options.batch_size = batch_size;
+  options.max_images = max_images;
+  options.device = model.parameters().front().device();
+  options.progress_interval_seconds = 0;  // the trainer logs the result
+  dist::SingleRankCommunicator one_process;
+  const quant::DetectorEvalResult r =
+      quant::EvaluateDetector(comm != nullptr ? *comm : one_process, model, val, options);
   model.train(was_training);
-  return result;
+  return {r.box, r.segm};
 }
 
 namespace {
@@ -255,7 +193,7 @@ namespace {
 class DetectTrainer {
  public:
   DetectTrainer(detect::MaskRcnn& model, const data::CocoDataset& train_set,
-                const DetectValSet* val, const DetectTrainOptions& options,
+                const data::CocoDataset* val, const DetectTrainOptions& options,
                 dist::Communicator* comm)
       : model_(model),
         set_(train_set),
@@ -265,20 +203,14 @@ class DetectTrainer {
         world_(comm ? comm->size() : 1),
         rank_(comm ? comm->rank() : 0),
         n_(train_set.size()) {
-    if (options.batch_size > n_) {
-      Invalid("batch_size", std::to_string(options.batch_size),
-              "is larger than the training set (" + std::to_string(n_) + " images)");
-    }
-    steps_per_epoch_ = n_ / options.batch_size;  // the last incomplete batch is dropped
-    lr_ = options.lr;
-    lr_.total_steps = steps_per_epoch_ * options.epochs;
-    lr_.warmup_steps = std::llround(options.warmup_epochs * static_cast<double>(steps_per_epoch_));
-    ValidateTrainLr(lr_);
-    planned_steps_ =
-        options.max_steps > 0 ? std::min(options.max_steps, lr_.total_steps) : lr_.total_steps;
-    for (const at::Tensor& p : model.parameters()) {
-      if (p.requires_grad()) params_.push_back(p);
-    }
+    // The last incomplete global batch of an epoch is dropped.
+    const StepPlan plan = PlanSteps(n_, options.batch_size, /*drop_last=*/true, options.epochs,
+                                    options.lr, options.warmup_epochs, options.max_steps,
+                                    "detector training options");
+    steps_per_epoch_ = plan.steps_per_epoch;
+    lr_ = plan.lr;
+    planned_steps_ = plan.planned_steps;
+    params_ = TrainableParameters(model);
     param_options_ = params_.front().options();
     sync_ = options.grad_sync;
     sync_.reduce = dist::ReduceOp::kSum;
@@ -517,7 +449,7 @@ class DetectTrainer {
 
   detect::MaskRcnn& model_;
   const data::CocoDataset& set_;
-  const DetectValSet* val_;
+  const data::CocoDataset* val_;
   const DetectTrainOptions& options_;
   dist::Communicator* comm_;
   const int world_, rank_;
@@ -539,7 +471,7 @@ class DetectTrainer {
 }  // namespace
 
 DetectTrainResult TrainDetector(detect::MaskRcnn& model, const data::CocoDataset& train_set,
-                                const DetectValSet* val, const DetectTrainOptions& options,
+                                const data::CocoDataset* val, const DetectTrainOptions& options,
                                 dist::Communicator* comm) {
   ValidateDetectTrainOptions(options);
   return DetectTrainer(model, train_set, val, options, comm).Run();

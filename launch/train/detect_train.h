@@ -90,22 +90,16 @@ struct DetectTrainOptions {
 // Throws std::invalid_argument naming the field for a value outside its documented range.
 void ValidateDetectTrainOptions(const DetectTrainOptions& options);
 
-// A validation set: the images and, for the evaluator, their ground truth.
-struct DetectValSet {
-  const data::CocoDataset* images = nullptr;
-  const data::CocoGroundTruth* gt = nullptr;  // LoadCocoGroundTruth of the same file
-};
-
 struct DetectEvalResult {
   data::CocoStats box;
   data::CocoStats mask;
 };
 
-// Collective when comm is non-null. COCO box and mask AP of `model` (eval semantics, no grad) on
-// the first max_images images of val (0 = all), each rank running its ShardRange of them in
-// batches of batch_size and the records merged by quant::EvaluateCocoSharded (EvaluateCoco on
-// one process). Throws std::runtime_error naming an image that fails to decode.
-DetectEvalResult EvaluateDetector(detect::MaskRcnn& model, const DetectValSet& val,
+// Collective when comm is non-null. COCO box and mask AP of `model` on the first max_images
+// images of val (0 = all): quant::EvaluateDetector (the evaluation of `psaq eval`, so a recorded
+// AP is what psaq eval reproduces) over comm, or over one process when comm is null, in batches of
+// batch_size. The model's train/eval mode is restored. Throws as quant::EvaluateDetector.
+DetectEvalResult EvaluateDetector(detect::MaskRcnn& model, const data::CocoDataset& val,
                                   int64_t max_images, int64_t batch_size,
                                   dist::Communicator* comm);
 
@@ -136,7 +130,7 @@ struct DetectTrainResult {
 // (before any collective), std::runtime_error naming an image that fails to decode, a
 // non-finite loss (with the epoch and step) or an unreadable checkpoint.
 DetectTrainResult TrainDetector(detect::MaskRcnn& model, const data::CocoDataset& train_set,
-                                const DetectValSet* val, const DetectTrainOptions& options,
+                                const data::CocoDataset* val, const DetectTrainOptions& options,
                                 dist::Communicator* comm);
 
 }  // namespace psaq::train

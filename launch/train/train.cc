@@ -18,6 +18,7 @@
 #include "dist/collective_util.h"
 #include "dist/logging.h"
 #include "dist/partition.h"
+#include "launch/train/train_steps.h"
 #include "model/data/preprocess.h"
 
 namespace psaq::train {
@@ -28,24 +29,10 @@ constexpr uint64_t kOrderStream = 0x7472616e6f726472ULL;    // "tranordr"
 constexpr uint64_t kAugmentStream = 0x7472616e61756720ULL;  // "tranaug "
 
 using Clock = std::chrono::steady_clock;
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 [[noreturn]] void Invalid(const std::string& field, const std::string& value,
                           const std::string& rule) {
   throw std::invalid_argument("training options: " + field + " = " + value + " " + rule);
-}
-
-// Sums `values` (float64) over ranks in place when there is more than one.
-void SumOverRanks(std::vector<double>& values, dist::Communicator* comm,
-                  const at::Device& model_device) {
-  if (comm == nullptr || comm->size() == 1) return;
-  at::Tensor t = at::tensor(values, at::TensorOptions().dtype(at::kDouble))
-                     .to(dist::CollectiveDevice(*comm, model_device));
-  comm->AllReduce(t, dist::ReduceOp::kSum);
-  t = t.cpu();
-  for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<int64_t>(i)].item<double>();
 }
 
 // MakeBatch, failing on any image that does not decode (training has no skip policy).
@@ -160,25 +147,13 @@ class Trainer {
         world_(comm ? comm->size() : 1),
         rank_(comm ? comm->rank() : 0),
         n_(train_set.size()) {
-    if (options.batch_size > n_) {
-      Invalid("batch_size", std::to_string(options.batch_size),
-              "is larger than the training set (" + std::to_string(n_) + " images)");
-    }
-    steps_per_epoch_ = options.drop_last ? n_ / options.batch_size
-                                         : (n_ + options.batch_size - 1) / options.batch_size;
-    lr_ = options.lr;
-    lr_.total_steps = steps_per_epoch_ * options.epochs;
-    if (options.warmup_epochs > 0) {
-      lr_.warmup_steps =
-          std::llround(options.warmup_epochs * static_cast<double>(steps_per_epoch_));
-    }
-    ValidateTrainLr(lr_);
-    planned_steps_ =
-        options.max_steps > 0 ? std::min(options.max_steps, lr_.total_steps) : lr_.total_steps;
-    for (const at::Tensor& p : model.parameters()) {
-      if (p.requires_grad()) params_.push_back(p);
-    }
-    TORCH_CHECK(!params_.empty(), "Train: the model has no trainable parameters");
+    const StepPlan plan = PlanSteps(n_, options.batch_size, options.drop_last, options.epochs,
+                                    options.lr, options.warmup_epochs, options.max_steps,
+                                    "training options");
+    steps_per_epoch_ = plan.steps_per_epoch;
+    lr_ = plan.lr;
+    planned_steps_ = plan.planned_steps;
+    params_ = TrainableParameters(model);
     param_options_ = params_.front().options();
     sync_ = options.grad_sync;
     sync_.reduce = dist::ReduceOp::kSum;

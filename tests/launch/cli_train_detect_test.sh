@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # psaq train --task=detect on tiny Fashion-MNIST scenes: the written detector records the command,
-# seed, data checksums, per-epoch losses and validation AP; a run stopped by --max_steps leaves a
+# seed, data checksums, per-epoch losses and validation AP (which detector_zoo_check reproduces); a run stopped by --max_steps leaves a
 # checkpoint that --resume continues to exactly the uninterrupted run's weights; a leftover
 # checkpoint without --resume, and bad flags or data, are one-line errors with a non-zero status.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
@@ -39,6 +39,12 @@ expect_in full out "val (4 images) box:"
   fail "full: the training checksum is not the scenes manifest's"
 metadata "$WORK/full.safetensors" val_box_ap | grep -qE '^[0-9]\.[0-9]{4}$' || fail "full: no val box AP"
 metadata "$WORK/full.safetensors" val_mask_ap | grep -qE '^[0-9]\.[0-9]{4}$' || fail "full: no val mask AP"
+[ "$(metadata "$WORK/full.safetensors" val_scenes)" = \
+  '{"canvas_size":160,"num_images":4,"seed":2,"split":"val"}' ] || fail "full: val_scenes"
+# The recorded val AP is what the shipped-detector CI check reproduces (it regenerates the val set
+# from val_scenes and evaluates as psaq eval does).
+run zoo_check "${PSAQ_DETECTOR_ZOO_CHECK:?}" "$WORK/full.safetensors"
+[ "$RC" -eq 0 ] || { fail "detector_zoo_check on the trained detector exited $RC"; sed 's/^/    /' "$WORK/zoo_check.out" "$WORK/zoo_check.err" >&2; }
 metadata "$WORK/full.safetensors" train_history | python3 -c '
 import json, sys
 h = json.load(sys.stdin)

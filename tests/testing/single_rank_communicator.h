@@ -1,35 +1,8 @@
-// A Communicator for a world of one rank, for unit tests run without mpirun: every collective is
-// the identity. `size` may be set above 1 to emulate rank `rank` of a larger world in tests that
-// only write files (its collectives are still the identity; use only where that is harmless).
+// The tests' name for dist::SingleRankCommunicator (dist/single_rank_communicator.h).
 #pragma once
 
-#include <ATen/ATen.h>
-
-#include <string>
-
-#include "dist/communicator.h"
+#include "dist/single_rank_communicator.h"
 
 namespace psaq::testing {
-
-class SingleRankCommunicator final : public dist::Communicator {
- public:
-  explicit SingleRankCommunicator(int size = 1, int rank = 0) : size_(size), rank_(rank) {}
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  std::string backend() const override { return "mpi"; }
-  void AllReduce(at::Tensor& /*t*/, dist::ReduceOp /*op*/) override { ++collectives; }
-  void Broadcast(at::Tensor& /*t*/, int /*root*/) override { ++collectives; }
-  at::Tensor AllGather(const at::Tensor& t) override {
-    ++collectives;
-    return at::cat(std::vector<at::Tensor>(static_cast<size_t>(size_), t.reshape({-1})));
-  }
-  void Barrier() override { ++collectives; }
-  double seconds_in_collectives() const override { return 0; }
-  int collectives = 0;
-
- private:
-  int size_;
-  int rank_;
-};
-
+using SingleRankCommunicator = dist::SingleRankCommunicator;
 }  // namespace psaq::testing

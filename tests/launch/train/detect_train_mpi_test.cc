@@ -87,10 +87,8 @@ TEST(DetectTrainMpiTest, DataParallelStepsMatchTheOneProcessRun) {
   }
 
   // Sharded validation AP = one-process AP (on the training images, as a validation set).
-  const data::CocoGroundTruth gt = data::LoadCocoGroundTruth(dir / "scenes/instances_train.json");
-  const DetectValSet val{&full, &gt};
-  const DetectEvalResult one = EvaluateDetector(*single, val, 7, 3, nullptr);
-  const DetectEvalResult many = EvaluateDetector(*single, val, 7, 3, &comm);
+  const DetectEvalResult one = EvaluateDetector(*single, full, 7, 3, nullptr);
+  const DetectEvalResult many = EvaluateDetector(*single, full, 7, 3, &comm);
   EXPECT_EQ(one.box.images, 7);
   EXPECT_EQ(many.box.images, 7);
   for (size_t k = 0; k < one.box.stats.size(); ++k) {
