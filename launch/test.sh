@@ -2,7 +2,7 @@
 # Runs every psaq test: installs the missing Debian packages, builds in Release, then runs the
 # unit, MPI and GPU tests (GPU tests skip themselves without a GPU) and the Slurm tests.
 #   launch/test.sh                 everything
-#   launch/test.sh -L unit         only a CTest label (unit | mpi | gpu | slurm | cli)
+#   launch/test.sh -L unit         only a CTest label (unit | mpi | gpu | slurm | cli | docs | fuzz | timm | zoo)
 # Extra arguments go to ctest. Exit status is non-zero when any test fails.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
