@@ -2,7 +2,8 @@
 # psaq eval on a detector (a seeded random-init tiny Swin Mask R-CNN whose low score_thr makes it
 # output detections) on a small make-scenes set: its 24 numbers (box and mask AP/AR) agree with
 # pycocotools run on the same ground truth and the detections psaq wrote (--detections_out), to
-# 1e-4, and its console holds pycocotools' summarize() lines; 2 and 3 ranks give the same numbers
+# 1e-4, and its console holds pycocotools' summarize() lines (also for the shipped detector's
+# detections on 40 of its val scenes); 2 and 3 ranks give the same numbers
 # and detections as 1; an image that does not decode is skipped (and left out of the ground truth) or
 # named; bad input (a detector on a classification set, classes != categories, an image
 # too large to run, --detections_out for a classifier) is one error line, on 2 ranks without a hang.
@@ -43,6 +44,21 @@ run oracle "$PSAQ_ORACLE_PYTHON" "$ORACLE" "$GT" "$WORK/dets_np1.json" "$WORK/np
   "$WORK/np1.out"
 [ "$RC" -eq 0 ] || fail "psaq and pycocotools disagree: $(cat "$WORK/oracle.out")"
 cat "$WORK/oracle.out"
+
+# The shipped detector's real output (model/zoo/fmnist_maskrcnn.safetensors) on the first 40 of
+# its val scenes (make-scenes images depend only on seed, split and index): pycocotools agrees.
+SHIPPED="$PSAQ_SOURCE_DIR/model/zoo/fmnist_maskrcnn.safetensors"
+run shipped_scenes "$PSAQ" make-scenes --split=val --num_images=40 --canvas_size=160 --seed=1 \
+  --out_dir="$WORK/shipped_scenes"
+[ "$RC" -eq 0 ] || fail "make-scenes (40 val scenes) exited $RC"
+run shipped "${MPIRUN[@]}" -np 2 "$PSAQ" eval --model="$SHIPPED" \
+  --dataset="$WORK/shipped_scenes/instances_val.json" --json_out="$WORK/shipped.json" \
+  --detections_out="$WORK/dets_shipped.json"
+[ "$RC" -eq 0 ] || fail "eval of the shipped detector exited $RC: $(tail -3 "$WORK/shipped.err")"
+run shipped_oracle "$PSAQ_ORACLE_PYTHON" "$ORACLE" "$WORK/shipped_scenes/instances_val.json" \
+  "$WORK/dets_shipped.json" "$WORK/shipped.json" "$WORK/shipped.out"
+[ "$RC" -eq 0 ] || fail "psaq and pycocotools disagree on the shipped detector: $(cat "$WORK/shipped_oracle.out")"
+cat "$WORK/shipped_oracle.out"
 
 # stats FILE: the box and segm objects of a report, one line each.
 stats() { "$PSAQ_ORACLE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["box"]); print(r["segm"])' "$1"; }
