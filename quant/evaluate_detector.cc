@@ -226,7 +226,9 @@ DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& 
       indices.push_back(i);
     }
     if (images.empty()) continue;
-    const at::Tensor batch = PreprocessDetectionBatch(images, detector.config()).to(options.device);
+    // On the detector's device and in its dtype (a float64 detector in the training tests).
+    const at::Tensor batch = PreprocessDetectionBatch(images, detector.config())
+                                 .to(options.device, detector.parameters().front().scalar_type());
     const detect::DetectorOutputs out = detector.forward(batch);
     for (size_t k = 0; k < indices.size(); ++k) {
       const data::CocoImage& image = dataset.image(indices[k]);

@@ -54,7 +54,7 @@ struct DetectorEvalOptions {
   int64_t max_images = 0;
   // Malformed images: fail (default) or skip (see above).
   BadImagePolicy on_bad_image = BadImagePolicy::kFail;
-  // Where the forward runs. Default the CPU.
+  // Where the forward runs (the batches also take the detector's dtype). Default the CPU.
   c10::Device device = c10::Device(c10::kCPU);
   // Rank 0 logs progress at most this often, in seconds. Default 10; 0 = never.
   double progress_interval_seconds = 10;

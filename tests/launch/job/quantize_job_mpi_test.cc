@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -61,7 +62,10 @@ void CheckOutputs(const JobResult& r, const std::string& dir, int world, const c
   at::Tensor out = imported.model->Forward(samples.images).to(at::kDouble);
   const double sqnr =
       10 * std::log10(ref.pow(2).sum().item<double>() / (out - ref).pow(2).sum().item<double>());
-  EXPECT_NEAR(sqnr, report["metrics"]["output_sqnr_db"].get<double>(), 1e-6) << method;
+  // To 1e-6 relative (was 1e-6 absolute): the report sums each rank's shard, this sums all
+  // samples at once, and the float32 outputs' order differs (1.4e-6 dB at 9.1 dB seen).
+  const double reported = report["metrics"]["output_sqnr_db"].get<double>();
+  EXPECT_NEAR(sqnr, reported, 1e-6 * std::max(1.0, std::abs(reported))) << method;
 }
 
 void RunSource(CalibrationSource source, const char* method, bool compare_with_one_rank) {
