@@ -14,8 +14,10 @@
 # compare): the venv installs in about 2 min (about 5 GB); a translation unit takes 1.2x the CPU
 # time it takes with Debian's 1.13 (model/vit.cc 19.5 vs 16.3 s, gen/v1_generator.cc 15.3 vs
 # 12.4 s), so the cold build costs about 1.2x the first build's; the live timm parity test used
-# 74 CPU seconds (13 min wall on the loaded machine). The whole step on a cold CI machine has not
-# been measured yet.
+# 74 CPU seconds (13 min wall on the loaded machine). 2026-12-06 21:35-23:00, load 7-8 from other
+# builds: about 2 translation units a minute at -j2, the build still short of its last 49 of 279
+# units at 22:49; the tests whose executables existed took (wall) model.unit 48 s, the dist, quant
+# and gen MPI tests 3-6 s each. The whole step on a cold CI machine has not been measured yet.
 #
 #   launch/check_torch2.sh [CTEST ARGS...]   (default ctest selection: -LE slurm)
 # Environment:
