@@ -14,8 +14,10 @@
 # compare): the venv installs in about 2 min (about 5 GB); a translation unit takes 1.2x the CPU
 # time it takes with Debian's 1.13 (model/vit.cc 19.5 vs 16.3 s, gen/v1_generator.cc 15.3 vs
 # 12.4 s), so the cold build costs about 1.2x the first build's; the live timm parity test used
-# 74 CPU seconds (13 min wall on the loaded machine). The whole step on a cold CI machine has not
-# been measured yet.
+# 74 CPU seconds (13 min wall on the loaded machine). 2026-12-06 21:35-23:00, load 7-8 from other
+# builds: about 2 translation units a minute at -j2, the build still short of its last 49 of 279
+# units at 22:49; the tests whose executables existed took (wall) model.unit 48 s, the dist, quant
+# and gen MPI tests 3-6 s each. The whole step on a cold CI machine has not been measured yet.
 #
 #   launch/check_torch2.sh [CTEST ARGS...]   (default ctest selection: -LE slurm)
 # Environment:
@@ -42,13 +44,21 @@ psaq_python_torch2
 psaq_log "torch venv ready in $((SECONDS - start)) s: $("$PSAQ_TORCH2_PYTHON" -c \
   'import torch, timm; print("torch", torch.__version__, "CUDA", torch.version.cuda, "timm", timm.__version__)')"
 
-# The venv's torchvision operators (built for this LibTorch; Debian's are for 1.13 only).
-tv_ops=$("$PSAQ_TORCH2_PYTHON" -c 'import glob, os, torchvision
-print(glob.glob(os.path.join(os.path.dirname(torchvision.__file__), "_C*.so"))[0])')
+# The venv's torchvision operators (built for this LibTorch; Debian's are for 1.13 only), and what
+# psaq loads before them: the wheel's _C.so needs torch's libtorch_python.so, which needs the
+# symbols of the venv's Python library (model/detect/torchvision_ops.h).
+mapfile -t tv < <("$PSAQ_TORCH2_PYTHON" -c 'import glob, os, sysconfig, torch, torchvision
+print(glob.glob(os.path.join(os.path.dirname(torchvision.__file__), "_C*.so"))[0])
+print(os.path.join(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")))
+print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_python.so"))')
+[ ${#tv[@]} -eq 3 ] || { psaq_log "check_torch2: $PSAQ_TORCH2_PYTHON cannot locate torchvision's operators"; exit 1; }
+for f in "${tv[@]}"; do
+  [ -f "$f" ] || { psaq_log "check_torch2: $f (torchvision's operators or a library they need) not found"; exit 1; }
+done
 PSAQ_BUILD_DIR="${PSAQ_TORCH2_BUILD_DIR:-$PSAQ_ROOT/build-torch2}"
 PSAQ_CMAKE_ARGS="${PSAQ_CMAKE_ARGS:-} -DCMAKE_PREFIX_PATH=$PSAQ_TORCH2_PREFIX
   -DPSAQ_WITH_CUDA=ON -DPSAQ_WITH_NCCL=ON -DPSAQ_TIMM_PYTHON=$PSAQ_TORCH2_PYTHON
-  -DPSAQ_TORCHVISION_OPS=$tv_ops"
+  -DPSAQ_TORCHVISION_OPS=${tv[0]} -DPSAQ_TORCHVISION_OPS_PRELOAD=${tv[1]}:${tv[2]}"
 start=$SECONDS
 psaq_build
 psaq_log "LibTorch 2 build: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"

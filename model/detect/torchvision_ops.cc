@@ -7,10 +7,13 @@
 #include <dlfcn.h>
 #include <glob.h>
 
+#include <algorithm>
 #include <exception>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace psaq::detect {
 namespace {
@@ -49,6 +52,21 @@ std::string DefaultLibraryPath() {
   return path;
 }
 
+// PSAQ_TORCHVISION_OPS_PRELOAD split at ':' (empty when not configured).
+std::vector<std::string> DefaultPreload() {
+  std::vector<std::string> paths;
+#ifdef PSAQ_TORCHVISION_OPS_PRELOAD
+  const std::string list = PSAQ_TORCHVISION_OPS_PRELOAD;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(':', begin), list.size());
+    if (end > begin) paths.push_back(list.substr(begin, end - begin));
+    begin = end + 1;
+  }
+#endif
+  return paths;
+}
+
 bool IsSymInt(const c10::Argument& argument) {
   return argument.type()->kind() == c10::TypeKind::SymIntType;
 }
@@ -77,7 +95,8 @@ std::string BindOperators(Loaded* loaded) {
 
 void Load(const TorchvisionOpsOptions& options, Loaded* loaded) {
   TorchvisionOpsStatus& status = loaded->status;
-  status.library = options.library_path.empty() ? DefaultLibraryPath() : options.library_path;
+  const bool by_default = options.library_path.empty();
+  status.library = by_default ? DefaultLibraryPath() : options.library_path;
   if (status.library.empty()) {
     status.reason = TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13
                         ? std::string("torchvision operator library not found (no match for ") +
@@ -87,7 +106,18 @@ void Load(const TorchvisionOpsOptions& options, Loaded* loaded) {
                               "-DPSAQ_TORCHVISION_OPS=<a matching torchvision/_C.so>)";
     return;
   }
-  // RTLD_GLOBAL is not needed: the operators register themselves with LibTorch's dispatcher in
+  // The dependencies go into the global scope: libtorch_python.so's references to Python's
+  // symbols are resolved there, and _C.so's request for libtorch_python.so by name is met by the
+  // copy already loaded instead of a search that could find another LibTorch's.
+  for (const std::string& dependency : by_default ? DefaultPreload() : options.preload) {
+    if (::dlopen(dependency.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+      const char* error = ::dlerror();
+      status.reason = "cannot load " + dependency + " (loaded before " + status.library +
+                      "): " + (error ? error : "dlopen failed");
+      return;
+    }
+  }
+  // RTLD_GLOBAL is not needed for the library itself: the operators register themselves with LibTorch's dispatcher in
   // the library's static initialisers. The handle is never closed (the registrations must live
   // as long as the process).
   if (::dlopen(status.library.c_str(), RTLD_NOW | RTLD_LOCAL) == nullptr) {

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace psaq::detect {
 
@@ -41,6 +42,13 @@ struct TorchvisionOpsOptions {
   // so any other version reports the operators unavailable instead). A library set here must
   // match this LibTorch's version.
   std::string library_path;
+  // Libraries loaded (RTLD_GLOBAL, in order) before library_path, for an operator library whose
+  // dependencies the process cannot find or resolve by itself: a PyPI wheel's torchvision/_C.so
+  // needs torch's libtorch_python.so, which needs the Python library's symbols. Used with a
+  // non-empty library_path; the default library comes with the build's default list, the CMake
+  // cache variable PSAQ_TORCHVISION_OPS_PRELOAD (colon-separated). A library that fails to load
+  // makes the operators unavailable, with its path and the loader's message as the reason.
+  std::vector<std::string> preload = {};
 };
 
 struct TorchvisionOpsStatus {

@@ -33,6 +33,17 @@ TEST(TorchvisionOpsTest, ProbeReportsAMissingLibraryWithoutThrowing) {
       << status.reason;
 }
 
+TEST(TorchvisionOpsTest, ProbeReportsADependencyThatFailsToLoad) {
+  const TorchvisionOpsStatus status =
+      ProbeTorchvisionOps({"/nonexistent/torchvision/_C.so", {"/nonexistent/libpython3.so"}});
+  EXPECT_FALSE(status.available);
+  EXPECT_EQ(status.library, "/nonexistent/torchvision/_C.so");
+  EXPECT_NE(status.reason.find("cannot load /nonexistent/libpython3.so (loaded before "
+                               "/nonexistent/torchvision/_C.so)"),
+            std::string::npos)
+      << status.reason;
+}
+
 TEST(TorchvisionOpsTest, ProbeOfTheDefaultPathAgreesWithTheLoadedStatus) {
   const TorchvisionOpsStatus probe = ProbeTorchvisionOps({});
   EXPECT_EQ(probe.available, LoadTorchvisionOps().available) << probe.reason;
