@@ -13,6 +13,7 @@
 
 #include "gen/detector_discrepancy.h"
 #include "gen/detector_prior.h"
+#include "gen/detector_v1.h"
 #include "gen/patch_similarity_entropy.h"
 #include "model/detect/load_detector.h"
 #include "tests/model/detect/tiny_detector.h"
@@ -173,6 +174,53 @@ TEST(DetectorSampleLossTest, EntropyIsTheFusedEntropyOverBlocksWithTheReferenceG
   ASSERT_GT(g_ref.abs().max().item<double>(), 0);
   EXPECT_LE((g_fused - g_ref).abs().max().item<double>(),
             1e-9 * g_ref.abs().max().item<double>());
+}
+
+model::ModelConfig GrayClassifier() {
+  model::ModelConfig c;
+  c.arch = model::Arch::kSwin;
+  c.swin.img_size = 28;
+  c.swin.in_chans = 1;
+  c.preprocess.mean = {0.25};
+  c.preprocess.std = {0.5};
+  return c;
+}
+
+TEST(ClassifierSamplesToDetectorTest, MapsPixelsChannelsAndSize) {
+  const model::ModelConfig c = GrayClassifier();
+  const detect::DetectorConfig d = detect::testing::TinyDetectorConfig();
+  // A constant image stays constant under the resize: normalised 1.5 is pixel 1.0 for the
+  // classifier, 255 in the detector's units.
+  const at::Tensor out =
+      ClassifierSamplesToDetector(at::full({2, 1, 28, 28}, 1.5, at::kDouble), c, d, 64, 96);
+  ASSERT_EQ(out.sizes().vec(), (std::vector<int64_t>{2, 3, 64, 96}));
+  for (int64_t k = 0; k < 3; ++k) {
+    const double want = (255.0 - d.mean[static_cast<size_t>(k)]) / d.std[static_cast<size_t>(k)];
+    EXPECT_NEAR(out.select(1, k).min().item<double>(), want, 1e-12);
+    EXPECT_NEAR(out.select(1, k).max().item<double>(), want, 1e-12);
+  }
+  // A 2x upscale, bilinear with half-pixel centres: output pixel 1 of [0, 1] reads 0.25 of the
+  // way from input 0 to input 1.
+  at::Tensor ramp = at::zeros({1, 1, 2, 2}, at::kDouble);
+  ramp.select(3, 1).fill_(1.5);  // normalised; pixels 0.25 and 1.0
+  const at::Tensor up = ClassifierSamplesToDetector(ramp, c, d, 4, 4);
+  const double p = 0.25 + 0.25 * (1.0 - 0.25);
+  EXPECT_NEAR(up[0][0][0][1].item<double>(), (255.0 * p - d.mean[0]) / d.std[0], 1e-12);
+}
+
+TEST(ClassifierSamplesToDetectorTest, RejectsBadInput) {
+  const model::ModelConfig c = GrayClassifier();
+  detect::DetectorConfig d = detect::testing::TinyDetectorConfig();
+  EXPECT_THROW(ClassifierSamplesToDetector(at::zeros({1, 3, 28, 28}), c, d, 64, 64), c10::Error);
+  EXPECT_THROW(ClassifierSamplesToDetector(at::zeros({1, 1, 28, 28}), c, d, 0, 64), c10::Error);
+  model::ModelConfig rgb = c;
+  rgb.swin.in_chans = 3;
+  rgb.preprocess.mean = {0.5, 0.5, 0.5};
+  rgb.preprocess.std = {0.5, 0.5, 0.5};
+  d.in_chans = 2;
+  d.mean = {0, 0};
+  d.std = {1, 1};
+  EXPECT_THROW(ClassifierSamplesToDetector(at::zeros({1, 3, 28, 28}), rgb, d, 64, 64), c10::Error);
 }
 
 }  // namespace
