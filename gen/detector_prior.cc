@@ -17,12 +17,17 @@ DetectorTeacherPass DetectorTeacher::Forward(const at::Tensor& x, bool av_means)
   return pass;
 }
 
+KdeOptions DetectorEntropyKde(KdeOptions kde) {
+  // Never the reference at detector sizes: see the header.
+  kde.implementation = KdeImplementation::kFused;
+  return kde;
+}
+
 LossTerms DetectorSampleLoss(const DetectorTeacherPass& teacher, const at::Tensor& x_jittered,
                              double tv_target, const at::Tensor& discrepancy,
                              const V2SampleWeights& weights, KdeOptions kde) {
-  // Never the reference at detector sizes: see the header.
-  kde.implementation = KdeImplementation::kFused;
-  return V2SampleLoss(teacher.av_means, x_jittered, tv_target, discrepancy, weights, kde);
+  return V2SampleLoss(teacher.av_means, x_jittered, tv_target, discrepancy, weights,
+                      DetectorEntropyKde(kde));
 }
 
 }  // namespace psaq::gen

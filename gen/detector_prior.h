@@ -43,7 +43,10 @@ class DetectorTeacher {
   FeatureCapture capture_;
 };
 
-// V2SampleLoss on the teacher's av_means with kde forced to the fused implementation.
+// `kde` with the fused implementation (whatever was requested): the detector's entropy KDE.
+KdeOptions DetectorEntropyKde(KdeOptions kde);
+
+// V2SampleLoss on the teacher's av_means with DetectorEntropyKde(kde).
 LossTerms DetectorSampleLoss(const DetectorTeacherPass& teacher, const at::Tensor& x_jittered,
                              double tv_target, const at::Tensor& discrepancy,
                              const V2SampleWeights& weights, KdeOptions kde = {});
