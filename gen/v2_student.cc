@@ -24,18 +24,18 @@ bool NeedsStaging(const dist::Communicator& comm, const std::vector<at::Tensor>&
 }  // namespace
 
 std::vector<std::pair<std::string, at::Tensor>> SelectStudentParameters(
-    quant::QuantizedModel& student, const StudentParameterOptions& options) {
+    quant::TapQuantizers& student, const StudentParameterOptions& options) {
   std::set<std::string> weights;
   for (int id : student.weight_taps()) weights.insert(student.tap(id).name);
   std::set<std::string> norms;
-  for (const auto& item : student.model().named_modules()) {
+  for (const auto& item : student.module().named_modules()) {
     if (dynamic_cast<const torch::nn::LayerNormImpl*>(item.value().get()) == nullptr) continue;
     for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) {
       norms.insert(item.key().empty() ? p.key() : item.key() + "." + p.key());
     }
   }
   std::vector<std::pair<std::string, at::Tensor>> selected;
-  for (auto& item : student.model().named_parameters()) {
+  for (auto& item : student.module().named_parameters()) {
     const std::string& name = item.key();
     bool train = false;
     if (weights.count(name) > 0) {
@@ -82,9 +82,9 @@ dist::GradSyncStats SyncStudentGradients(dist::Communicator& comm,
   return stats;
 }
 
-dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::QuantizedModel& student) {
+dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::TapQuantizers& student) {
   std::vector<at::Tensor> tensors;
-  for (auto& [name, t] : model::StateDict(student.model())) tensors.push_back(t);
+  for (auto& [name, t] : model::StateDict(student.module())) tensors.push_back(t);
   if (!NeedsStaging(comm, tensors)) return dist::BroadcastParameters(comm, tensors);
   dist::GradSyncStats stats;
   at::NoGradGuard no_grad;
@@ -101,9 +101,9 @@ dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::QuantizedM
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ExportStudentState(
-    const quant::QuantizedModel& student) {
+    const quant::TapQuantizers& student) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : student.model().named_parameters()) {
+  for (const auto& item : student.module().named_parameters()) {
     out.emplace_back("param." + item.key(), CpuSnapshot(item.value()));
   }
   for (int id : student.activation_taps()) {
@@ -117,11 +117,11 @@ std::vector<std::pair<std::string, at::Tensor>> ExportStudentState(
   return out;
 }
 
-void ImportStudentState(quant::QuantizedModel& student,
+void ImportStudentState(quant::TapQuantizers& student,
                         const std::map<std::string, at::Tensor>& tensors,
                         const std::string& source) {
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
-  for (auto& item : student.model().named_parameters()) {
+  for (auto& item : student.module().named_parameters()) {
     const std::string key = "param." + item.key();
     auto it = tensors.find(key);
     if (it == tensors.end()) throw std::runtime_error(source + ": missing tensor '" + key + "'");

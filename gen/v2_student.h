@@ -2,6 +2,9 @@
 // float parameters are trained through the straight-through quantizers, how their gradients are
 // combined across ranks, and its state for checkpoints.
 //
+// The student is any quantizer bank (quant/tap_quantizers.h): a QuantizedModel (classifier) or
+// a QuantizedDetector; "the model" below is its module().
+//
 // Every rank holds an identical student: it starts from rank 0's parameters (BroadcastStudent),
 // every step applies the same all-reduced gradient with the same Adam state, and every range
 // comes from observers merged across ranks. So one copy of its state describes all ranks.
@@ -16,7 +19,7 @@
 
 #include "dist/communicator.h"
 #include "dist/grad_sync.h"
-#include "quant/quantized_model.h"
+#include "quant/tap_quantizers.h"
 
 namespace psaq::gen {
 
@@ -32,7 +35,7 @@ struct StudentParameterOptions {
 // The parameters selected by `options`, by name in state-dict order, and sets requires_grad on
 // exactly those (every other parameter of the student stops requiring grad).
 std::vector<std::pair<std::string, at::Tensor>> SelectStudentParameters(
-    quant::QuantizedModel& student, const StudentParameterOptions& options);
+    quant::TapQuantizers& student, const StudentParameterOptions& options);
 
 // Collective. Each tensor's .grad() becomes its average over ranks (dist::AllReduceGradients,
 // ReduceOp::kAvg). With the MPI backend and tensors not on the CPU, the gradients travel through
@@ -41,17 +44,17 @@ dist::GradSyncStats SyncStudentGradients(dist::Communicator& comm,
                                          const std::vector<at::Tensor>& params);
 
 // Collective. Every parameter and persistent buffer of the student's model becomes rank 0's.
-dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::QuantizedModel& student);
+dist::GradSyncStats BroadcastStudent(dist::Communicator& comm, quant::TapQuantizers& student);
 
 // The student's state: "param.<name>" for every parameter (float32, CPU) and
 // "range.<activation tap>" (float64 [2]: min, max) for every activation tap with a range.
 std::vector<std::pair<std::string, at::Tensor>> ExportStudentState(
-    const quant::QuantizedModel& student);
+    const quant::TapQuantizers& student);
 
 // Restores ExportStudentState's tensors (parameters copied in place; ranges set, taps absent
 // from the state cleared). Throws std::runtime_error naming `source` and the key for a missing
 // parameter or a shape mismatch; nothing is changed then.
-void ImportStudentState(quant::QuantizedModel& student,
+void ImportStudentState(quant::TapQuantizers& student,
                         const std::map<std::string, at::Tensor>& tensors,
                         const std::string& source);
 

@@ -11,24 +11,25 @@ namespace psaq::quant {
 namespace {
 
 // The device collectives of `comm` run on: the CPU for MPI, the model's device otherwise (NCCL).
-at::Device CollectiveDevice(const QuantizedModel& model, const dist::Communicator& comm) {
+at::Device CollectiveDevice(const TapQuantizers& model, const dist::Communicator& comm) {
   if (comm.backend() == "mpi") return at::kCPU;
-  for (const auto& p : model.model().parameters()) return p.device();
+  for (const auto& p : model.module().parameters()) return p.device();
   return at::kCPU;
 }
 
-CalibrationResult ObserveMergeApply(QuantizedModel& model, const std::vector<at::Tensor>& batches,
+CalibrationResult ObserveMergeApply(TapQuantizers& model, const BatchForward& forward,
+                                    const std::vector<at::Tensor>& batches,
                                     dist::Communicator* comm) {
   const auto start = std::chrono::steady_clock::now();
   CalibrationResult result;
-  const QuantizedModel::Mode previous = model.mode();
+  const TapQuantizers::Mode previous = model.mode();
   model.ResetObservers();
-  model.SetMode(QuantizedModel::Mode::kCalibrate);
+  model.SetMode(TapQuantizers::Mode::kCalibrate);
   try {
     at::NoGradGuard no_grad;
     for (const at::Tensor& batch : batches) {
       TORCH_CHECK(batch.dim() == 4, "calibration batch must be [B, C, H, W], got ", batch.sizes());
-      model.Forward(batch);
+      forward(batch);
       result.local_samples += batch.size(0);
     }
   } catch (...) {
@@ -53,7 +54,7 @@ CalibrationResult ObserveMergeApply(QuantizedModel& model, const std::vector<at:
 
 }  // namespace
 
-void MergeObservers(QuantizedModel& model, dist::Communicator* comm) {
+void MergeObservers(TapQuantizers& model, dist::Communicator* comm) {
   if (comm == nullptr || comm->size() == 1) return;
   // Group the observers by merge op; each group is one concatenated state, one all-reduce.
   // std::map keeps the group order identical on every rank.
@@ -79,20 +80,40 @@ void MergeObservers(QuantizedModel& model, dist::Communicator* comm) {
   }
 }
 
+CalibrationResult Calibrate(TapQuantizers& model, const BatchForward& forward,
+                            const std::vector<at::Tensor>& batches, dist::Communicator* comm) {
+  CalibrationResult result = ObserveMergeApply(model, forward, batches, comm);
+  model.SetMode(TapQuantizers::Mode::kQuantized);
+  return result;
+}
+
+CalibrationResult Recalibrate(TapQuantizers& model, const BatchForward& forward,
+                              const std::vector<at::Tensor>& batches, dist::Communicator* comm) {
+  const TapQuantizers::Mode previous = model.mode();
+  CalibrationResult result = ObserveMergeApply(model, forward, batches, comm);
+  model.SetMode(previous == TapQuantizers::Mode::kFloat ? TapQuantizers::Mode::kQuantized
+                                                        : previous);
+  return result;
+}
+
 CalibrationResult Calibrate(QuantizedModel& model, const std::vector<at::Tensor>& batches,
                             dist::Communicator* comm) {
-  CalibrationResult result = ObserveMergeApply(model, batches, comm);
-  model.SetMode(QuantizedModel::Mode::kQuantized);
-  return result;
+  return Calibrate(model, [&](const at::Tensor& x) { model.Forward(x); }, batches, comm);
 }
 
 CalibrationResult Recalibrate(QuantizedModel& model, const std::vector<at::Tensor>& batches,
                               dist::Communicator* comm) {
-  const QuantizedModel::Mode previous = model.mode();
-  CalibrationResult result = ObserveMergeApply(model, batches, comm);
-  model.SetMode(previous == QuantizedModel::Mode::kFloat ? QuantizedModel::Mode::kQuantized
-                                                         : previous);
-  return result;
+  return Recalibrate(model, [&](const at::Tensor& x) { model.Forward(x); }, batches, comm);
+}
+
+CalibrationResult Calibrate(QuantizedDetector& detector, const std::vector<at::Tensor>& batches,
+                            dist::Communicator* comm) {
+  return Calibrate(detector, [&](const at::Tensor& x) { detector.Forward(x); }, batches, comm);
+}
+
+CalibrationResult Recalibrate(QuantizedDetector& detector, const std::vector<at::Tensor>& batches,
+                              dist::Communicator* comm) {
+  return Recalibrate(detector, [&](const at::Tensor& x) { detector.Forward(x); }, batches, comm);
 }
 
 }  // namespace psaq::quant

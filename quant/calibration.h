@@ -9,10 +9,13 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <vector>
 
 #include "dist/communicator.h"
+#include "quant/quantized_detector.h"
 #include "quant/quantized_model.h"
+#include "quant/tap_quantizers.h"
 
 namespace psaq::quant {
 
@@ -30,6 +33,16 @@ struct CalibrationResult {
 // it; identical on every rank, since the merged state is), or when an activation is not finite.
 CalibrationResult Calibrate(QuantizedModel& model, const std::vector<at::Tensor>& batches,
                             dist::Communicator* comm);
+// The same for a detector (batches at the detector's input size).
+CalibrationResult Calibrate(QuantizedDetector& detector, const std::vector<at::Tensor>& batches,
+                            dist::Communicator* comm);
+
+// Runs one batch through the network the bank belongs to, in the bank's current mode (the
+// result is not used: calibration only needs the taps to see it).
+using BatchForward = std::function<void(const at::Tensor&)>;
+// The same for any quantizer bank, whose forward is `forward`.
+CalibrationResult Calibrate(TapQuantizers& model, const BatchForward& forward,
+                            const std::vector<at::Tensor>& batches, dist::Communicator* comm);
 
 // The same as Calibrate for an already calibrated model (PSAQ V2 recalibrates the student on
 // the evolved samples each cycle, docs/psaq_spec.md §2.4): reset, observe the float activations
@@ -37,11 +50,15 @@ CalibrationResult Calibrate(QuantizedModel& model, const std::vector<at::Tensor>
 // model was in (kFloat is turned into kQuantized, as Calibrate does).
 CalibrationResult Recalibrate(QuantizedModel& model, const std::vector<at::Tensor>& batches,
                               dist::Communicator* comm);
+CalibrationResult Recalibrate(QuantizedDetector& detector, const std::vector<at::Tensor>& batches,
+                              dist::Communicator* comm);
+CalibrationResult Recalibrate(TapQuantizers& model, const BatchForward& forward,
+                              const std::vector<at::Tensor>& batches, dist::Communicator* comm);
 
 // Collective when comm is non-null. Merges every activation observer's state across ranks:
 // one all-reduce per distinct merge op among the observers (one for a uniform config), on the
 // CPU for an "mpi" communicator and on the model's device otherwise. No-op for a null comm or
 // one rank.
-void MergeObservers(QuantizedModel& model, dist::Communicator* comm);
+void MergeObservers(TapQuantizers& model, dist::Communicator* comm);
 
 }  // namespace psaq::quant
