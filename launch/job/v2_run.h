@@ -9,6 +9,7 @@
 
 #include "launch/job/job_context.h"
 #include "launch/job/v1_run.h"
+#include "gen/v2_models.h"
 #include "gen/v2_options.h"
 #include "gen/v2_rounds.h"
 #include "model/vision_model.h"
@@ -28,5 +29,9 @@ struct V2RunResult {
 V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& student,
                        const gen::V2Options& options, uint64_t seed, int64_t num_samples,
                        JobContext& ctx);
+// The same on any teacher-student pair (a detector: gen/detector_v2_models.h); the samples are
+// models.image_config()'s size.
+V2RunResult RunV2Shard(gen::V2Models& models, const gen::V2Options& options, uint64_t seed,
+                       int64_t num_samples, JobContext& ctx);
 
 }  // namespace psaq::job

@@ -29,10 +29,14 @@ constexpr int64_t kSize = 64;
 // As in the classifier's test: float32 sums in another order (other batch shapes, an
 // all-reduce) give relative gradient differences of order 1e-7; a wrong mean is off by O(1).
 constexpr double kGradientSumOrderRel = 1e-5;
-// After whole runs, Adam moves every element by ~lr per step; lr / 10 bounds the round-off
-// (see the classifier's test for the argument).
-constexpr double kStudentLr = 1e-5;
-constexpr double kWeightAbs = kStudentLr / 10;
+// After whole runs. Adam's first steps move an element by ~lr whatever its gradient's size, so an
+// element whose gradient is pure round-off can step either way (measured here: 2.5 lr apart at 3
+// ranks with the classifier test's settings). With eps = 1 >> |g| Adam's step is ~lr * g, and
+// round-off stays round-off: the student's change from the teacher is compared relative to its
+// largest element (float32 order differences, as the gradients; a wrong mean is off by O(1)).
+constexpr double kStudentLr = 1e-2;
+constexpr double kStudentEps = 1.0;
+constexpr double kChangeRel = 1e-3;
 constexpr double kSamplesRel = 1e-4;
 
 V2Options Options() {
@@ -43,6 +47,7 @@ V2Options Options() {
   o.student_iterations = 2;
   o.image_warmup = 1;
   o.student_lr = kStudentLr;
+  o.student_eps = kStudentEps;
   o.weights.tv = 0.05;
   return o;
 }
@@ -117,9 +122,17 @@ TEST(DetectorV2EquivalenceMpiTest, ShardedStudentAndSamplesEqualSingleRank) {
   dist::MpiCommunicator self(MPI_COMM_SELF);
   const int64_t n = kBatch * world.size();
   const V2Options o = Options();
-  DetectorV2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), kBatch), n, o, 8,
-                        8);
-  DetectorV2Run single(self, dist::ShardBatches(n, 1, 0, kBatch), n, o, 8, 8);
+  // W8/A8 where the world size is a power of two: the all-reduce's average then rounds exactly
+  // like the single rank's sum (measured: identical students at 2 ranks). Otherwise the average
+  // rounds differently, and over a run a latent weight next to a quantizer code boundary lands on
+  // the neighbouring code: a discrete jump, not round-off (measured at 3 ranks: the students'
+  // changes differed by 8% of their largest element). A 32-bit student then isolates what this
+  // test checks, the sharding.
+  const bool pow2 = (world.size() & (world.size() - 1)) == 0;
+  const int bits = pow2 ? 8 : 32;
+  DetectorV2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), kBatch), n, o,
+                        bits, bits);
+  DetectorV2Run single(self, dist::ShardBatches(n, 1, 0, kBatch), n, o, bits, bits);
   while (!sharded.rounds->Done()) sharded.rounds->RunRound();
   while (!single.rounds->Done()) single.rounds->RunRound();
 
@@ -127,25 +140,27 @@ TEST(DetectorV2EquivalenceMpiTest, ShardedStudentAndSamplesEqualSingleRank) {
   for (auto& [k, v] : sharded.rounds->ExportSharedState()) a[k] = v;
   for (auto& [k, v] : single.rounds->ExportSharedState()) b[k] = v;
   ASSERT_EQ(a.size(), b.size());
-  double worst_weight = 0;
+  // The student's change from the teacher in both runs, all trained parameters together.
+  auto teacher = sharded.teacher->named_parameters();
+  std::vector<at::Tensor> change_a, change_b;
   for (const auto& [name, t] : a) {
     if (name.rfind("student.param.", 0) != 0) continue;
-    const double diff = (t - b.at(name)).abs().max().item<double>();
-    EXPECT_LE(diff, kWeightAbs) << name;
-    worst_weight = std::max(worst_weight, diff);
+    const at::Tensor& t0 = teacher[name.substr(std::string("student.param.").size())];
+    change_a.push_back((t - t0).reshape({-1}));
+    change_b.push_back((b.at(name) - t0).reshape({-1}));
   }
-  const std::string w = "student.param.backbone.stages.0.blocks.0.attn.w_msa.qkv.weight";
-  ASSERT_TRUE(a.count(w)) << "rename the weight this test watches";
-  const at::Tensor moved =
-      a.at(w) - sharded.teacher->named_parameters()["backbone.stages.0.blocks.0.attn.w_msa.qkv.weight"];
-  EXPECT_GT(moved.abs().max().item<double>(), 10 * kWeightAbs);
+  const at::Tensor ca = at::cat(change_a), cb = at::cat(change_b);
+  const double moved = cb.abs().max().item<double>();
+  const double worst = (ca - cb).abs().max().item<double>() / moved;
+  EXPECT_GT(moved, 0);
+  EXPECT_LE(worst, kChangeRel);
   const ImageBatch& mine = sharded.rounds->batches().at(0);
   const ImageBatch& ref = single.rounds->batches().at(static_cast<size_t>(world.rank()));
   ASSERT_EQ(mine.first_index, ref.first_index);
   EXPECT_TRUE(::psaq::testing::TensorsNearRel(mine.images, ref.images, kSamplesRel, "samples"));
   if (world.rank() == 0) {
-    printf("[ measured ] world %d: max student weight diff %.3g (bound %.3g)\n", world.size(),
-           worst_weight, kWeightAbs);
+    printf("[ measured ] world %d, W%d: student change diff / max|change| %.3g (max|change| %.3g)\n",
+           world.size(), bits, worst, moved);
   }
 }
 
