@@ -31,8 +31,8 @@ at::Tensor LevelMean(const std::vector<at::Tensor>& t, const std::vector<at::Ten
                      size_t begin, size_t end, bool fpn, double eps) {
   at::Tensor sum;
   for (size_t i = begin; i < end; ++i) {
-    TORCH_CHECK(t[i].dim() >= 2 && t[i].sizes() == s[i].sizes(), "DetectorDiscrepancy: target ",
-                i, " shapes ", t[i].sizes(), " and ", s[i].sizes());
+    TORCH_CHECK(t[i].dim() >= 2 && t[i].sizes() == s[i].sizes(), "DetectorDiscrepancy: target ", i,
+                " shapes ", t[i].sizes(), " and ", s[i].sizes());
     at::Tensor d = fpn ? NormalisedSquaredError(t[i], s[i], eps) : BinaryKl(t[i], s[i]);
     sum = sum.defined() ? sum + d : d;
   }
@@ -73,7 +73,8 @@ std::vector<at::Tensor> DetectorDiscrepancyTargets(const detect::DetectorOutputs
                                                    const DetectorDiscrepancyOptions& options) {
   std::vector<at::Tensor> out;
   if (options.fpn_weight != 0) out.insert(out.end(), outputs.fpn.begin(), outputs.fpn.end());
-  if (options.rpn_weight != 0) out.insert(out.end(), outputs.rpn.cls.begin(), outputs.rpn.cls.end());
+  if (options.rpn_weight != 0)
+    out.insert(out.end(), outputs.rpn.cls.begin(), outputs.rpn.cls.end());
   return out;
 }
 
@@ -83,8 +84,8 @@ at::Tensor DetectorDiscrepancy(const std::vector<at::Tensor>& teacher,
   const bool fpn = options.fpn_weight != 0, rpn = options.rpn_weight != 0;
   TORCH_CHECK(fpn || rpn, "DetectorDiscrepancy: every term has weight 0");
   TORCH_CHECK(!teacher.empty() && teacher.size() == student.size(),
-              "DetectorDiscrepancy: need the same non-zero number of targets, got ",
-              teacher.size(), " and ", student.size());
+              "DetectorDiscrepancy: need the same non-zero number of targets, got ", teacher.size(),
+              " and ", student.size());
   // FPN and RPN have one level each per FPN output, so with both terms the list splits in half.
   const size_t split = fpn && rpn ? teacher.size() / 2 : (fpn ? teacher.size() : 0);
   TORCH_CHECK(!(fpn && rpn) || teacher.size() % 2 == 0,
@@ -92,8 +93,8 @@ at::Tensor DetectorDiscrepancy(const std::vector<at::Tensor>& teacher,
   at::Tensor d;
   if (fpn) d = options.fpn_weight * LevelMean(teacher, student, 0, split, true, options.eps);
   if (rpn) {
-    at::Tensor r = options.rpn_weight * LevelMean(teacher, student, split, teacher.size(), false,
-                                                  options.eps);
+    at::Tensor r =
+        options.rpn_weight * LevelMean(teacher, student, split, teacher.size(), false, options.eps);
     d = d.defined() ? d + r : r;
   }
   return d;

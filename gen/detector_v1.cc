@@ -23,10 +23,11 @@ at::Tensor ClassifierSamplesToDetector(const at::Tensor& x, const model::ModelCo
               ", H, W], got ", x.sizes());
   TORCH_CHECK(height >= 1 && width >= 1, "ClassifierSamplesToDetector: bad size ", height, " x ",
               width);
-  TORCH_CHECK(cc == cd || cc == 1 || (cc == 3 && cd == 1), "ClassifierSamplesToDetector: cannot map ",
-              cc, " classifier channels to ", cd, " detector channels");
-  at::Tensor p = x * PerChannel(classifier.preprocess.std, x) +
-                 PerChannel(classifier.preprocess.mean, x);
+  TORCH_CHECK(cc == cd || cc == 1 || (cc == 3 && cd == 1),
+              "ClassifierSamplesToDetector: cannot map ", cc, " classifier channels to ", cd,
+              " detector channels");
+  at::Tensor p =
+      x * PerChannel(classifier.preprocess.std, x) + PerChannel(classifier.preprocess.mean, x);
   if (cc == 1 && cd != 1) p = p.expand({-1, cd, -1, -1});
   if (cc == 3 && cd == 1) p = p.mean(1, /*keepdim=*/true);
   p = at::upsample_bilinear2d(p.contiguous(), {height, width}, /*align_corners=*/false);

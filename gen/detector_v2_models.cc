@@ -54,8 +54,7 @@ TeacherPass DetectorV2Models::Teacher(const at::Tensor& x, bool av_means) {
 at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
                                          const std::vector<at::Tensor>& teacher_targets) {
   return DetectorDiscrepancy(
-      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x), discrepancy_),
-      discrepancy_);
+      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x), discrepancy_), discrepancy_);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> DetectorV2Models::SelectTrainable(

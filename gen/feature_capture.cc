@@ -29,8 +29,7 @@ FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOp
 }
 
 FeatureCapture::FeatureCapture(model::TapSet& taps, std::vector<std::string> block_paths,
-                               const FeatureCaptureOptions& options,
-                               model::TapObserver* forward_to)
+                               const FeatureCaptureOptions& options, model::TapObserver* forward_to)
     : model_(nullptr),
       taps_(taps),
       paths_(std::move(block_paths)),

@@ -4,15 +4,13 @@
 
 namespace psaq::gen {
 
-ClassifierV2Models::ClassifierV2Models(model::VisionModel& teacher,
-                                       quant::QuantizedModel& student,
-                                       const DiscrepancyOptions& discrepancy,
-                                       bool capture_av_means)
+ClassifierV2Models::ClassifierV2Models(model::VisionModel& teacher, quant::QuantizedModel& student,
+                                       const DiscrepancyOptions& discrepancy, bool capture_av_means)
     : teacher_(teacher),
       student_(student),
       discrepancy_(discrepancy),
-      teacher_capture_(teacher, {capture_av_means,
-                                 discrepancy.kind == DiscrepancyKind::kMseFeatures}),
+      teacher_capture_(teacher,
+                       {capture_av_means, discrepancy.kind == DiscrepancyKind::kMseFeatures}),
       student_capture_(student.model(), {false, true}, &student) {}
 
 at::Device ClassifierV2Models::device() const {
@@ -54,8 +52,8 @@ dist::GradSyncStats ClassifierV2Models::BroadcastStudent(dist::Communicator& com
   return gen::BroadcastStudent(comm, student_);
 }
 
-void ClassifierV2Models::Calibrate(const std::vector<at::Tensor>& images,
-                                   dist::Communicator& comm, bool again) {
+void ClassifierV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
+                                   bool again) {
   if (again) {
     quant::Recalibrate(student_, images, &comm);
   } else {

@@ -201,8 +201,7 @@ double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   timings_.grad_sync.comm_seconds += stats.comm_seconds;
   // The global mean D (one scalar all-reduce), for the progress report. MPI reduces CPU
   // tensors, NCCL device tensors.
-  at::Tensor global =
-      d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : models_.device());
+  at::Tensor global = d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : models_.device());
   comm_.AllReduce(global, dist::ReduceOp::kSum);
   return global.cpu().item<double>() / static_cast<double>(global_samples_);
 }

@@ -44,7 +44,8 @@ V2RunResult RunV2Shard(gen::V2Models& models, const gen::V2Options& options, uin
   for (const auto& b : batches) local += b.second;
   const int64_t per_round =
       static_cast<int64_t>(batches.size()) * options.sample_iterations +
-      (options.student_update == gen::StudentUpdate::kLatentWeights ? options.student_iterations : 0);
+      (options.student_update == gen::StudentUpdate::kLatentWeights ? options.student_iterations
+                                                                    : 0);
   const int64_t total =
       static_cast<int64_t>(batches.size()) * options.warmup_iterations + options.rounds * per_round;
   int64_t step_count = 0;

@@ -44,12 +44,12 @@ TEST(DetectorDiscrepancyTest, ZeroForIdenticalOutputsAndPositiveOtherwise) {
     SCOPED_TRACE(terms);
     const DetectorDiscrepancyOptions o = ParseDetectorDiscrepancy(terms);
     EXPECT_EQ(DetectorDiscrepancyName(o), terms);
-    const at::Tensor same =
-        DetectorDiscrepancy(DetectorDiscrepancyTargets(ot, o), DetectorDiscrepancyTargets(os, o), o);
+    const at::Tensor same = DetectorDiscrepancy(DetectorDiscrepancyTargets(ot, o),
+                                                DetectorDiscrepancyTargets(os, o), o);
     ASSERT_EQ(same.sizes().vec(), std::vector<int64_t>{2});
     EXPECT_EQ(same.abs().max().item<double>(), 0.0);
-    const at::Tensor diff =
-        DetectorDiscrepancy(DetectorDiscrepancyTargets(ot, o), DetectorDiscrepancyTargets(oo, o), o);
+    const at::Tensor diff = DetectorDiscrepancy(DetectorDiscrepancyTargets(ot, o),
+                                                DetectorDiscrepancyTargets(oo, o), o);
     EXPECT_TRUE((diff > 0).all().item<bool>()) << diff;
   }
   // Per image: image 1 of a batch has the D it has alone.
@@ -57,8 +57,9 @@ TEST(DetectorDiscrepancyTest, ZeroForIdenticalOutputsAndPositiveOtherwise) {
   const at::Tensor batch =
       DetectorDiscrepancy(DetectorDiscrepancyTargets(ot, o), DetectorDiscrepancyTargets(oo, o), o);
   const at::Tensor x1 = x.slice(0, 1, 2);
-  const at::Tensor alone = DetectorDiscrepancy(DetectorDiscrepancyTargets(t->forward(x1), o),
-                                               DetectorDiscrepancyTargets(other->forward(x1), o), o);
+  const at::Tensor alone =
+      DetectorDiscrepancy(DetectorDiscrepancyTargets(t->forward(x1), o),
+                          DetectorDiscrepancyTargets(other->forward(x1), o), o);
   EXPECT_NEAR(batch[1].item<double>(), alone[0].item<double>(), 1e-12);
 }
 
@@ -92,7 +93,8 @@ TEST(DetectorTeacherTest, CapturesEveryBlockAndKeepsTheOutputs) {
   }
   const detect::DetectorOutputs plain = d->forward(x);
   ASSERT_EQ(plain.fpn.size(), pass.outputs.fpn.size());
-  for (size_t l = 0; l < plain.fpn.size(); ++l) EXPECT_TRUE(plain.fpn[l].equal(pass.outputs.fpn[l]));
+  for (size_t l = 0; l < plain.fpn.size(); ++l)
+    EXPECT_TRUE(plain.fpn[l].equal(pass.outputs.fpn[l]));
   EXPECT_TRUE(teacher.Forward(x, false).av_means.empty());
   // A capture built from a TapSet has no model to run: Forward is refused, Run is the way.
   FeatureCapture capture(d->taps(), d->block_paths());
@@ -110,11 +112,9 @@ struct SampleLossFixture {
 
   LossTerms Loss(const at::Tensor& x, const V2SampleWeights& w, const KdeOptions& kde) {
     const DetectorTeacherPass t = teacher.Forward(x, w.entropy != 0);
-    const at::Tensor d =
-        DetectorDiscrepancy(fixed_teacher.empty() ? DetectorDiscrepancyTargets(t.outputs, d_options)
-                                                  : fixed_teacher,
-                            DetectorDiscrepancyTargets(student_model->forward(x), d_options),
-                            d_options);
+    const at::Tensor d = DetectorDiscrepancy(
+        fixed_teacher.empty() ? DetectorDiscrepancyTargets(t.outputs, d_options) : fixed_teacher,
+        DetectorDiscrepancyTargets(student_model->forward(x), d_options), d_options);
     return DetectorSampleLoss(t, x, 10.0, d, w, kde);
   }
 };
@@ -172,8 +172,7 @@ TEST(DetectorSampleLossTest, EntropyIsTheFusedEntropyOverBlocksWithTheReferenceG
   EXPECT_NEAR(fused.entropy, ref.item<double>(), 1e-9 * std::abs(ref.item<double>()));
   EXPECT_NE(fused.entropy, 0);
   ASSERT_GT(g_ref.abs().max().item<double>(), 0);
-  EXPECT_LE((g_fused - g_ref).abs().max().item<double>(),
-            1e-9 * g_ref.abs().max().item<double>());
+  EXPECT_LE((g_fused - g_ref).abs().max().item<double>(), 1e-9 * g_ref.abs().max().item<double>());
 }
 
 model::ModelConfig GrayClassifier() {

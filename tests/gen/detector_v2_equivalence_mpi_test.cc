@@ -93,8 +93,8 @@ TEST(DetectorV2EquivalenceMpiTest, StudentGradientIsTheExactMeanOverAllRanks) {
   const int64_t n = kBatch * world.size() + 1;
   V2Options o = Options();
   o.student_jitter = false;
-  DetectorV2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), kBatch), n, o,
-                        32, 32);
+  DetectorV2Run sharded(world, dist::ShardBatches(n, world.size(), world.rank(), kBatch), n, o, 32,
+                        32);
   DetectorV2Run single(self, dist::ShardBatches(n, 1, 0, kBatch), n, o, 32, 32);
   const double d_sharded = sharded.rounds->StudentGradients(1, 0);
   const double d_single = single.rounds->StudentGradients(1, 0);
@@ -159,8 +159,9 @@ TEST(DetectorV2EquivalenceMpiTest, ShardedStudentAndSamplesEqualSingleRank) {
   ASSERT_EQ(mine.first_index, ref.first_index);
   EXPECT_TRUE(::psaq::testing::TensorsNearRel(mine.images, ref.images, kSamplesRel, "samples"));
   if (world.rank() == 0) {
-    printf("[ measured ] world %d, W%d: student change diff / max|change| %.3g (max|change| %.3g)\n",
-           world.size(), bits, worst, moved);
+    printf(
+        "[ measured ] world %d, W%d: student change diff / max|change| %.3g (max|change| %.3g)\n",
+        world.size(), bits, worst, moved);
   }
 }
 
