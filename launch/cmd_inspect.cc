@@ -12,6 +12,7 @@
 #include "launch/process.h"
 #include "launch/shared_flags.h"
 #include "model/data/dataset_by_name.h"
+#include "model/detect/load_detector.h"
 #include "quant/export.h"
 #include "quant/inspect.h"
 #include "quant/range_compare.h"
@@ -30,6 +31,11 @@ DEFINE_int64(compare_images, 1000,
              "With --compare: the first N images of --dataset (fewer when it has fewer).");
 DEFINE_int32(compare_rows, 20, "With --compare: points shown on stdout (0 = all; JSON has all).");
 DEFINE_string(compare_json, "", "With --compare: also write every row to this JSON file.");
+// The job's quantizer flags (launch/job_flags.cc): a float detector's points are listed as they
+// would be quantized.
+DECLARE_int32(w_bits);
+DECLARE_int32(a_bits);
+DECLARE_string(quant_scope);
 DEFINE_validator(compare_images, &psaq::launch::AtLeast64<1>);
 DEFINE_validator(compare_rows, &psaq::launch::AtLeast<0>);
 
@@ -99,12 +105,23 @@ void CheckInspectFlags() {
   } else if (FLAGS_tensors) {
     throw UsageError("--tensors applies to --file only");
   }
+  const bool float_detector = !FLAGS_file.empty() && detect::IsDetectorFile(FLAGS_file) &&
+                              quant::KindOfFile(FLAGS_file) == quant::InspectedKind::kWeights;
+  for (const char* flag : {"w_bits", "a_bits", "quant_scope"}) {
+    if (IsSet(flag) && !float_detector) {
+      throw UsageError(std::string("--") + flag +
+                       " applies to --file=<float detector weights> only (an export lists its own)");
+    }
+  }
 }
 
 int RunInspect(ProcessContext& process) {
   if (!FLAGS_compare.empty()) return RunCompare(process);
   quant::InspectOptions options;
   options.list_tensors = FLAGS_tensors;
+  options.quant.weight_bits = FLAGS_w_bits;
+  options.quant.act_bits = FLAGS_a_bits;
+  options.scope = quant::ParseDetectorScope(FLAGS_quant_scope);
   // Every rank reads the header (cheap); rank 0 prints.
   const std::string text = quant::InspectFile(FLAGS_file, options);
   if (process.is_root()) std::fputs(text.c_str(), stdout);

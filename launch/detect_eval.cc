@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <utility>
@@ -14,6 +15,8 @@
 #include "model/data/dataset_by_name.h"
 #include "model/detect/load_detector.h"
 #include "model/safetensors.h"
+#include "quant/export.h"
+#include "quant/quantized_detector.h"
 
 namespace psaq::launch {
 namespace {
@@ -41,17 +44,7 @@ nlohmann::json StatsJson(const data::CocoStats& stats) {
 
 }  // namespace
 
-bool IsDetectorFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return false;
-  try {
-    const model::SafetensorsFile file = model::ReadSafetensorsHeader(path);
-    const auto arch = file.metadata.find("arch");
-    return arch != file.metadata.end() && arch->second == detect::kMaskRcnnSwinArch;
-  } catch (const std::exception&) {
-    return false;  // not a safetensors file: the classifier path says why
-  }
-}
+bool IsDetectorFile(const std::string& path) { return detect::IsDetectorFile(path); }
 
 std::string FormatCocoSummarize(const data::CocoStats& stats) {
   std::string out;
@@ -138,21 +131,36 @@ int RunDetectEval(ProcessContext& process, const DetectEvalRequest& request) {
                           ? data::BadEntryPolicy::kSkip
                           : data::BadEntryPolicy::kFail;
   const auto dataset = model::OpenDetectionDataset(request.dataset, "", coco);
-  const detect::DetectorPtr detector = detect::LoadDetector(request.model);
+  // A float detector file, or a quantized detector export (quant/export.h) evaluated as the
+  // quantized detector it rebuilds.
+  std::unique_ptr<quant::QuantizedDetector> quantized;
+  detect::DetectorPtr detector;
+  if (quant::IsQuantizedDetectorExport(model::ReadSafetensorsHeader(request.model).metadata)) {
+    quantized = quant::ImportQuantizedDetector(request.model).detector;
+    detector = quantized->detector_ptr();
+  } else {
+    detector = detect::LoadDetector(request.model);
+  }
   detector->to(options.device);
 
   DetectEvalReport report;
   report.request = request;
   const detect::DetectorConfig& config = detector->config();
   report.model_description = "detector " + config.name + " (" + detect::kMaskRcnnSwinArch + ", " +
-                             std::to_string(config.num_classes) + " classes)";
+                             std::to_string(config.num_classes) + " classes" +
+                             (quantized ? ", " + quant::DescribeQuantConfig(quantized->config()) +
+                                              " scope " + quant::DetectorScopeName(quantized->scope())
+                                        : "") +
+                             ")";
   report.dataset_description = dataset->Describe();
   report.ranks = process.size();
   if (process.is_root()) {
     for (const std::string& reason : dataset->skip_reasons()) LOG(WARNING) << "skipped " << reason;
     LOG(INFO) << "evaluating " << report.model_description << " on " << report.dataset_description;
   }
-  report.result = quant::EvaluateDetector(process.device_comm(), *detector, *dataset, options);
+  report.result =
+      quantized ? quant::EvaluateDetector(process.device_comm(), *quantized, *dataset, options)
+                : quant::EvaluateDetector(process.device_comm(), *detector, *dataset, options);
   // Images the dataset left out when it was opened count as skipped too.
   report.result.skipped += dataset->skipped_images();
 

@@ -33,6 +33,18 @@ std::string Phases(const nlohmann::json& phases) {
 // The top-1 lines of the evaluation report.json holds.
 void AddTop1(const nlohmann::json& evaluation,
              std::vector<std::pair<std::string, std::string>>& table) {
+  // A detector's evaluation: box and mask AP (fractions, printed as pycocotools does).
+  if (evaluation["quantized"].contains("box_ap")) {
+    const std::string on = " on " + evaluation["dataset"].get<std::string>();
+    for (const char* key : {"float", "quantized"}) {
+      if (!evaluation.contains(key)) continue;
+      const nlohmann::json& r = evaluation[key];
+      table.push_back({std::string("box/mask AP ") + key,
+                       base::FormatFixed(r["box_ap"].get<double>(), 3) + " / " +
+                           base::FormatFixed(r["mask_ap"].get<double>(), 3) + on});
+    }
+    return;
+  }
   const double q = evaluation["quantized"]["top1"].get<double>();
   const std::string on = " on " + evaluation["dataset"].get<std::string>();
   if (!evaluation.contains("float")) {
@@ -75,6 +87,10 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
   if (m.contains("output_sqnr_db")) {
     table.push_back({"output SQNR", base::FormatFixed(m["output_sqnr_db"].get<double>(), 2) +
                                         " dB vs the float model on the samples"});
+  }
+  if (m.contains("fpn_sqnr_db")) {
+    table.push_back({"FPN SQNR", base::FormatFixed(m["fpn_sqnr_db"].get<double>(), 2) +
+                                     " dB vs the float detector on the samples"});
   }
   if (m.contains("top1_agreement")) {
     table.push_back({"top-1 agreement", Percent(m["top1_agreement"].get<double>()) +

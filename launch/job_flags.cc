@@ -14,6 +14,9 @@
 #include "gen/v2_options.h"
 #include "launch/flags.h"
 #include "launch/shared_flags.h"
+#include "model/data/dataset_by_name.h"
+#include "model/detect/load_detector.h"
+#include "quant/quantized_detector.h"
 #include "quant/quant_config.h"
 
 namespace {
@@ -141,7 +144,22 @@ DEFINE_string(v2_image_schedule, psaq::gen::ImageScheduleName(kV2.image_schedule
               "V2: image learning-rate schedule: per_round (V1's warm-up + cosine restarted every "
               "round) or global (one over all rounds).");
 
+// --- Detectors (a --model file whose metadata says it is a Swin Mask R-CNN) ------------------
+DEFINE_string(quant_scope, psaq::quant::DetectorScopeName(kJob.quant_scope).c_str(),
+              "Detectors only: which parts are quantized: backbone, backbone_neck or all (every "
+              "Conv/Linear of backbone, FPN, RPN, box and mask heads and the activations feeding "
+              "them; LayerNorm, softmax, GELU, sigmoid, RoIAlign, NMS, box decoding and mask "
+              "pasting stay float). docs/detection.md.");
+DEFINE_int64(image_size, kJob.detector_image_size,
+             "Detectors only: side of the square calibration samples, a multiple of the "
+             "detector's size divisor; 0 = the largest side of the chosen --method=real images "
+             "(required for --method=noise).");
+
 namespace {
+
+bool ValidateQuantScope(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"backbone", "backbone_neck", "all"});
+}
 
 bool ValidateBits(const char* flag, int32_t v) {
   return (v >= 2 && v <= 8) || v == 32 ||
@@ -177,6 +195,8 @@ bool ValidateCheckpointEvery(const char* flag, int64_t v) {
 }  // namespace
 
 DEFINE_validator(method, &ValidateMethod);
+DEFINE_validator(quant_scope, &ValidateQuantScope);
+DEFINE_validator(image_size, &psaq::launch::AtLeast64<0>);
 DEFINE_validator(num_samples, &psaq::launch::AtLeast64<1>);
 DEFINE_validator(samples_per_batch, &psaq::launch::AtLeast64<1>);
 DEFINE_validator(checkpoint_every, &ValidateCheckpointEvery);
@@ -221,6 +241,7 @@ enum class Scope {
   kV2,          // --method=v2
   kReal,        // --method=real
   kFiles,       // --method=files
+  kDetector,    // a detector --model
 };
 
 bool Applies(Scope scope, JobKind kind, const std::string& method) {
@@ -245,6 +266,8 @@ bool Applies(Scope scope, JobKind kind, const std::string& method) {
       return method == "real";
     case Scope::kFiles:
       return method == "files";
+    case Scope::kDetector:
+      return detect::IsDetectorFile(FLAGS_model);
   }
   return false;
 }
@@ -269,6 +292,8 @@ std::string Where(Scope scope) {
       return "--method=real";
     case Scope::kFiles:
       return "--method=files";
+    case Scope::kDetector:
+      return "detector models";
     case Scope::kAll:
       break;
   }
@@ -335,6 +360,11 @@ const std::vector<JobFlag>& JobFlags() {
        [](Options& o) { o.quant.input_range = quant::ParseInputRange(FLAGS_input_range); }},
       {"quantizer", Scope::kBits,
        [](Options& o) { o.quant.quantizer = quant::ParseQuantizerKind(FLAGS_quantizer); }},
+      // Detectors.
+      {"quant_scope", Scope::kDetector,
+       [](Options& o) { o.quant_scope = quant::ParseDetectorScope(FLAGS_quant_scope); }},
+      {"image_size", Scope::kDetector,
+       [](Options& o) { o.detector_image_size = FLAGS_image_size; }},
       // V1 and V2's image optimisation.
       {"image_lr", Scope::kGeneration,
        [](Options& o) { o.v1.lr = o.v2.image_lr = FLAGS_image_lr; }},
@@ -439,6 +469,28 @@ void CheckCombinations(JobKind kind, const std::string& method) {
   }
   if (method == "real" && FLAGS_dataset.empty()) {
     throw UsageError("--method=real needs --dataset (the training images to calibrate on)");
+  }
+  if (detect::IsDetectorFile(FLAGS_model)) {
+    // The generated sources on a detector: wired in by the detection generation (see
+    // launch/job/quantize_job.cc ProduceDetectorSamples, the job's dispatch point).
+    if (method == "v1" || method == "v2") {
+      throw UsageError("--method=" + method + " is not yet supported for detectors (--model=" +
+                       FLAGS_model + "); use noise, real or files");
+    }
+    if (FLAGS_quantizer == "repq") {
+      throw UsageError("--quantizer=repq is not supported for detectors; use --quantizer=psaq");
+    }
+    if (method == "noise" && FLAGS_image_size == 0) {
+      throw UsageError("--method=noise on a detector needs --image_size (the samples' side)");
+    }
+    if (method == "real" && !model::IsDetectionDataset(FLAGS_dataset)) {
+      throw UsageError("--dataset=" + FLAGS_dataset + ": " + FLAGS_model +
+                       " is a detector: calibrate it on a COCO instances JSON file");
+    }
+    if (!FLAGS_eval_dataset.empty() && !model::IsDetectionDataset(FLAGS_eval_dataset)) {
+      throw UsageError("--eval_dataset=" + FLAGS_eval_dataset + ": " + FLAGS_model +
+                       " is a detector: evaluate it on a COCO instances JSON file");
+    }
   }
 }
 

@@ -53,10 +53,11 @@ const std::vector<Subcommand>& Subcommands() {
        &RunGenerate},
       {"inspect",
        "Describe a weights file or a quantized export, or compare its ranges with real images",
-       "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors] | "
+       "psaq inspect --file=<weights.safetensors|export.safetensors> [--tensors] "
+       "[--w_bits --a_bits --quant_scope: a float detector] | "
        "--compare=<export.safetensors|run dir> --dataset=<fashion_mnist|ImageFolder root>",
        {"file", "tensors", "compare", "compare_images", "compare_rows", "compare_json",  //
-        "dataset", "dataset_dir", "split", "batch_size"},
+        "dataset", "dataset_dir", "split", "batch_size", "w_bits", "a_bits", "quant_scope"},
        &CheckInspectFlags,
        &RunInspect},
       {"make-scenes",

@@ -189,6 +189,23 @@ void CheckDetectorFitsDataset(const detect::DetectorConfig& config,
 DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& detector,
                                     const data::CocoDataset& dataset,
                                     const DetectorEvalOptions& options) {
+  return EvaluateDetector(
+      comm, detector, [&detector](const at::Tensor& x) { return detector.forward(x); }, dataset,
+      options);
+}
+
+DetectorEvalResult EvaluateDetector(dist::Communicator& comm, QuantizedDetector& detector,
+                                    const data::CocoDataset& dataset,
+                                    const DetectorEvalOptions& options) {
+  return EvaluateDetector(
+      comm, detector.detector(), [&detector](const at::Tensor& x) { return detector.Forward(x); },
+      dataset, options);
+}
+
+DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& detector,
+                                    const DetectorForwardFn& forward,
+                                    const data::CocoDataset& dataset,
+                                    const DetectorEvalOptions& options) {
   TORCH_CHECK(options.batch_size >= 1, "EvaluateDetector: batch_size must be >= 1, got ",
               options.batch_size);
   TORCH_CHECK(options.max_images >= 0, "EvaluateDetector: max_images must be >= 0, got ",
@@ -229,7 +246,7 @@ DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& 
     // On the detector's device and in its dtype (a float64 detector in the training tests).
     const at::Tensor batch = PreprocessDetectionBatch(images, detector.config())
                                  .to(options.device, detector.parameters().front().scalar_type());
-    const detect::DetectorOutputs out = detector.forward(batch);
+    const detect::DetectorOutputs out = forward(batch);
     for (size_t k = 0; k < indices.size(); ++k) {
       const data::CocoImage& image = dataset.image(indices[k]);
       auto dets = ToCocoDetections(out.detections[k], image.id, image.height, image.width,

@@ -32,6 +32,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@
 #include "model/data/coco_eval.h"
 #include "model/detect/mask_rcnn.h"
 #include "quant/evaluate.h"  // BadImagePolicy
+#include "quant/quantized_detector.h"
 
 namespace psaq::quant {
 
@@ -117,6 +119,17 @@ void CheckDetectorFitsDataset(const detect::DetectorConfig& config,
 // max_images < 0, CheckDetectorFitsDataset's error on every rank, std::runtime_error naming the
 // image with kFail (on its rank), EvaluateCocoSharded's errors (on every rank).
 DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& detector,
+                                    const data::CocoDataset& dataset,
+                                    const DetectorEvalOptions& options = {});
+// The same for a quantized detector, in its current mode (Forward).
+DetectorEvalResult EvaluateDetector(dist::Communicator& comm, QuantizedDetector& detector,
+                                    const data::CocoDataset& dataset,
+                                    const DetectorEvalOptions& options = {});
+// The same with the outputs computed by `forward` (batches prepared for `detector`'s config,
+// device and dtype; `detector` is switched to eval mode).
+using DetectorForwardFn = std::function<detect::DetectorOutputs(const at::Tensor&)>;
+DetectorEvalResult EvaluateDetector(dist::Communicator& comm, detect::MaskRcnn& detector,
+                                    const DetectorForwardFn& forward,
                                     const data::CocoDataset& dataset,
                                     const DetectorEvalOptions& options = {});
 

@@ -15,6 +15,7 @@
 #include "dist/base/atomic_file.h"
 #include "dist/base/utc_time.h"
 #include "model/config.h"
+#include "model/detect/detector_config.h"
 #include "model/safetensors.h"
 #include "model/state_dict.h"
 #include "quant/export_format.h"
@@ -62,10 +63,13 @@ std::string ManifestPath(const std::string& safetensors_path) {
   return p + ".manifest.json";
 }
 
-void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
-                          const ExportOptions& options) {
+namespace {
+
+// The export of any quantizer bank; `metadata` holds the network's own entries (its config).
+void WriteExport(const TapQuantizers& model, std::map<std::string, std::string> metadata,
+                 const std::string& path, const ExportOptions& options) {
   at::NoGradGuard no_grad;
-  const model::VisionModel& vm = model.model();
+  const torch::nn::Module& vm = model.module();
   for (const auto& p : vm.parameters()) {
     TORCH_CHECK(p.scalar_type() == at::kFloat, "ExportQuantizedModel: float32 parameters ",
                 "required, the model has ", p.scalar_type());
@@ -100,7 +104,7 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   // Activation ranges, and the manifest's points in forward order.
   json quant_points = json::array();
   json manifest_points = json::array();
-  for (const model::TapInfo& info : vm.taps().taps()) {
+  for (const model::TapInfo& info : model.tap_set().taps()) {
     if (info.kind == model::TapKind::kFeature) continue;
     const int id = model.TapId(info.name);
     if (info.kind == model::TapKind::kWeight) {
@@ -135,7 +139,6 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
     manifest_points.push_back(std::move(point));
   }
 
-  std::map<std::string, std::string> metadata = model::ConfigToMetadata(vm.config());
   metadata["format"] = fmt::kFormat;
   metadata["format_version"] = fmt::kFormatVersion;
   metadata["weight_storage"] = fmt::kWeightStorage;
@@ -164,6 +167,21 @@ void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
   manifest["file"] = path.substr(path.find_last_of('/') + 1);
   manifest["points"] = std::move(manifest_points);
   base::WriteFileAtomic(ManifestPath(path), manifest.dump(2) + "\n");
+}
+
+}  // namespace
+
+void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
+                          const ExportOptions& options) {
+  WriteExport(model, model::ConfigToMetadata(model.model().config()), path, options);
+}
+
+void ExportQuantizedDetector(const QuantizedDetector& detector, const std::string& path,
+                             const ExportOptions& options) {
+  std::map<std::string, std::string> metadata =
+      detect::DetectorConfigToMetadata(detector.detector().config());
+  metadata[export_format::kQuantScopeKey] = DetectorScopeName(detector.scope());
+  WriteExport(detector, std::move(metadata), path, options);
 }
 
 }  // namespace psaq::quant

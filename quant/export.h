@@ -24,6 +24,10 @@
 // parameters (quant/repq_fold.h): nothing else is needed to reload them.
 // A psaq export written before the post-softmax taps existed (model/tap.h kSoftmaxPoint) lacks
 // those points; it reads with them at 32 bits, as it was quantized.
+// A detector export (ExportQuantizedDetector) is the same format over the detector's taps and
+// state dict (mmdetection's names): its "arch"/"config" are the detector's
+// (detect::DetectorConfigToMetadata, arch "mask_rcnn_swin"), plus "quant_scope" (backbone |
+// backbone_neck | all); the points outside the scope are listed at 32 bits. No "preprocess".
 // Manifest "<dir>/<stem>.manifest.json": the same metadata plus, per quantization point in
 // forward order, its kind, bits, and range/scale/zero point (activations) or shape and
 // per-channel scale min/mean/max (weights).
@@ -37,6 +41,7 @@
 #include <memory>
 #include <string>
 
+#include "quant/quantized_detector.h"
 #include "quant/quantized_model.h"
 
 namespace psaq::quant {
@@ -62,6 +67,10 @@ std::string ManifestPath(const std::string& safetensors_path);
 void ExportQuantizedModel(const QuantizedModel& model, const std::string& path,
                           const ExportOptions& options = {});
 
+// The same for a quantized detector (see above). REQUIRES and throws as ExportQuantizedModel.
+void ExportQuantizedDetector(const QuantizedDetector& detector, const std::string& path,
+                             const ExportOptions& options = {});
+
 struct ImportedModel {
   std::unique_ptr<QuantizedModel> model;        // in Mode::kQuantized, weights frozen
   std::map<std::string, std::string> metadata;  // the file's metadata, as written
@@ -76,6 +85,21 @@ struct ImportedModel {
 // = [2^-23, 1e8] (quant/export_format.h; NaN and Inf included), activation scale/zero point that
 // do not match the stored range, or float tensors holding NaN/Inf or integer data
 // (model/state_dict.h).
+// A detector export is refused here, naming ImportQuantizedDetector.
 ImportedModel ImportQuantizedModel(const std::string& path);
+
+struct ImportedDetector {
+  std::unique_ptr<QuantizedDetector> detector;  // in Mode::kQuantized, weights frozen
+  std::map<std::string, std::string> metadata;  // the file's metadata, as written
+};
+
+// True when the file's metadata says it is a detector export (format psaq_quantized and the
+// detector's arch). Throws as ReadSafetensorsHeader for an unreadable file.
+bool IsQuantizedDetectorExport(const std::map<std::string, std::string>& metadata);
+
+// Reads a detector export and rebuilds the quantized detector (CPU, float32), bit-identical to
+// the exported one. Throws std::runtime_error("<path>: <problem>") as ImportQuantizedModel, and
+// for a missing or unknown "quant_scope" or a classifier export.
+ImportedDetector ImportQuantizedDetector(const std::string& path);
 
 }  // namespace psaq::quant

@@ -27,6 +27,10 @@ inline constexpr double kMinScale = 1.0 / (1 << 23);
 inline constexpr double kMaxScale = 1e8;
 inline bool IsSaneScale(double scale) { return scale >= kMinScale && scale <= kMaxScale; }
 
+// A detector export's metadata: its quantization scope (quant/quantized_detector.h
+// DetectorScopeName). Its "arch" is the detector's (model/detect/detector_config.h).
+inline constexpr const char* kQuantScopeKey = "quant_scope";
+
 // "weight" / "activation" in quant_points and the manifest.
 inline constexpr const char* kWeightKind = "weight";
 inline constexpr const char* kActivationKind = "activation";

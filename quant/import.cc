@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/detect/detector_config.h"
+#include "model/detect/load_detector.h"
 #include "model/file_limits.h"
 #include "model/registry.h"
 #include "model/safetensors.h"
@@ -161,10 +163,13 @@ QuantConfig ReadConfig(const Reader& r) {
 // The quantization points must be the model's weight and activation taps, in order (feature taps
 // are not quantized and not listed). A point whose bits differ from its kind's default becomes
 // a bits override in `config`. Returns the tap id of each point.
-std::vector<int> MatchPoints(const Reader& r, const model::VisionModel& net,
-                             const std::vector<Point>& points, QuantConfig& config) {
+// `scope` (null: all) marks the taps whose default is the config's bits; the others default to
+// 32 bits (a detector's scope, quant/quantized_detector.h).
+std::vector<int> MatchPoints(const Reader& r, const model::TapSet& taps,
+                             const std::vector<Point>& points, QuantConfig& config,
+                             const TapScopePredicate& scope = nullptr) {
   std::vector<int> ids;
-  for (const model::TapInfo& info : net.taps().taps()) {
+  for (const model::TapInfo& info : taps.taps()) {
     if (info.kind == model::TapKind::kFeature) continue;
     const size_t i = ids.size();
     // Exports written before the post-softmax tap existed do not list it; under psaq it is
@@ -180,12 +185,13 @@ std::vector<int> MatchPoints(const Reader& r, const model::VisionModel& net,
              ": the model has " + kind + " '" + info.name + "', the file " +
              (i < points.size() ? points[i].kind + " '" + points[i].name + "'" : "nothing"));
     }
-    const int default_bits = kind == fmt::kWeightKind ? config.weight_bits
+    const int default_bits = scope && !scope(info)          ? kBitsOff
+                             : kind == fmt::kWeightKind ? config.weight_bits
                              : IsSoftmaxTap(info.name) && config.quantizer == QuantizerKind::kPsaq
                                  ? kBitsOff
                                  : config.act_bits;
     if (points[i].bits != default_bits) config.bits_overrides[info.name] = points[i].bits;
-    ids.push_back(net.taps().Find(info.name));
+    ids.push_back(taps.Find(info.name));
   }
   if (points.size() != ids.size()) {
     r.Fail("quant_points lists " + std::to_string(points.size()) + " points, the model has " +
@@ -239,8 +245,8 @@ struct WeightState {
 // 32-bit weights), quantized weights as their dequantized codes q * s. Those are only the float
 // view of the model: the quantized forward uses the frozen codes and scales, because
 // requantizing q * s would not give the scales back (quant/weight_quantizer.h).
-WeightState ReadWeights(Reader& r, const model::VisionModel& net, const std::vector<Point>& points,
-                        const QuantConfig& config) {
+WeightState ReadWeights(Reader& r, const torch::nn::Module& net, const model::TapSet& taps,
+                        const std::vector<Point>& points, const QuantConfig& config) {
   std::map<std::string, size_t> point_of;
   for (size_t i = 0; i < points.size(); ++i) point_of[points[i].name] = i;
   const std::unique_ptr<Granularity> granularity = MakeGranularity(config.weight_granularity);
@@ -261,7 +267,7 @@ WeightState ReadWeights(Reader& r, const model::VisionModel& net, const std::vec
     grid.qmin = SymmetricQMin(bits);
     grid.qmax = SymmetricQMax(bits);
     out.state[name] = DequantizeFromGrid(w.codes, grid);
-    w.id = net.taps().Find(name);
+    w.id = taps.Find(name);
     out.frozen.push_back(std::move(w));
   }
   return out;
@@ -316,24 +322,11 @@ std::vector<ActivationRange> ReadActivationRanges(Reader& r, const std::vector<P
   return ranges;
 }
 
-}  // namespace
-
-ImportedModel ImportQuantizedModel(const std::string& path) {
-  at::NoGradGuard no_grad;
-  Reader r(path);
-  QuantConfig config = ReadConfig(r);
-  const std::vector<Point> points = r.Points();
-  const model::ModelConfig model_config = model::ConfigFromMetadata(r.metadata(), path);
-  CheckModelFitsExport(model_config, r.file());  // before anything is allocated for the model
-  const model::ModelPtr net = model::CreateModel(model_config);
-  const std::vector<int> ids = MatchPoints(r, *net, points, config);
-  WeightState weights = ReadWeights(r, *net, points, config);
-  const std::vector<ActivationRange> ranges = ReadActivationRanges(r, points, ids);
-  // Every tensor is checked, and none left over, before any is loaded into the model.
-  r.FailOnUnused();
-
-  model::LoadStateDict(*net, weights.state, path);
-  auto quantized = std::make_unique<QuantizedModel>(net, config);
+// Freezes the stored weights, checks each point's quantizer kind, sets the ranges.
+void FinishImport(const Reader& r, TapQuantizers& quantized_bank, const WeightState& weights,
+                  const std::vector<Point>& points, const std::vector<int>& ids,
+                  const std::vector<ActivationRange>& ranges, const QuantConfig& config) {
+  TapQuantizers* quantized = &quantized_bank;
   for (const FrozenWeight& w : weights.frozen) quantized->FreezeWeight(w.id, w.codes, w.scale);
   // The file's quantizer per point must be the one its config builds (a log_sqrt2 point in a
   // psaq file, or a repq file without one, was not written by psaq).
@@ -349,8 +342,86 @@ ImportedModel ImportQuantizedModel(const std::string& path) {
   for (const ActivationRange& a : ranges) {
     quantized->activation_quantizer(a.id).SetRange(a.min, a.max);
   }
+}
+
+}  // namespace
+
+ImportedModel ImportQuantizedModel(const std::string& path) {
+  at::NoGradGuard no_grad;
+  Reader r(path);
+  QuantConfig config = ReadConfig(r);
+  const std::vector<Point> points = r.Points();
+  if (IsQuantizedDetectorExport(r.metadata())) {
+    r.Fail("a quantized detector export (metadata 'arch' = '" +
+           std::string(detect::kMaskRcnnSwinArch) + "'); use the detector commands on it");
+  }
+  const model::ModelConfig model_config = model::ConfigFromMetadata(r.metadata(), path);
+  CheckModelFitsExport(model_config, r.file());  // before anything is allocated for the model
+  const model::ModelPtr net = model::CreateModel(model_config);
+  const std::vector<int> ids = MatchPoints(r, net->taps(), points, config);
+  WeightState weights = ReadWeights(r, *net, net->taps(), points, config);
+  const std::vector<ActivationRange> ranges = ReadActivationRanges(r, points, ids);
+  // Every tensor is checked, and none left over, before any is loaded into the model.
+  r.FailOnUnused();
+
+  model::LoadStateDict(*net, weights.state, path);
+  auto quantized = std::make_unique<QuantizedModel>(net, config);
+  FinishImport(r, *quantized, weights, points, ids, ranges, config);
   quantized->SetMode(QuantizedModel::Mode::kQuantized);
   return ImportedModel{std::move(quantized), r.metadata()};
+}
+
+bool IsQuantizedDetectorExport(const std::map<std::string, std::string>& metadata) {
+  const auto format = metadata.find("format");
+  const auto arch = metadata.find("arch");
+  return format != metadata.end() && format->second == fmt::kFormat && arch != metadata.end() &&
+         arch->second == detect::kMaskRcnnSwinArch;
+}
+
+ImportedDetector ImportQuantizedDetector(const std::string& path) {
+  at::NoGradGuard no_grad;
+  Reader r(path);
+  QuantConfig config = ReadConfig(r);
+  if (!IsQuantizedDetectorExport(r.metadata())) {
+    r.Fail("not a quantized detector export (metadata 'arch' is not '" +
+           std::string(detect::kMaskRcnnSwinArch) + "')");
+  }
+  if (config.quantizer != QuantizerKind::kPsaq) {
+    r.Fail("quantizer '" + QuantizerKindName(config.quantizer) + "' is not supported for detectors");
+  }
+  DetectorScope scope = DetectorScope::kAll;
+  try {
+    scope = ParseDetectorScope(r.Meta(fmt::kQuantScopeKey));
+  } catch (const std::invalid_argument& e) {
+    r.Fail(std::string("metadata '") + fmt::kQuantScopeKey + "': " + e.what());
+  }
+  const std::vector<Point> points = r.Points();
+  detect::DetectorConfig det_config = detect::DetectorConfigFromMetadata(r.metadata(), path);
+  // Before anything is allocated for the detector: the config may not describe more values
+  // than the file holds.
+  double elements = 0;
+  for (const auto& [name, t] : r.file().tensors) elements += static_cast<double>(t.numel());
+  const double expected = detect::DetectorParameterCount(det_config);
+  if (expected > elements) {
+    r.Fail("the config describes " + std::to_string(static_cast<int64_t>(expected)) +
+           " parameter values but the file holds only " +
+           std::to_string(static_cast<int64_t>(elements)));
+  }
+  const detect::DetectorPtr net = detect::CreateDetector(det_config);
+  const TapScopePredicate in_scope = [scope](const model::TapInfo& info) {
+    return InDetectorScope(info.name, scope);
+  };
+  const std::vector<int> ids = MatchPoints(r, net->taps(), points, config, in_scope);
+  WeightState weights = ReadWeights(r, *net, net->taps(), points, config);
+  const std::vector<ActivationRange> ranges = ReadActivationRanges(r, points, ids);
+  r.FailOnUnused();
+
+  model::LoadStateDict(*net, weights.state, path);
+  net->eval();
+  auto quantized = std::make_unique<QuantizedDetector>(net, config, scope);
+  FinishImport(r, *quantized, weights, points, ids, ranges, config);
+  quantized->SetMode(QuantizedDetector::Mode::kQuantized);
+  return ImportedDetector{std::move(quantized), r.metadata()};
 }
 
 }  // namespace psaq::quant

@@ -21,6 +21,8 @@
 #include "quant/export_check.h"
 #include "quant/export_format.h"
 #include "dist/base/text_table.h"
+#include "model/detect/load_detector.h"
+#include "quant/export.h"
 
 namespace psaq::quant {
 namespace {
@@ -299,8 +301,80 @@ InspectedKind KindOfFile(const std::string& path) {
                                                                    : InspectedKind::kWeights;
 }
 
+std::string DescribeDetectorPoints(const QuantizedDetector& q) {
+  base::TextTable table({"point", "kind", "bits", "scope", "range"});
+  table.SetAlign(2, base::TextTable::Align::kRight);
+  for (const model::TapInfo& info : q.tap_set().taps()) {
+    if (info.kind == model::TapKind::kFeature) continue;
+    const int id = q.TapId(info.name);
+    const bool weight = info.kind == model::TapKind::kWeight;
+    const int bits = weight ? q.weight_quantizer(id).bits() : q.activation_quantizer(id).bits();
+    std::string range = "-";
+    if (!weight && q.activation_quantizer(id).has_range()) {
+      const auto [lo, hi] = q.activation_quantizer(id).range();
+      range = "[" + base::FormatFixed(lo, 4) + ", " + base::FormatFixed(hi, 4) + "]";
+    }
+    table.AddRow({info.name, weight ? fmt::kWeightKind : fmt::kActivationKind,
+                  bits == kBitsOff ? "float" : std::to_string(bits),
+                  q.in_scope(id) ? "in" : "out", range});
+  }
+  return table.Render();
+}
+
+namespace {
+
+// A detector file: a float detector (its points under options.quant and options.scope) or a
+// quantized detector export (rebuilt from the file: its points, bits and ranges).
+std::string InspectDetector(const std::string& path, const model::SafetensorsFile& header,
+                            const InspectOptions& options) {
+  Fields fields;
+  fields.emplace_back(
+      "file",
+      path + " (" + base::FormatBytes(static_cast<int64_t>(std::filesystem::file_size(path))) + ")");
+  std::unique_ptr<QuantizedDetector> q;
+  if (IsQuantizedDetectorExport(header.metadata)) {
+    q = ImportQuantizedDetector(path).detector;
+    fields.emplace_back("kind", "quantized detector export (" + std::string(fmt::kFormat) + ")");
+    for (const char* key : {"method", "num_samples", "psaq_version", "created"}) {
+      const auto it = header.metadata.find(key);
+      if (it != header.metadata.end()) fields.emplace_back(key, it->second);
+    }
+  } else {
+    q = std::make_unique<QuantizedDetector>(detect::LoadDetector(path), options.quant,
+                                            options.scope);
+    fields.emplace_back("kind", "float detector weights; points as --w_bits, --a_bits and "
+                                "--quant_scope would quantize them");
+  }
+  const detect::DetectorConfig& c = q->detector().config();
+  fields.emplace_back("model", c.name + " (" + detect::kMaskRcnnSwinArch + ", " +
+                                   std::to_string(c.num_classes) + " classes)");
+  fields.emplace_back("bits", DescribeQuantConfig(q->config()));
+  fields.emplace_back("quant scope", DetectorScopeName(q->scope()));
+  int64_t quantized = 0, total = 0;
+  for (int id : q->weight_taps()) {
+    ++total;
+    quantized += q->weight_quantizer(id).enabled();
+  }
+  for (int id : q->activation_taps()) {
+    ++total;
+    quantized += q->activation_quantizer(id).enabled();
+  }
+  fields.emplace_back("points", std::to_string(quantized) + " of " + std::to_string(total) +
+                                    " quantized (the others float)");
+  std::string text = base::RenderFields(fields);
+  if (options.list_points) text += "\n" + DescribeDetectorPoints(*q);
+  if (options.list_tensors) text += "\n" + TensorTable(header);
+  return text;
+}
+
+}  // namespace
+
 std::string InspectFile(const std::string& path, const InspectOptions& options) {
   const model::SafetensorsFile header = model::ReadSafetensorsHeader(path);
+  const auto arch = header.metadata.find("arch");
+  if (arch != header.metadata.end() && arch->second == detect::kMaskRcnnSwinArch) {
+    return InspectDetector(path, header, options);
+  }
   Fields fields;
   fields.emplace_back(
       "file",

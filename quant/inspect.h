@@ -5,7 +5,11 @@
 //   - a quantized export (quant/export.h): its metadata (bit widths, method, samples, version)
 //     and, from its manifest, every quantization point with bits and range/scale, and a summary
 //     of the per-channel weight scales.
-// Only headers, metadata and the manifest are read (never the tensor data), so large files are
+//   - a detector (metadata "arch" = "mask_rcnn_swin"): a float detector's quantization points
+//     under InspectOptions::quant and ::scope, or a detector export's own (bits, scope, ranges);
+//     these are built from the file (the detector is small enough to load), so unlike the rest
+//     the tensors ARE read and checked (LoadDetector / ImportQuantizedDetector).
+// Otherwise only headers, metadata and the manifest are read (never the tensor data), so large files are
 // described in milliseconds. What is shown is checked first (quant/export_check.h): the config
 // (model::ConfigFromMetadata) and that it fits the file's tensors; for an export its bit widths,
 // quant points and their tensors' names, dtypes and ranks, and the manifest against the export
@@ -16,6 +20,9 @@
 
 #include <string>
 
+#include "quant/quant_config.h"
+#include "quant/quantized_detector.h"
+
 namespace psaq::quant {
 
 struct InspectOptions {
@@ -23,6 +30,10 @@ struct InspectOptions {
   bool list_tensors = false;
   // For a quantized export, also list every quantization point (from the manifest). Default true.
   bool list_points = true;
+  // A float detector file: the quantizer config and scope whose points are listed (a detector
+  // export lists its own). Default W8/A8, all.
+  QuantConfig quant;
+  DetectorScope scope = DetectorScope::kAll;
 };
 
 // What a file is, judged from its metadata.
@@ -39,5 +50,9 @@ InspectedKind KindOfFile(const std::string& path);
 // std::runtime_error("<manifest>: <reason>") for a manifest that is not a regular file, is
 // invalid, or disagrees with the export (CheckManifest).
 std::string InspectFile(const std::string& path, const InspectOptions& options = {});
+
+// The table of a quantized detector's points: name, kind, bits ("float" at 32), in or out of its
+// scope, and the activation range when calibrated.
+std::string DescribeDetectorPoints(const QuantizedDetector& q);
 
 }  // namespace psaq::quant

@@ -14,6 +14,7 @@
 #include "model/data/idx_dataset.h"
 #include "quant/evaluate.h"
 #include "quant/quant_config.h"
+#include "quant/quantized_detector.h"
 
 namespace psaq::job {
 
@@ -35,7 +36,8 @@ std::string MethodName(CalibrationSource source);
 struct RealDataOptions {
   // "fashion_mnist" (the IDX files in dataset_dir, split `split`) or the root of an ImageFolder
   // holding the TRAINING images (<root>/<class>/<image>; split is then ignored), as psaq eval
-  // names datasets. Default fashion_mnist.
+  // names datasets; for a detector a COCO instances JSON of training images (split and
+  // dataset_dir ignored). Default fashion_mnist.
   std::string dataset = "fashion_mnist";
   // Directory of the Fashion-MNIST files. Default Debian's.
   std::string dataset_dir = model::kDebianFashionMnistDir;
@@ -49,7 +51,8 @@ struct RealDataOptions {
 // The final evaluation of a quantize job (launch/job/quantize_job.h step 7).
 struct EvalJobOptions {
   // Labelled images for the top-1 of the float teacher and of the export: "fashion_mnist" (the
-  // TEST split of the IDX files in dataset_dir) or an ImageFolder root. Default "" = none.
+  // TEST split of the IDX files in dataset_dir) or an ImageFolder root; for a detector a COCO
+  // instances JSON (box and mask AP, quant/evaluate_detector.h). Default "" = none.
   std::string dataset;
   // Directory of the Fashion-MNIST files. Default Debian's.
   std::string dataset_dir = model::kDebianFashionMnistDir;
@@ -83,6 +86,13 @@ struct QuantizeJobOptions {
   gen::V1Options v1;
   gen::V2Options v2;
   RealDataOptions real;
+  // Detector models only (a --model file whose metadata says it is a Swin Mask R-CNN,
+  // detect::IsDetectorFile); the job refuses them set for a classifier (the CLI does).
+  // Which parts of the detector are quantized (quant/quantized_detector.h). Default all.
+  quant::DetectorScope quant_scope = quant::DetectorScope::kAll;
+  // Side of the square calibration samples (launch/job/detector_sources.h DetectorImageSize);
+  // 0 = the chosen real images' largest side (required for noise). Default 0.
+  int64_t detector_image_size = 0;
   // Quantize only: top-1 on labelled images after the export (not part of the run's identity:
   // JobOptionsToJson leaves it out; report.json has it under "evaluation").
   EvalJobOptions eval;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -13,15 +14,20 @@
 #include "dist/base/atomic_file.h"
 #include "dist/collective_util.h"
 #include "dist/logging.h"
+#include "dist/partition.h"
 #include "launch/job/calibration_sources.h"
+#include "launch/job/detector_sources.h"
 #include "launch/job/output_dir.h"
 #include "launch/job/sample_store.h"
 #include "launch/job/v2_run.h"
+#include "model/data/coco_dataset.h"
 #include "model/data/dataset_by_name.h"
+#include "model/detect/load_detector.h"
 #include "model/registry.h"
 #include "model/state_dict.h"
 #include "quant/calibration.h"
 #include "quant/evaluate.h"
+#include "quant/evaluate_detector.h"
 #include "quant/export.h"
 
 namespace psaq::job {
@@ -29,7 +35,7 @@ namespace {
 
 // CRC-32 of the teacher's state dict (float32 bytes in state-dict order): the model's identity
 // in the checkpoint's option check.
-std::string WeightsChecksum(const model::VisionModel& m) {
+std::string WeightsChecksum(const torch::nn::Module& m) {
   uLong crc = crc32(0L, Z_NULL, 0);
   for (const auto& [name, t] : model::StateDict(m)) {
     at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
@@ -104,6 +110,75 @@ nlohmann::json EvaluateTeacherAndExport(const QuantizeJobOptions& options,
   return out;
 }
 
+// The detector's FPN features against the float detector's on the samples: output SQNR over
+// every level, summed over ranks. Collective.
+nlohmann::json CompareDetectorWithTeacher(detect::MaskRcnn& teacher, quant::QuantizedDetector& q,
+                                          const std::vector<at::Tensor>& batches,
+                                          JobContext& ctx) {
+  at::NoGradGuard no_grad;
+  std::vector<double> sums = {0, 0, 0};  // signal, noise, samples
+  for (const at::Tensor& x : batches) {
+    const detect::DetectorOutputs ref = teacher.forward(x);
+    const detect::DetectorOutputs out = q.Forward(x);
+    for (size_t l = 0; l < ref.fpn.size(); ++l) {
+      const at::Tensor r = ref.fpn[l].to(at::kDouble);
+      sums[0] += r.pow(2).sum().item<double>();
+      sums[1] += (out.fpn[l].to(at::kDouble) - r).pow(2).sum().item<double>();
+    }
+    sums[2] += static_cast<double>(x.size(0));
+  }
+  at::Tensor t = at::tensor(sums, at::kDouble).to(dist::CollectiveDevice(ctx.comm, ctx.device));
+  ctx.comm.AllReduce(t, dist::ReduceOp::kSum);
+  t = t.cpu();
+  const double* v = t.data_ptr<double>();
+  nlohmann::json m = {{"compared_samples", v[2]}};
+  m["fpn_sqnr_db"] = v[1] > 0 ? 10 * std::log10(v[0] / v[1]) : 999.0;
+  return m;
+}
+
+// The largest peak resident set size of any rank so far, MiB. Collective.
+double PeakRssMb(JobContext& ctx) {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  at::Tensor t = at::tensor(std::vector<double>{static_cast<double>(usage.ru_maxrss) / 1024.0},
+                            at::kDouble)
+                     .to(dist::CollectiveDevice(ctx.comm, ctx.device));
+  ctx.comm.AllReduce(t, dist::ReduceOp::kMax);
+  return t.cpu().item<double>();
+}
+
+nlohmann::json DetectorEvalJson(const quant::DetectorEvalResult& r) {
+  return {{"box_ap", r.box.stats[0]},   {"mask_ap", r.segm.stats[0]},
+          {"box_stats", r.box.stats},   {"mask_stats", r.segm.stats},
+          {"images", r.images},         {"seconds", r.seconds},
+          {"peak_rss_mb", r.peak_rss_mb}};
+}
+
+// Box and mask AP of the float detector (in memory) and of the export as written (re-imported,
+// as psaq eval reads it) on options.eval (a COCO instances JSON). Collective.
+nlohmann::json EvaluateDetectorAndExport(const QuantizeJobOptions& options,
+                                         detect::MaskRcnn& teacher, const std::string& export_path,
+                                         JobContext& ctx) {
+  data::CocoOptions coco;
+  coco.on_bad_entry = options.eval.on_bad_image == quant::BadImagePolicy::kSkip
+                          ? data::BadEntryPolicy::kSkip
+                          : data::BadEntryPolicy::kFail;
+  const auto dataset = model::OpenDetectionDataset(options.eval.dataset, "", coco);
+  quant::DetectorEvalOptions eval;
+  eval.device = ctx.device;
+  eval.on_bad_image = options.eval.on_bad_image;
+  nlohmann::json out = {{"dataset", dataset->Describe()}};
+  if (options.eval.evaluate_float) {
+    out["float"] = DetectorEvalJson(quant::EvaluateDetector(ctx.comm, teacher, *dataset, eval));
+  }
+  quant::ImportedDetector exported = quant::ImportQuantizedDetector(export_path);
+  exported.detector->detector().to(ctx.device);
+  out["quantized"] =
+      DetectorEvalJson(quant::EvaluateDetector(ctx.comm, *exported.detector, *dataset, eval));
+  out["status"] = "complete";
+  return out;
+}
+
 // --overwrite would delete the samples a --method=files run is about to read when they lie in
 // the output directory it replaces: refuse, naming the file.
 void RefuseInputsInside(const std::vector<std::string>& inputs, const std::string& output_dir) {
@@ -147,20 +222,33 @@ class Job {
     const std::string& out_dir = options_.output_dir;
     output_ = PrepareOutputDir(out_dir, options_.resume, options_.overwrite, options_.command,
                                comm_, ctx_.device);
+    detector_job_ = detect::IsDetectorFile(options_.model);
     if (!options_.eval.dataset.empty()) {
       // Fail now, not after the generation, when the evaluation images are missing.
-      model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
+      if (detector_job_) {
+        model::OpenDetectionDataset(options_.eval.dataset, "");
+      } else {
+        model::OpenImageDataset(options_.eval.dataset, options_.eval.dataset_dir, "test");
+      }
     }
     if (options_.overwrite) RefuseInputsInside(options_.sample_files, out_dir);
-    LoadTeacher();
-    // The image size is known now: refuse a sample count that cannot fit, before making any.
-    CheckSampleMemory(options_, comm_.size(), teacher_->config(),
-                      options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
+    if (detector_job_) {
+      LoadDetectorTeacher();
+    } else {
+      LoadTeacher();
+      // The image size is known now: refuse a sample count that cannot fit, before making any.
+      CheckSampleMemory(options_, comm_.size(), teacher_->config(),
+                        options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
+    }
     ClearOutputDir(out_dir, output_, comm_, ctx_.device);
     const bool has_checkpoint = output_.has_checkpoint;
     OpenCheckpoints(has_checkpoint);
-    const JobStatus status = ProduceSamples();
+    const JobStatus status = detector_job_ ? ProduceDetectorSamples() : ProduceSamples();
     report_.options = JobOptionsToJson(options_, false);
+    if (detector_job_) {
+      report_.options["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);
+      report_.options["image_size"] = image_size_;
+    }
     report_.options["model_weights"] = checkpoint_options_["model_weights"];
     report_.options["method"] = method_;
     if (status == JobStatus::kPreempted) {
@@ -169,7 +257,8 @@ class Job {
       return Finish(status);
     }
     WriteShard();
-    if (quantize_) QuantizeAndExport();
+    if (quantize_) detector_job_ ? QuantizeAndExportDetector() : QuantizeAndExport();
+    if (detector_job_) report_.metrics["peak_rss_mb"] = PeakRssMb(ctx_);
     JobResult result = Finish(JobStatus::kComplete);
     if (store_ != nullptr) {  // the run is complete: its checkpoint has served
       if (comm_.rank() == 0) RemoveCheckpoint(out_dir);
@@ -279,7 +368,12 @@ class Job {
     const std::string dir = SamplesDir(options_.output_dir);
     SampleShardInfo info{method_,       options_.num_samples,       comm_.rank(),   comm_.size(),
                          options_.seed, checkpoint_options_.dump(), options_.model, {}};
-    WriteSampleShard(dir, samples_.images, samples_.indices, teacher_->config(), info);
+    if (detector_job_) {
+      WriteSampleShard(dir, samples_.images, samples_.indices,
+                       detect::DetectorConfigToMetadata(detector_->config()), info);
+    } else {
+      WriteSampleShard(dir, samples_.images, samples_.indices, teacher_->config(), info);
+    }
     std::vector<std::string> shards;
     for (int r = 0; r < comm_.size(); ++r) {
       shards.push_back((std::filesystem::path(dir) / SampleShardName(r, comm_.size())).string());
@@ -319,6 +413,104 @@ class Job {
     report_.outputs["manifest"] = quant::ManifestPath(path);
   }
 
+  // Step 1 for a detector file: the frozen float detector on the device.
+  void LoadDetectorTeacher() {
+    PhaseTimers::Scope timer(timers_, "init");
+    detector_ = detect::LoadDetector(options_.model);
+    detector_->eval();
+    for (auto& p : detector_->parameters()) p.set_requires_grad(false);
+    detector_->to(ctx_.device);
+    checkpoint_options_ = JobOptionsToJson(options_, true);
+    checkpoint_options_["model_weights"] = WeightsChecksum(*detector_);
+    checkpoint_options_["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);
+    method_ = MethodName(options_.source);
+    if (comm_.rank() == 0) {
+      LOG(INFO) << "psaq " << (quantize_ ? "quantize" : "generate") << ": "
+                << CalibrationSourceName(options_.source) << " samples for detector "
+                << detector_->config().name << " on " << comm_.size() << " rank(s), device "
+                << options_.device;
+    }
+  }
+
+  // Step 2 for a detector: noise or real samples at the detector's input size, or an earlier
+  // run's. DISPATCH POINT for the generated sources (v1, v2): they are the detection
+  // generation's (issue 20, branch detgen) and refused here until it plugs them in.
+  JobStatus ProduceDetectorSamples() {
+    PhaseTimers::Scope timer(timers_, "sampling");
+    const detect::DetectorConfig& config = detector_->config();
+    switch (options_.source) {
+      case CalibrationSource::kV1:
+      case CalibrationSource::kV2:
+        throw std::runtime_error("--method=" + CalibrationSourceName(options_.source) +
+                                 " is not yet supported for detectors (--model=" +
+                                 options_.model + "); use noise, real or files");
+      case CalibrationSource::kNoise:
+        image_size_ = DetectorImageSize(options_, config);
+        samples_ = DetectorNoiseShard(config, image_size_, options_.seed, options_.num_samples,
+                                      comm_.size(), comm_.rank(), ctx_.device);
+        break;
+      case CalibrationSource::kReal:
+        image_size_ = DetectorImageSize(options_, config);
+        samples_ = DetectorRealShard(options_.real, config, image_size_, options_.seed,
+                                     options_.num_samples, comm_.size(), comm_.rank(),
+                                     ctx_.device);
+        if (options_.real.on_bad_image == quant::BadImagePolicy::kSkip) CountSkippedImages();
+        break;
+      case CalibrationSource::kSampleFiles: {
+        SampleSet set = ReadSampleSet(options_.sample_files);
+        const std::string what = "--sample_files (" + set.files.front() + ")";
+        const auto arch = set.metadata.find("arch");
+        if (arch == set.metadata.end() || arch->second != detect::kMaskRcnnSwinArch) {
+          throw std::runtime_error(what + ": samples made for another model than a detector");
+        }
+        const at::Tensor& im = set.images;
+        if (im.size(1) != config.in_chans || im.size(2) % config.size_divisor() != 0 ||
+            im.size(3) % config.size_divisor() != 0) {
+          throw std::runtime_error(what + ": images " + c10::str(im.sizes()) + " do not fit " +
+                                   config.name + " (channels " + std::to_string(config.in_chans) +
+                                   ", sides multiples of " +
+                                   std::to_string(config.size_divisor()) + ")");
+        }
+        const dist::Range mine = dist::ShardRange(im.size(0), comm_.size(), comm_.rank());
+        samples_.images = im.slice(0, mine.begin, mine.end).to(ctx_.device);
+        samples_.indices = at::arange(mine.begin, mine.end);
+        image_size_ = im.size(2);
+        method_ = set.metadata.count("method") ? set.metadata.at("method") : "files";
+        options_.num_samples = std::stoll(set.metadata.at("num_samples"));
+        report_.outputs["samples"] = set.files;
+        break;
+      }
+    }
+    return JobStatus::kComplete;
+  }
+
+  // Steps 4-5 for a detector: calibrate (observers merged over ranks), compare the FPN features
+  // with the float detector's on the samples, rank 0 exports.
+  void QuantizeAndExportDetector() {
+    const std::vector<at::Tensor> batches = Chunks(samples_.images, options_.batch_size);
+    {
+      PhaseTimers::Scope timer(timers_, "calibration");
+      // The quantizers share the float detector: PSAQ's quantizer leaves its parameters alone.
+      qd_ = std::make_unique<quant::QuantizedDetector>(detector_, options_.quant,
+                                                       options_.quant_scope);
+      quant::Calibrate(*qd_, batches, &comm_);
+    }
+    report_.metrics.update(CompareDetectorWithTeacher(*detector_, *qd_, batches, ctx_));
+    report_.metrics["num_samples"] = options_.num_samples;
+    PhaseTimers::Scope timer(timers_, "export");
+    const std::string path = ModelPath(options_.output_dir);
+    if (comm_.rank() == 0) {
+      quant::ExportQuantizedDetector(*qd_, path, {method_, options_.num_samples, "psaq"});
+      LOG(INFO) << "exported " << quant::DescribeQuantConfig(options_.quant) << " detector (scope "
+                << quant::DetectorScopeName(options_.quant_scope) << ") to " << path
+                << " (FPN SQNR " << report_.metrics["fpn_sqnr_db"].get<double>()
+                << " dB vs the float detector on the samples)";
+    }
+    comm_.Barrier();
+    report_.outputs["model"] = path;
+    report_.outputs["manifest"] = quant::ManifestPath(path);
+  }
+
   // Step 6: report.json, identical on every rank, written by rank 0.
   JobResult Finish(JobStatus final_status) {
     report_.status = JobStatusName(final_status);
@@ -350,7 +542,12 @@ class Job {
       comm_.Barrier();
     };
     write({{"status", "running"}, {"dataset", options_.eval.dataset}});
-    write(EvaluateTeacherAndExport(options_, *teacher_, result.model_path, ctx_));
+    nlohmann::json evaluation =
+        detector_job_
+            ? EvaluateDetectorAndExport(options_, *detector_, result.model_path, ctx_)
+            : EvaluateTeacherAndExport(options_, *teacher_, result.model_path, ctx_);
+    if (detector_job_) evaluation["peak_rss_mb"] = PeakRssMb(ctx_);
+    write(evaluation);
   }
 
   const double start_;
@@ -368,6 +565,11 @@ class Job {
   std::string method_;
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<quant::QuantizedModel> q_;
+  // A detector job (the model file is a detector's): its float detector and quantized detector.
+  bool detector_job_ = false;
+  detect::DetectorPtr detector_;
+  std::unique_ptr<quant::QuantizedDetector> qd_;
+  int64_t image_size_ = 0;  // the samples' side
   ShardSamples samples_;
   RunReportInput report_;
 };

@@ -14,8 +14,9 @@ namespace psaq::job {
 
 const std::vector<std::string>& ReportPhases() {
   static const std::vector<std::string> phases = {
-      "init",        "v1_generation", "v2_warmup",     "v2_sample_steps", "v2_student_steps",
-      "calibration", "recalibration", "checkpointing", "sample_io",       "export"};
+      "init",        "sampling",      "v1_generation", "v2_warmup",  "v2_sample_steps",
+      "v2_student_steps", "calibration", "recalibration", "checkpointing", "sample_io",
+      "export"};
   return phases;
 }
 

@@ -26,7 +26,7 @@ namespace psaq::job {
 
 // The phases every report lists, in order (a rank that never entered one reports 0).
 const std::vector<std::string>& ReportPhases();
-// "init", "v1_generation", "v2_warmup", "v2_sample_steps", "v2_student_steps", "calibration",
+// "init", "sampling" (a detector job's noise/real/files samples), "v1_generation", "v2_warmup", "v2_sample_steps", "v2_student_steps", "calibration",
 // "recalibration", "checkpointing", "sample_io", "export".
 
 class PhaseTimers {

@@ -155,6 +155,13 @@ std::string SampleShardName(int rank, int count) {
 std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
                              const at::Tensor& indices, const model::ModelConfig& config,
                              const SampleShardInfo& info) {
+  return WriteSampleShard(dir, images, indices, model::ConfigToMetadata(config), info);
+}
+
+std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
+                             const at::Tensor& indices,
+                             const std::map<std::string, std::string>& model_metadata,
+                             const SampleShardInfo& info) {
   TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kFloat,
               "WriteSampleShard: images must be float32 [n, C, H, W], got ", images.sizes(), " ",
               images.scalar_type());
@@ -163,7 +170,7 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
       "WriteSampleShard: indices must be int64 [", images.size(0), "]");
   TORCH_CHECK(info.rank >= 0 && info.rank < info.count && info.num_samples >= 0,
               "WriteSampleShard: bad shard ", info.rank, " of ", info.count);
-  std::map<std::string, std::string> metadata = model::ConfigToMetadata(config);
+  std::map<std::string, std::string> metadata = model_metadata;
   for (const auto& [k, v] : info.extra) metadata[k] = v;
   metadata["format"] = kSamplesFormat;
   metadata["format_version"] = kSamplesFormatVersion;

@@ -47,6 +47,13 @@ std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
                              const at::Tensor& indices, const model::ModelConfig& config,
                              const SampleShardInfo& info);
 
+// The same with the model's metadata entries given directly (a detector's
+// detect::DetectorConfigToMetadata instead of a classifier's "arch"/"config"/"preprocess").
+std::string WriteSampleShard(const std::string& dir, const at::Tensor& images,
+                             const at::Tensor& indices,
+                             const std::map<std::string, std::string>& model_metadata,
+                             const SampleShardInfo& info);
+
 struct SampleSet {
   at::Tensor images;  // float32 [N, C, H, W], rows in global index order 0..N-1
   std::map<std::string, std::string> metadata;  // the first shard's (common keys are checked)

@@ -104,6 +104,18 @@ std::map<std::string, at::Tensor> ConvertTimmSwinToBackbone(
   return out;
 }
 
+bool IsDetectorFile(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  try {
+    const model::SafetensorsFile file = model::ReadSafetensorsHeader(path);
+    const auto arch = file.metadata.find("arch");
+    return arch != file.metadata.end() && arch->second == kMaskRcnnSwinArch;
+  } catch (const std::exception&) {
+    return false;  // not a safetensors file: the classifier path says why
+  }
+}
+
 DetectorPtr LoadDetector(const std::string& path, const std::optional<DetectorConfig>& fallback) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {

@@ -33,6 +33,10 @@ DetectorPtr CreateDetector(const DetectorConfig& config);
 DetectorPtr LoadDetector(const std::string& path,
                          const std::optional<DetectorConfig>& fallback = std::nullopt);
 
+// True when `path` is a readable safetensors file whose metadata "arch" is a detector's (a float
+// detector or a quantized detector export). Reads only the header; false for anything else.
+bool IsDetectorFile(const std::string& path);
+
 // Writes the detector's state dict (mmdetection's names, state-dict order) with its config in
 // the metadata, plus `extra` entries (e.g. a training record; they may not replace "arch",
 // "config" or "name": std::invalid_argument); LoadDetector reads it back to an equal detector.

@@ -12,8 +12,10 @@
 
 #include "model/detect/load_detector.h"
 #include "quant/calibration.h"
+#include "quant/export.h"
 #include "quant/metrics.h"
 #include "tests/model/detect/tiny_detector.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/tensor_near.h"
 
 namespace psaq::quant {
@@ -214,6 +216,39 @@ TEST(QuantizedDetectorTest, PixelBoxIsTheNormalisedByteRange) {
                                  -c.mean[2] / c.std[2]}));
   EXPECT_DOUBLE_EQ(hi, std::max({(255 - c.mean[0]) / c.std[0], (255 - c.mean[1]) / c.std[1],
                                  (255 - c.mean[2]) / c.std[2]}));
+}
+
+TEST(QuantizedDetectorExportTest, ReloadIsBitIdenticalForEveryScope) {
+  const testing::TempDir dir;
+  for (DetectorScope scope :
+       {DetectorScope::kBackbone, DetectorScope::kBackboneNeck, DetectorScope::kAll}) {
+    detect::DetectorPtr d = Detector();
+    QuantConfig config;
+    config.weight_bits = 4;
+    config.bits_overrides["neck.fpn_convs.0.conv.weight"] = 6;
+    QuantizedDetector q(d, config, scope);
+    Calibrate(q, Batches(2, 6), nullptr);
+    const std::string path = dir.Sub("det_" + DetectorScopeName(scope) + ".safetensors");
+    ExportQuantizedDetector(q, path, {"noise", 4, "test"});
+    ImportedDetector back = ImportQuantizedDetector(path);
+    EXPECT_EQ(back.metadata.at("quant_scope"), DetectorScopeName(scope));
+    EXPECT_EQ(back.detector->scope(), scope);
+    EXPECT_EQ(back.detector->mode(), QuantizedDetector::Mode::kQuantized);
+    for (int id : q.weight_taps()) {
+      EXPECT_EQ(back.detector->weight_quantizer(id).bits(), q.weight_quantizer(id).bits())
+          << q.tap(id).name;
+    }
+    const at::Tensor x = Batches(1, 5)[0];
+    at::NoGradGuard no_grad;
+    ExpectSameOutputs(back.detector->Forward(x), q.Forward(x));
+    // A classifier import refuses it.
+    try {
+      ImportQuantizedModel(path);
+      FAIL() << "classifier import accepted a detector export";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("quantized detector export"), std::string::npos);
+    }
+  }
 }
 
 }  // namespace
