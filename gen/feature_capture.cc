@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include <string>
+#include <utility>
 
 #include "quant/quantized_model.h"
 
@@ -21,24 +22,32 @@ void Expect(const std::vector<at::Tensor>& tensors, const std::vector<std::strin
 
 FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOptions& options,
                                quant::QuantizedModel* forward_to)
-    : model_(model), options_(options), forward_to_(forward_to) {
-  TORCH_CHECK(forward_to_ == nullptr || &forward_to_->model() == &model_,
+    : FeatureCapture(model.taps(), model.block_paths(), options, forward_to) {
+  TORCH_CHECK(forward_to == nullptr || &forward_to->model() == &model,
               "FeatureCapture: forward_to wraps a different model");
+  model_ = &model;
+}
+
+FeatureCapture::FeatureCapture(model::TapSet& taps, std::vector<std::string> block_paths,
+                               const FeatureCaptureOptions& options, model::TapObserver* forward_to)
+    : model_(nullptr),
+      taps_(taps),
+      paths_(std::move(block_paths)),
+      options_(options),
+      forward_to_(forward_to) {
   // Tap id -> block index, resolved once: OnTap runs at every tap of every forward and then only
   // indexes these.
-  const model::TapSet& taps = model_.taps();
-  av_slot_.assign(taps.taps().size(), -1);
-  out_slot_.assign(taps.taps().size(), -1);
-  const std::vector<std::string>& paths = model_.block_paths();
-  for (size_t b = 0; b < paths.size(); ++b) {
+  av_slot_.assign(taps_.taps().size(), -1);
+  out_slot_.assign(taps_.taps().size(), -1);
+  for (size_t b = 0; b < paths_.size(); ++b) {
     if (options_.av_means) {
-      const int id = taps.Find(paths[b] + ".av_mean");
-      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths[b], ".av_mean'");
+      const int id = taps_.Find(paths_[b] + ".av_mean");
+      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths_[b], ".av_mean'");
       av_slot_[static_cast<size_t>(id)] = static_cast<int>(b);
     }
     if (options_.block_outputs) {
-      const int id = taps.Find(paths[b] + ".out");
-      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths[b], ".out'");
+      const int id = taps_.Find(paths_[b] + ".out");
+      TORCH_CHECK(id >= 0, "FeatureCapture: model has no tap '", paths_[b], ".out'");
       out_slot_[static_cast<size_t>(id)] = static_cast<int>(b);
     }
   }
@@ -48,7 +57,7 @@ FeatureCapture::FeatureCapture(model::VisionModel& model, const FeatureCaptureOp
 FeatureCapture::~FeatureCapture() {
   // Forward attaches only for its call; this covers a capture attached to the TapSet directly,
   // and never detaches another observer.
-  if (model_.taps().observer() == this) model_.taps().Detach();
+  if (taps_.observer() == this) taps_.Detach();
 }
 
 uint32_t FeatureCapture::mask() const {
@@ -60,21 +69,19 @@ uint32_t FeatureCapture::mask() const {
 }
 
 void FeatureCapture::Clear() {
-  const size_t blocks = model_.block_paths().size();
+  const size_t blocks = paths_.size();
   av_means_.assign(options_.av_means ? blocks : 0, at::Tensor());
   block_outputs_.assign(options_.block_outputs ? blocks : 0, at::Tensor());
 }
 
+void FeatureCapture::CheckCaptured() const {
+  Expect(av_means_, paths_, "av_mean");
+  Expect(block_outputs_, paths_, "out");
+}
+
 at::Tensor FeatureCapture::Forward(const at::Tensor& x) {
-  Clear();
-  at::Tensor out;
-  {
-    model::ScopedTapObserver attach(model_.taps(), this, mask());
-    out = model_.forward(x);
-  }
-  Expect(av_means_, model_.block_paths(), "av_mean");
-  Expect(block_outputs_, model_.block_paths(), "out");
-  return out;
+  TORCH_CHECK(model_ != nullptr, "FeatureCapture::Forward: constructed from a TapSet; use Run");
+  return Run([&] { return model_->forward(x); });
 }
 
 at::Tensor FeatureCapture::OnTap(int id, const model::TapInfo& info, const at::Tensor& x) {

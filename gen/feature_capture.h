@@ -15,6 +15,12 @@
 // its current mode) and records the feature taps, which therefore see quantized features in
 // kQuantized mode.
 //
+// Models that are not VisionModels (the detector, model/detect/mask_rcnn.h) are captured through
+// their TapSet and block paths, with the forward run by the caller inside Run:
+//
+//   FeatureCapture capture(detector.taps(), detector.block_paths());
+//   detect::DetectorOutputs out = capture.Run([&] { return detector.forward(x); });
+//
 // The captured tensors are the model's own (part of the autograd graph when grad is on): a loss
 // on them back-propagates into the input. Lifetime: refers to the model (and `forward_to`), which
 // must outlive it. Not thread-safe (one forward at a time, like the model).
@@ -22,6 +28,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <vector>
 
 #include "model/tap.h"
@@ -47,6 +54,12 @@ class FeatureCapture : public model::TapObserver {
   // is given, it wraps this same model.
   FeatureCapture(model::VisionModel& model, const FeatureCaptureOptions& options = {},
                  quant::QuantizedModel* forward_to = nullptr);
+  // The same for any model with feature taps: `taps` its TapSet, `block_paths` the blocks whose
+  // taps are "<path>.av_mean" / "<path>.out" (copied). `forward_to` (optional) receives every
+  // weight and activation tap, as above. Forward() is not available (use Run).
+  FeatureCapture(model::TapSet& taps, std::vector<std::string> block_paths,
+                 const FeatureCaptureOptions& options = {},
+                 model::TapObserver* forward_to = nullptr);
   ~FeatureCapture() override;
   FeatureCapture(const FeatureCapture&) = delete;
   FeatureCapture& operator=(const FeatureCapture&) = delete;
@@ -54,7 +67,22 @@ class FeatureCapture : public model::TapObserver {
   // Clears the captured features, attaches this observer for the call (restoring any previous
   // one afterwards) and runs the model's forward on x [B, C, H, W]. Returns the output.
   // Throws c10::Error when a requested feature was not produced by the forward.
+  // REQUIRES (TORCH_CHECK): constructed from a VisionModel.
   at::Tensor Forward(const at::Tensor& x);
+
+  // Clears the captured features, attaches this observer while `forward()` runs (restoring any
+  // previous one afterwards) and returns what it returns. Throws c10::Error when a requested
+  // feature was not produced.
+  template <typename Fn>
+  auto Run(Fn&& forward) {
+    Clear();
+    auto out = [&] {
+      model::ScopedTapObserver attach(taps_, this, mask());
+      return forward();
+    }();
+    CheckCaptured();
+    return out;
+  }
 
   // After Forward: one tensor per block, in block order.
   const std::vector<at::Tensor>& av_means() const { return av_means_; }
@@ -69,9 +97,13 @@ class FeatureCapture : public model::TapObserver {
   at::Tensor OnTap(int id, const model::TapInfo& info, const at::Tensor& x) override;
 
  private:
-  model::VisionModel& model_;
+  void CheckCaptured() const;
+
+  model::VisionModel* model_;  // null when constructed from a TapSet
+  model::TapSet& taps_;
+  std::vector<std::string> paths_;
   FeatureCaptureOptions options_;
-  quant::QuantizedModel* forward_to_;
+  model::TapObserver* forward_to_;
   // Indexed by tap id: the block slot of an av_mean / out tap, or -1.
   std::vector<int> av_slot_;
   std::vector<int> out_slot_;

@@ -15,15 +15,9 @@
 #include "gen/random_streams.h"
 #include "gen/v1_generator.h"
 #include "model/data/preprocess.h"
-#include "quant/calibration.h"
 
 namespace psaq::gen {
 namespace {
-
-at::Device ModelDevice(const model::VisionModel& model) {
-  for (const auto& p : model.parameters()) return p.device();
-  return at::kCPU;
-}
 
 // Entries of `tensors` under `prefix`, with the prefix removed.
 std::map<std::string, at::Tensor> SubMap(const std::map<std::string, at::Tensor>& tensors,
@@ -51,22 +45,35 @@ std::string BatchPrefix(const ImageBatch& batch) {
 V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
                    const V2Options& options, uint64_t seed, dist::Communicator& comm,
                    const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples)
-    : teacher_(teacher),
-      student_(student),
+    : V2Rounds(std::make_unique<ClassifierV2Models>(teacher, student, options.discrepancy,
+                                                    options.weights.entropy != 0),
+               nullptr, options, seed, comm, batches, global_samples) {}
+
+V2Rounds::V2Rounds(V2Models& models, const V2Options& options, uint64_t seed,
+                   dist::Communicator& comm,
+                   const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples)
+    : V2Rounds(nullptr, &models, options, seed, comm, batches, global_samples) {}
+
+V2Rounds::V2Rounds(std::unique_ptr<V2Models> owned, V2Models* models, const V2Options& options,
+                   uint64_t seed, dist::Communicator& comm,
+                   const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples)
+    : owned_models_(std::move(owned)),
+      // owned_models_ is initialised first (declared first).
+      models_(models != nullptr ? *models : *owned_models_),
       options_(options),
       seed_(seed),
       comm_(comm),
       global_samples_(global_samples),
-      base_lr_(options.image_lr > 0 ? options.image_lr : ArchDefaultImageLr(teacher.config().arch)),
+      base_lr_(options.image_lr > 0 ? options.image_lr
+                                    : ArchDefaultImageLr(models_.image_config().arch)),
       jitter_limit_(options.jitter_limit >= 0
                         ? options.jitter_limit
-                        : ScaleJitterLimit(kJitterLimitEpoch1, teacher.config().img_size())),
-      teacher_capture_(teacher, {options.weights.entropy != 0,
-                                 options.discrepancy.kind == DiscrepancyKind::kMseFeatures}),
-      student_capture_(student.model(), {false, true}, &student) {
+                        : ScaleJitterLimit(kJitterLimitEpoch1, models_.image_config().img_size())),
+      kde_(models_.EntropyKde(options.kde)) {
   ValidateV2Options(options_);
   TORCH_CHECK(global_samples_ >= 1, "V2Rounds: global_samples must be >= 1");
-  std::tie(box_lo_, box_hi_) = model::NormalisedPixelRange(teacher_.config());
+  const model::ModelConfig& image_config = models_.image_config();
+  std::tie(box_lo_, box_hi_) = model::NormalisedPixelRange(image_config);
   ImageBatchInit init;
   init.seed = seed_;
   init.init_std = options_.init_std;
@@ -74,20 +81,20 @@ V2Rounds::V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student,
   init.tv_target_low = options_.tv_target_low;
   init.tv_target_high = options_.tv_target_high;
   init.adam = {base_lr_, options_.image_beta1, options_.image_beta2, options_.image_eps, 0.0};
-  const at::Device device = ModelDevice(teacher_);
+  const at::Device device = models_.device();
   for (const auto& [first, count] : batches) {
-    batches_.push_back(MakeImageBatch(teacher_.config(), first, count, init, device));
+    batches_.push_back(MakeImageBatch(image_config, first, count, init, device));
   }
-  // Variant B trains nothing, but still goes through SelectStudentParameters so that no student
+  // Variant B trains nothing, but still goes through SelectTrainable so that no student
   // parameter requires grad.
   StudentParameterOptions train = options_.student_parameters;
   if (options_.student_update == StudentUpdate::kRecalibrateOnly) train = {false, false, false};
-  trainable_ = SelectStudentParameters(student_, train);
+  trainable_ = models_.SelectTrainable(train);
   student_adam_ = std::make_unique<Adam>(
       trainable_, AdamOptions{options_.student_lr, options_.student_beta1, options_.student_beta2,
                               options_.student_eps, 0.0});
   // Collective: every rank starts from rank 0's student.
-  timings_.grad_sync = BroadcastStudent(comm_, student_);
+  timings_.grad_sync = models_.BroadcastStudent(comm_);
 }
 
 // The warm-up steps have their own warm-up-and-cosine over warmup_iterations; the sample steps
@@ -110,17 +117,6 @@ void V2Rounds::Report(V2Progress progress) {
   if (progress_) progress_(progress);
 }
 
-at::Tensor V2Rounds::Discrepancy(const at::Tensor& x, const at::Tensor& teacher_logits,
-                                 const std::vector<at::Tensor>& teacher_features) {
-  if (options_.discrepancy.kind == DiscrepancyKind::kKlLogits) {
-    return KlDiscrepancy(teacher_logits, student_.Forward(x), options_.discrepancy);
-  }
-  student_capture_.Forward(x);
-  at::Tensor d = FeatureMseDiscrepancy(teacher_features, student_capture_.block_outputs());
-  student_capture_.Clear();
-  return d;
-}
-
 void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t phase_iteration,
                          int64_t phase_total) {
   const int64_t t = batch.iteration;
@@ -128,22 +124,20 @@ void V2Rounds::ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t 
   std::mt19937_64 rng = StepRng(seed_, kV2SampleStream, batch.first_index, t);
   at::Tensor x =
       ApplyJitter(batch.images, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
-  at::Tensor logits = teacher_capture_.Forward(x);
+  TeacherPass teacher = models_.Teacher(x, options_.weights.entropy != 0);
   LossTerms loss;
   if (warmup) {
-    loss = V1Loss(teacher_capture_.av_means(), logits, at::Tensor(), x, batch.tv_target,
-                  {options_.weights.entropy, 0.0, options_.weights.tv}, options_.kde);
+    // No cross-entropy (V2 has no labels): V1Loss never reads the logits then.
+    loss = V1Loss(teacher.av_means, at::Tensor(), at::Tensor(), x, batch.tv_target,
+                  {options_.weights.entropy, 0.0, options_.weights.tv}, kde_);
   } else {
     at::Tensor d;
-    if (options_.weights.adversarial != 0) {
-      d = Discrepancy(x, logits, teacher_capture_.block_outputs());
-    }
-    loss = V2SampleLoss(teacher_capture_.av_means(), x, batch.tv_target, d, options_.weights,
-                        options_.kde);
+    if (options_.weights.adversarial != 0) d = models_.Discrepancy(x, teacher.targets);
+    loss = V2SampleLoss(teacher.av_means, x, batch.tv_target, d, options_.weights, kde_);
   }
   // W.r.t. the images only (as in V1): the student's gradients come from StudentGradients alone.
   at::Tensor grad = torch::autograd::grad({loss.total}, {batch.images}, {}, false, false, false)[0];
-  teacher_capture_.Clear();
+  teacher = TeacherPass();
   loss.total = loss.total.detach();
   batch.adam->Step({grad});
   if (options_.clamp_to_pixel_box) ClampToBox(batch.images, box_lo_, box_hi_);
@@ -164,7 +158,7 @@ void V2Rounds::WarmupAndCalibrate() {
     }
   }
   base::ScopedSeconds timer(timings_.calibration_seconds);
-  quant::Calibrate(student_, Images(batches_), &comm_);
+  models_.Calibrate(Images(batches_), comm_, false);
   completed_rounds_ = 0;
 }
 
@@ -186,16 +180,14 @@ double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
                                     (round - 1) * options_.student_iterations + iteration);
       x = ApplyJitter(x, DrawJitter(rng, {jitter_limit_, options_.flip_probability}));
     }
-    // The teacher's outputs; without jitter X is fixed for the whole student step: cached.
-    std::pair<at::Tensor, std::vector<at::Tensor>> teacher = teacher_cache_[k];
-    if (!teacher.first.defined()) {
+    // The teacher's targets; without jitter X is fixed for the whole student step: cached.
+    std::vector<at::Tensor> teacher = teacher_cache_[k];
+    if (teacher.empty()) {
       at::NoGradGuard no_grad;
-      teacher.first = teacher_capture_.Forward(x);
-      teacher.second = teacher_capture_.block_outputs();
-      teacher_capture_.Clear();
+      teacher = models_.Teacher(x, false).targets;
       if (!jitter) teacher_cache_[k] = teacher;
     }
-    at::Tensor local = Discrepancy(x, teacher.first, teacher.second).sum();
+    at::Tensor local = models_.Discrepancy(x, teacher).sum();
     (local * scale).backward();
     d_sum += local.detach().to(at::kCPU, at::kDouble);
     timings_.student_sample_steps += batch.size();
@@ -209,8 +201,7 @@ double V2Rounds::StudentGradients(int64_t round, int64_t iteration) {
   timings_.grad_sync.comm_seconds += stats.comm_seconds;
   // The global mean D (one scalar all-reduce), for the progress report. MPI reduces CPU
   // tensors, NCCL device tensors.
-  at::Tensor global =
-      d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : ModelDevice(teacher_));
+  at::Tensor global = d_sum.to(comm_.backend() == "mpi" ? at::Device(at::kCPU) : models_.device());
   comm_.AllReduce(global, dist::ReduceOp::kSum);
   return global.cpu().item<double>() / static_cast<double>(global_samples_);
 }
@@ -249,14 +240,14 @@ void V2Rounds::RunRound() {
   // After the student step, so the ranges fit both this round's images and the updated weights.
   if (options_.recalibrate_each_round) {
     base::ScopedSeconds timer(timings_.calibration_seconds);
-    quant::Recalibrate(student_, Images(batches_), &comm_);
+    models_.Calibrate(Images(batches_), comm_, true);
   }
   completed_rounds_ = round;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> V2Rounds::ExportSharedState() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (auto& [name, t] : ExportStudentState(student_)) out.emplace_back("student." + name, t);
+  for (auto& [name, t] : models_.ExportStudent()) out.emplace_back("student." + name, t);
   for (auto& entry : student_adam_->ExportState("student_adam.")) out.push_back(entry);
   out.emplace_back("v2.completed_rounds", at::scalar_tensor(completed_rounds_, at::kLong));
   return out;
@@ -284,11 +275,10 @@ void V2Rounds::ImportState(const std::map<std::string, at::Tensor>& shared,
                              " is outside [0, " + std::to_string(options_.rounds) + "]");
   }
   for (ImageBatch& batch : batches_) ImportImageBatch(batch, rank, BatchPrefix(batch), source);
-  ImportStudentState(student_, SubMap(shared, "student."), source);
-  student_adam_->ImportState(shared, "student_adam.", source);
   // completed_rounds >= 0: the state was saved after calibration, which leaves the student
-  // quantized.
-  student_.SetMode(quant::QuantizedModel::Mode::kQuantized);
+  // quantized (ImportStudent sets that mode).
+  models_.ImportStudent(SubMap(shared, "student."), source);
+  student_adam_->ImportState(shared, "student_adam.", source);
   completed_rounds_ = completed;
 }
 

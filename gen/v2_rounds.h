@@ -26,6 +26,9 @@
 // iteration s of round r jitters batch f with StepRng(seed, kV2StudentStream, f, r * K_s + s).
 // Nothing depends on the rank, so results do not depend on the world size given the batches.
 //
+// Models: the rounds see the teacher and the student only through gen/v2_models.h (V2Models), so
+// the same rounds run a classifier (ClassifierV2Models) or a detector (DetectorV2Models).
+//
 // Collective: the constructor, WarmupAndCalibrate and RunRound are called by every rank in the
 // same order (ranks may hold different numbers of batches, including none).
 #pragma once
@@ -45,6 +48,7 @@
 #include "gen/adam.h"
 #include "gen/feature_capture.h"
 #include "gen/image_batch.h"
+#include "gen/v2_models.h"
 #include "gen/v2_options.h"
 #include "model/vision_model.h"
 #include "quant/quantized_model.h"
@@ -83,6 +87,10 @@ class V2Rounds {
   V2Rounds(model::VisionModel& teacher, quant::QuantizedModel& student, const V2Options& options,
            uint64_t seed, dist::Communicator& comm,
            const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples);
+  // The same on any teacher-student pair (`models` outlives this object). options.discrepancy
+  // is then the models' business (ClassifierV2Models reads it; a detector has its own).
+  V2Rounds(V2Models& models, const V2Options& options, uint64_t seed, dist::Communicator& comm,
+           const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples);
 
   // Rounds completed: -1 before the initial calibration, 0 after it, r after round r.
   int64_t completed_rounds() const { return completed_rounds_; }
@@ -112,7 +120,7 @@ class V2Rounds {
 
   std::vector<ImageBatch>& batches() { return batches_; }
   const std::vector<ImageBatch>& batches() const { return batches_; }
-  quant::QuantizedModel& student() { return student_; }
+  V2Models& models() { return models_; }
   const V2Timings& timings() const { return timings_; }
   const V2Options& options() const { return options_; }
 
@@ -127,16 +135,19 @@ class V2Rounds {
                    const std::map<std::string, at::Tensor>& rank, const std::string& source);
 
  private:
+  V2Rounds(std::unique_ptr<V2Models> owned, V2Models* models, const V2Options& options,
+           uint64_t seed, dist::Communicator& comm,
+           const std::vector<std::pair<int64_t, int64_t>>& batches, int64_t global_samples);
   double ImageLr(int64_t step) const;
-  at::Tensor Discrepancy(const at::Tensor& x, const at::Tensor& teacher_logits,
-                         const std::vector<at::Tensor>& teacher_features);
   void ImageStep(ImageBatch& batch, bool warmup, int64_t round, int64_t phase_iteration,
                  int64_t phase_total);
   void StudentStep(int64_t round);
   void Report(V2Progress progress);
 
-  model::VisionModel& teacher_;
-  quant::QuantizedModel& student_;
+  // The classifier pair when constructed from a VisionModel; models_ refers to it or to the
+  // caller's.
+  std::unique_ptr<V2Models> owned_models_;
+  V2Models& models_;
   V2Options options_;
   uint64_t seed_;
   dist::Communicator& comm_;
@@ -148,10 +159,9 @@ class V2Rounds {
   std::vector<ImageBatch> batches_;
   std::vector<std::pair<std::string, at::Tensor>> trainable_;
   std::unique_ptr<Adam> student_adam_;
-  FeatureCapture teacher_capture_;
-  FeatureCapture student_capture_;
-  // Teacher (logits, block outputs) per batch during an unjittered student step.
-  std::vector<std::pair<at::Tensor, std::vector<at::Tensor>>> teacher_cache_;
+  KdeOptions kde_;  // models_.EntropyKde(options_.kde)
+  // The teacher's targets per batch during an unjittered student step.
+  std::vector<std::vector<at::Tensor>> teacher_cache_;
   int64_t completed_rounds_ = -1;
   V2Timings timings_;
   std::function<void(const V2Progress&)> progress_;

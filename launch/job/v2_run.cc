@@ -30,14 +30,22 @@ bool Boundary(gen::V2Rounds& rounds, JobContext& ctx) {
 V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& student,
                        const gen::V2Options& options, uint64_t seed, int64_t num_samples,
                        JobContext& ctx) {
+  gen::ClassifierV2Models models(teacher, student, options.discrepancy,
+                                 options.weights.entropy != 0);
+  return RunV2Shard(models, options, seed, num_samples, ctx);
+}
+
+V2RunResult RunV2Shard(gen::V2Models& models, const gen::V2Options& options, uint64_t seed,
+                       int64_t num_samples, JobContext& ctx) {
   const auto batches =
       dist::ShardBatches(num_samples, ctx.comm.size(), ctx.comm.rank(), options.batch_size);
-  gen::V2Rounds rounds(teacher, student, options, seed, ctx.comm, batches, num_samples);
+  gen::V2Rounds rounds(models, options, seed, ctx.comm, batches, num_samples);
   int64_t local = 0;
   for (const auto& b : batches) local += b.second;
   const int64_t per_round =
       static_cast<int64_t>(batches.size()) * options.sample_iterations +
-      (options.student_update == gen::StudentUpdate::kLatentWeights ? options.student_iterations : 0);
+      (options.student_update == gen::StudentUpdate::kLatentWeights ? options.student_iterations
+                                                                    : 0);
   const int64_t total =
       static_cast<int64_t>(batches.size()) * options.warmup_iterations + options.rounds * per_round;
   int64_t step_count = 0;
@@ -81,7 +89,7 @@ V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& stude
   }
   std::vector<at::Tensor> images;
   for (const gen::ImageBatch& b : rounds.batches()) images.push_back(b.images.detach());
-  const int64_t c = teacher.config().in_chans(), s = teacher.config().img_size();
+  const int64_t c = models.image_config().in_chans(), s = models.image_config().img_size();
   result.samples.images =
       images.empty() ? at::empty({0, c, s, s}, at::TensorOptions(ctx.device)) : at::cat(images);
   const int64_t first = batches.empty() ? 0 : batches.front().first;

@@ -7,10 +7,11 @@
 // Checkpoint progress: {"completed_rounds": r} (0 = warm-up and calibration done).
 #pragma once
 
-#include "launch/job/job_context.h"
-#include "launch/job/v1_run.h"
+#include "gen/v2_models.h"
 #include "gen/v2_options.h"
 #include "gen/v2_rounds.h"
+#include "launch/job/job_context.h"
+#include "launch/job/v1_run.h"
 #include "model/vision_model.h"
 #include "quant/quantized_model.h"
 
@@ -18,9 +19,9 @@ namespace psaq::job {
 
 struct V2RunResult {
   JobStatus status = JobStatus::kComplete;
-  ShardSamples samples;  // the final X of this rank (when complete)
-  double work = 0;       // samples·steps (image steps + student sample-steps) in this run
-  gen::V2Timings timings;     // of this run
+  ShardSamples samples;    // the final X of this rank (when complete)
+  double work = 0;         // samples·steps (image steps + student sample-steps) in this run
+  gen::V2Timings timings;  // of this run
 };
 
 // Collective. `student`: a QuantizedModel of a copy of the teacher (the job exports it).
@@ -28,5 +29,9 @@ struct V2RunResult {
 V2RunResult RunV2Shard(model::VisionModel& teacher, quant::QuantizedModel& student,
                        const gen::V2Options& options, uint64_t seed, int64_t num_samples,
                        JobContext& ctx);
+// The same on any teacher-student pair (a detector: gen/detector_v2_models.h); the samples are
+// models.image_config()'s size.
+V2RunResult RunV2Shard(gen::V2Models& models, const gen::V2Options& options, uint64_t seed,
+                       int64_t num_samples, JobContext& ctx);
 
 }  // namespace psaq::job

@@ -1,0 +1,88 @@
+#include "gen/detector_v2_models.h"
+
+#include <c10/util/Exception.h>
+
+#include "quant/calibration.h"
+
+namespace psaq::gen {
+
+model::ModelConfig DetectorImageConfig(const detect::DetectorConfig& detector, int64_t size) {
+  TORCH_CHECK(size > 0 && size % detector.size_divisor() == 0,
+              "DetectorImageConfig: the generation size must be a positive multiple of ",
+              detector.size_divisor(), ", got ", size);
+  model::ModelConfig c;
+  c.name = detector.name;
+  c.arch = model::Arch::kSwin;
+  c.swin.img_size = static_cast<int>(size);
+  c.swin.in_chans = detector.in_chans;
+  c.preprocess.mean.clear();
+  c.preprocess.std.clear();
+  for (double m : detector.mean) c.preprocess.mean.push_back(m / 255.0);
+  for (double s : detector.std) c.preprocess.std.push_back(s / 255.0);
+  return c;
+}
+
+DetectorV2Models::DetectorV2Models(detect::MaskRcnn& teacher, quant::QuantizedDetector& student,
+                                   const DetectorDiscrepancyOptions& discrepancy,
+                                   int64_t image_size)
+    : teacher_(teacher),
+      student_(student),
+      discrepancy_(discrepancy),
+      image_config_(DetectorImageConfig(teacher.config(), image_size)) {
+  TORCH_CHECK(&student.detector() != &teacher,
+              "DetectorV2Models: the student must quantize a copy of the teacher");
+  TORCH_CHECK(student.detector().block_paths() == teacher.block_paths(),
+              "DetectorV2Models: student and teacher have different backbones");
+  TORCH_CHECK(discrepancy.fpn_weight != 0 || discrepancy.rpn_weight != 0,
+              "DetectorV2Models: the discrepancy has no term");
+}
+
+at::Device DetectorV2Models::device() const {
+  for (const auto& p : student_.detector().parameters()) return p.device();
+  return at::kCPU;
+}
+
+KdeOptions DetectorV2Models::EntropyKde(const KdeOptions& requested) const {
+  return DetectorEntropyKde(requested);
+}
+
+TeacherPass DetectorV2Models::Teacher(const at::Tensor& x, bool av_means) {
+  DetectorTeacherPass pass = teacher_.Forward(x, av_means);
+  return {std::move(pass.av_means), DetectorDiscrepancyTargets(pass.outputs, discrepancy_)};
+}
+
+at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
+                                         const std::vector<at::Tensor>& teacher_targets) {
+  return DetectorDiscrepancy(
+      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x), discrepancy_), discrepancy_);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DetectorV2Models::SelectTrainable(
+    const StudentParameterOptions& options) {
+  return SelectStudentParameters(student_, options);
+}
+
+dist::GradSyncStats DetectorV2Models::BroadcastStudent(dist::Communicator& comm) {
+  return gen::BroadcastStudent(comm, student_);
+}
+
+void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
+                                 bool again) {
+  if (again) {
+    quant::Recalibrate(student_, images, &comm);
+  } else {
+    quant::Calibrate(student_, images, &comm);
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DetectorV2Models::ExportStudent() const {
+  return ExportStudentState(student_);
+}
+
+void DetectorV2Models::ImportStudent(const std::map<std::string, at::Tensor>& tensors,
+                                     const std::string& source) {
+  ImportStudentState(student_, tensors, source);
+  student_.SetMode(quant::TapQuantizers::Mode::kQuantized);
+}
+
+}  // namespace psaq::gen
