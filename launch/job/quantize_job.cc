@@ -250,6 +250,9 @@ class Job {
     if (detector_job_) {
       report_.options["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);
       report_.options["image_size"] = image_size_;
+      for (const char* key : {"detector_discrepancy", "v1_teacher", "v1_teacher_weights"}) {
+        if (checkpoint_options_.contains(key)) report_.options[key] = checkpoint_options_[key];
+      }
     }
     report_.options["model_weights"] = checkpoint_options_["model_weights"];
     report_.options["method"] = method_;
