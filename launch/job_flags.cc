@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "gen/detector_discrepancy.h"
 #include "gen/objective.h"
 #include "gen/v1_generator.h"
 #include "gen/v2_options.h"
@@ -153,12 +154,24 @@ DEFINE_string(quant_scope, psaq::quant::DetectorScopeName(kJob.quant_scope).c_st
 DEFINE_int64(image_size, kJob.detector_image_size,
              "Detectors only: side of the square calibration samples, a multiple of the "
              "detector's size divisor; 0 = the largest side of the chosen --method=real images "
-             "(required for --method=noise).");
+             "(required for --method=noise|v1|v2).");
+DEFINE_string(v2_detector_discrepancy,
+              psaq::gen::DetectorDiscrepancyName(kJob.detector_discrepancy).c_str(),
+              "Detectors, --method=v2: where the teacher-student discrepancy D is taken: fpn "
+              "(the FPN levels), rpn (the RPN objectness) or fpn+rpn. A reconstruction; "
+              "docs/detection.md.");
+DEFINE_string(v1_teacher, "",
+              "Detectors, --method=v1 (required there): a classification model file whose V1 "
+              "samples are resized to --image_size and renormalised for the detector.");
 
 namespace {
 
 bool ValidateQuantScope(const char* flag, const std::string& v) {
   return psaq::launch::CheckOneOf(flag, v, {"backbone", "backbone_neck", "all"});
+}
+
+bool ValidateDetectorDiscrepancy(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"fpn", "rpn", "fpn+rpn"});
 }
 
 bool ValidateBits(const char* flag, int32_t v) {
@@ -197,6 +210,7 @@ bool ValidateCheckpointEvery(const char* flag, int64_t v) {
 DEFINE_validator(method, &ValidateMethod);
 DEFINE_validator(quant_scope, &ValidateQuantScope);
 DEFINE_validator(image_size, &psaq::launch::AtLeast64<0>);
+DEFINE_validator(v2_detector_discrepancy, &ValidateDetectorDiscrepancy);
 DEFINE_validator(num_samples, &psaq::launch::AtLeast64<1>);
 DEFINE_validator(samples_per_batch, &psaq::launch::AtLeast64<1>);
 DEFINE_validator(checkpoint_every, &ValidateCheckpointEvery);
@@ -242,6 +256,8 @@ enum class Scope {
   kReal,        // --method=real
   kFiles,       // --method=files
   kDetector,    // a detector --model
+  kDetectorV1,  // --method=v1 on a detector --model
+  kDetectorV2,  // --method=v2 on a detector --model
 };
 
 bool Applies(Scope scope, JobKind kind, const std::string& method) {
@@ -268,6 +284,10 @@ bool Applies(Scope scope, JobKind kind, const std::string& method) {
       return method == "files";
     case Scope::kDetector:
       return detect::IsDetectorFile(FLAGS_model);
+    case Scope::kDetectorV1:
+      return method == "v1" && detect::IsDetectorFile(FLAGS_model);
+    case Scope::kDetectorV2:
+      return method == "v2" && detect::IsDetectorFile(FLAGS_model);
   }
   return false;
 }
@@ -294,6 +314,10 @@ std::string Where(Scope scope) {
       return "--method=files";
     case Scope::kDetector:
       return "detector models";
+    case Scope::kDetectorV1:
+      return "--method=v1 on a detector model";
+    case Scope::kDetectorV2:
+      return "--method=v2 on a detector model";
     case Scope::kAll:
       break;
   }
@@ -365,6 +389,11 @@ const std::vector<JobFlag>& JobFlags() {
        [](Options& o) { o.quant_scope = quant::ParseDetectorScope(FLAGS_quant_scope); }},
       {"image_size", Scope::kDetector,
        [](Options& o) { o.detector_image_size = FLAGS_image_size; }},
+      {"v2_detector_discrepancy", Scope::kDetectorV2,
+       [](Options& o) {
+         o.detector_discrepancy = gen::ParseDetectorDiscrepancy(FLAGS_v2_detector_discrepancy);
+       }},
+      {"v1_teacher", Scope::kDetectorV1, [](Options& o) { o.v1_teacher = FLAGS_v1_teacher; }},
       // V1 and V2's image optimisation.
       {"image_lr", Scope::kGeneration,
        [](Options& o) { o.v1.lr = o.v2.image_lr = FLAGS_image_lr; }},
@@ -471,17 +500,26 @@ void CheckCombinations(JobKind kind, const std::string& method) {
     throw UsageError("--method=real needs --dataset (the training images to calibrate on)");
   }
   if (detect::IsDetectorFile(FLAGS_model)) {
-    // The generated sources on a detector: wired in by the detection generation (see
-    // launch/job/quantize_job.cc ProduceDetectorSamples, the job's dispatch point).
-    if (method == "v1" || method == "v2") {
-      throw UsageError("--method=" + method + " is not yet supported for detectors (--model=" +
-                       FLAGS_model + "); use noise, real or files");
+    if (method == "v1" && FLAGS_v1_teacher.empty()) {
+      throw UsageError("--method=v1 on a detector needs --v1_teacher (a classification model "
+                       "whose V1 samples are mapped to the detector's input)");
+    }
+    if (method == "v1" && detect::IsDetectorFile(FLAGS_v1_teacher)) {
+      throw UsageError("--v1_teacher=" + FLAGS_v1_teacher +
+                       ": is a detector; V1 needs a classification model");
+    }
+    for (const char* flag : {"v2_discrepancy", "v2_temperature"}) {
+      if (IsSet(flag)) {
+        throw UsageError("--" + std::string(flag) + " applies to classifiers; a detector's "
+                         "discrepancy is --v2_detector_discrepancy");
+      }
     }
     if (FLAGS_quantizer == "repq") {
       throw UsageError("--quantizer=repq is not supported for detectors; use --quantizer=psaq");
     }
-    if (method == "noise" && FLAGS_image_size == 0) {
-      throw UsageError("--method=noise on a detector needs --image_size (the samples' side)");
+    if ((method == "noise" || method == "v1" || method == "v2") && FLAGS_image_size == 0) {
+      throw UsageError("--method=" + method +
+                       " on a detector needs --image_size (the samples' side)");
     }
     if (method == "real" && !model::IsDetectionDataset(FLAGS_dataset)) {
       throw UsageError("--dataset=" + FLAGS_dataset + ": " + FLAGS_model +

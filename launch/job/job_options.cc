@@ -122,6 +122,7 @@ void ValidateJobOptions(const QuantizeJobOptions& o) {
   CheckUtf8("eval.dataset", o.eval.dataset);
   CheckUtf8("eval.dataset_dir", o.eval.dataset_dir);
   CheckUtf8("device", o.device);
+  CheckUtf8("v1_teacher", o.v1_teacher);
   for (const auto& entry : o.quant.bits_overrides) CheckUtf8("quant.bits_overrides", entry.first);
   TORCH_CHECK(!o.model.empty(), "QuantizeJobOptions.model is empty");
   TORCH_CHECK(!o.output_dir.empty(), "QuantizeJobOptions.output_dir is empty");

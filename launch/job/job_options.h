@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gen/detector_discrepancy.h"
 #include "gen/v1_generator.h"
 #include "gen/v2_options.h"
 #include "launch/job/progress.h"
@@ -93,6 +94,12 @@ struct QuantizeJobOptions {
   // Side of the square calibration samples (launch/job/detector_sources.h DetectorImageSize);
   // 0 = the chosen real images' largest side (required for noise). Default 0.
   int64_t detector_image_size = 0;
+  // V2 on a detector: where the teacher-student discrepancy D is taken (gen/detector_discrepancy.h).
+  // Default: the FPN levels only.
+  gen::DetectorDiscrepancyOptions detector_discrepancy;
+  // V1 on a detector: the classification model whose V1 samples are mapped to the detector's
+  // input (gen/detector_v1.h); required then, refused when it is a detector. Default "".
+  std::string v1_teacher;
   // Quantize only: top-1 on labelled images after the export (not part of the run's identity:
   // JobOptionsToJson leaves it out; report.json has it under "evaluation").
   EvalJobOptions eval;

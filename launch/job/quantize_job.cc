@@ -15,6 +15,8 @@
 #include "dist/collective_util.h"
 #include "dist/logging.h"
 #include "dist/partition.h"
+#include "gen/detector_v1.h"
+#include "gen/detector_v2_models.h"
 #include "launch/job/calibration_sources.h"
 #include "launch/job/detector_sources.h"
 #include "launch/job/output_dir.h"
@@ -248,6 +250,9 @@ class Job {
     if (detector_job_) {
       report_.options["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);
       report_.options["image_size"] = image_size_;
+      for (const char* key : {"detector_discrepancy", "v1_teacher", "v1_teacher_weights"}) {
+        if (checkpoint_options_.contains(key)) report_.options[key] = checkpoint_options_[key];
+      }
     }
     report_.options["model_weights"] = checkpoint_options_["model_weights"];
     report_.options["method"] = method_;
@@ -423,6 +428,12 @@ class Job {
     checkpoint_options_ = JobOptionsToJson(options_, true);
     checkpoint_options_["model_weights"] = WeightsChecksum(*detector_);
     checkpoint_options_["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);
+    checkpoint_options_["image_size"] = options_.detector_image_size;
+    if (options_.source == CalibrationSource::kV2) {
+      checkpoint_options_["detector_discrepancy"] =
+          gen::DetectorDiscrepancyName(options_.detector_discrepancy);
+    }
+    if (options_.source == CalibrationSource::kV1) LoadV1Teacher();
     method_ = MethodName(options_.source);
     if (comm_.rank() == 0) {
       LOG(INFO) << "psaq " << (quantize_ ? "quantize" : "generate") << ": "
@@ -432,18 +443,42 @@ class Job {
     }
   }
 
-  // Step 2 for a detector: noise or real samples at the detector's input size, or an earlier
-  // run's. DISPATCH POINT for the generated sources (v1, v2): they are the detection
-  // generation's (issue 20, branch detgen) and refused here until it plugs them in.
+  // V1 on a detector: the classifier whose V1 samples are mapped to the detector's input
+  // (gen/detector_v1.h). Its weights are part of the checkpoint's identity.
+  void LoadV1Teacher() {
+    const std::string what = "--v1_teacher=" + options_.v1_teacher;
+    if (options_.v1_teacher.empty()) {
+      throw std::runtime_error("--method=v1 on a detector needs --v1_teacher (a classifier whose "
+                               "V1 samples are mapped to the detector's input)");
+    }
+    if (detect::IsDetectorFile(options_.v1_teacher)) {
+      throw std::runtime_error(what + ": is a detector; V1 needs a classification model");
+    }
+    try {
+      v1_teacher_ = model::LoadModel(options_.v1_teacher, options_.model_fallback_preset);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(what + ": " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(what + ": " + e.what());
+    }
+    v1_teacher_->eval();
+    for (auto& p : v1_teacher_->parameters()) p.set_requires_grad(false);
+    v1_teacher_->to(ctx_.device);
+    checkpoint_options_["v1_teacher"] = options_.v1_teacher;
+    checkpoint_options_["v1_teacher_weights"] = WeightsChecksum(*v1_teacher_);
+  }
+
+  // Step 2 for a detector: V1 or V2 samples (checkpointed), noise or real samples at the
+  // detector's input size, or an earlier run's.
   JobStatus ProduceDetectorSamples() {
+    if (options_.source == CalibrationSource::kV1) return ProduceDetectorV1Samples();
+    if (options_.source == CalibrationSource::kV2) return ProduceDetectorV2Samples();
     PhaseTimers::Scope timer(timers_, "sampling");
     const detect::DetectorConfig& config = detector_->config();
     switch (options_.source) {
       case CalibrationSource::kV1:
       case CalibrationSource::kV2:
-        throw std::runtime_error("--method=" + CalibrationSourceName(options_.source) +
-                                 " is not yet supported for detectors (--model=" +
-                                 options_.model + "); use noise, real or files");
+        break;  // above
       case CalibrationSource::kNoise:
         image_size_ = DetectorImageSize(options_, config);
         samples_ = DetectorNoiseShard(config, image_size_, options_.seed, options_.num_samples,
@@ -484,16 +519,53 @@ class Job {
     return JobStatus::kComplete;
   }
 
-  // Steps 4-5 for a detector: calibrate (observers merged over ranks), compare the FPN features
-  // with the float detector's on the samples, rank 0 exports.
+  // V1 samples of the --v1_teacher classifier at its own size (RunV1Shard: checkpointed), then
+  // mapped to square detector inputs of side --image_size.
+  JobStatus ProduceDetectorV1Samples() {
+    image_size_ = DetectorImageSize(options_, detector_->config());
+    V1RunResult r =
+        RunV1Shard(*v1_teacher_, options_.v1, options_.seed, options_.num_samples, ctx_);
+    report_.work = r.work;
+    if (r.status != JobStatus::kComplete) return r.status;
+    samples_ = r.samples;
+    at::NoGradGuard no_grad;
+    samples_.images = gen::ClassifierSamplesToDetector(
+        r.samples.images, v1_teacher_->config(), detector_->config(), image_size_, image_size_);
+    return r.status;
+  }
+
+  // V2 rounds with the float detector as teacher and a QuantizedDetector of a second copy (the
+  // student is trained, the teacher must stay as loaded) as student: the student is the export.
+  JobStatus ProduceDetectorV2Samples() {
+    image_size_ = DetectorImageSize(options_, detector_->config());
+    {
+      PhaseTimers::Scope timer(timers_, "init");
+      detect::DetectorPtr copy = detect::LoadDetector(options_.model);
+      copy->eval();
+      copy->to(ctx_.device);
+      qd_ = std::make_unique<quant::QuantizedDetector>(copy, options_.quant, options_.quant_scope);
+    }
+    gen::DetectorV2Models models(*detector_, *qd_, options_.detector_discrepancy, image_size_);
+    V2RunResult r = RunV2Shard(models, options_.v2, options_.seed, options_.num_samples, ctx_);
+    samples_ = r.samples, report_.work = r.work;
+    report_.grad_sync = r.timings.grad_sync;
+    return r.status;
+  }
+
+  // Steps 4-5 for a detector: calibrate (observers merged over ranks; V2: the student keeps
+  // its own ranges), compare the FPN features with the float detector's on the samples, rank 0
+  // exports.
   void QuantizeAndExportDetector() {
     const std::vector<at::Tensor> batches = Chunks(samples_.images, options_.batch_size);
     {
       PhaseTimers::Scope timer(timers_, "calibration");
-      // The quantizers share the float detector: PSAQ's quantizer leaves its parameters alone.
-      qd_ = std::make_unique<quant::QuantizedDetector>(detector_, options_.quant,
-                                                       options_.quant_scope);
-      quant::Calibrate(*qd_, batches, &comm_);
+      if (qd_ == nullptr) {
+        // The quantizers share the float detector: PSAQ's quantizer leaves its parameters alone.
+        qd_ = std::make_unique<quant::QuantizedDetector>(detector_, options_.quant,
+                                                         options_.quant_scope);
+        quant::Calibrate(*qd_, batches, &comm_);
+      }
+      qd_->SetMode(quant::TapQuantizers::Mode::kQuantized);
     }
     report_.metrics.update(CompareDetectorWithTeacher(*detector_, *qd_, batches, ctx_));
     report_.metrics["num_samples"] = options_.num_samples;
@@ -561,6 +633,7 @@ class Job {
   ProgressReporter progress_;
   JobContext ctx_;
   model::ModelPtr teacher_;
+  model::ModelPtr v1_teacher_;  // a detector's --v1_teacher classifier (v1 only)
   nlohmann::json checkpoint_options_;
   std::string method_;
   std::unique_ptr<CheckpointStore> store_;

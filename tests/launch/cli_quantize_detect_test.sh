@@ -2,11 +2,14 @@
 # psaq quantize on a detector under mpirun -np 2: the shipped detector (model/zoo, small; random
 # weights score AP 0, which would make the comparison empty) calibrated on noise and on 4 real
 # make-scenes images writes exports whose `psaq eval` gives exactly the 24 box/mask numbers the
-# job's report holds for them (on 8 val scenes); 1 and 2 ranks give the same export (real);
+# job's report holds for them (on 8 val scenes), as do a tiny V2 job's (the student is the export)
+# and a tiny V1 job's (samples of the shipped Swin classifier); 1 and 2 ranks give the same export
+# (real);
 # psaq inspect lists the points; psaq generate writes detector samples (a seeded random-init tiny
 # detector from here on); bad flags and
-# inputs (a bad scope, a scope on a classifier, v1/v2 or repq on a detector, noise without
-# --image_size, a classification set for a detector) are one error line and a non-zero exit on 2
+# inputs (a bad scope, a scope on a classifier, repq on a detector, noise without --image_size, a
+# classification set for a detector, v1 without or with a bad --v1_teacher, a bad or misplaced
+# --v2_detector_discrepancy, a classifier's --v2_discrepancy) are one error line and a non-zero exit on 2
 # ranks, without a hang.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
@@ -78,6 +81,33 @@ run real1 "$PSAQ" quantize --model="$SHIPPED" "${REAL[@]}" --output_dir="$WORK/r
 run same "$PSAQ_SAME_TENSORS" "$WORK/real1/model.safetensors" "$WORK/real2/model.safetensors"
 [ "$RC" -eq 0 ] || fail "1 and 2 ranks wrote different exports: $(cat "$WORK/same.err")"
 
+# V2: 4 samples at 64 px, 1 round of 1 sample and 1 student step, D on the FPN and RPN.
+run v2 "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$SHIPPED" --method=v2 --num_samples=4 \
+  --samples_per_batch=2 --image_size=64 --v2_rounds=1 --v2_sample_iterations=1 \
+  --v2_student_iterations=1 --v2_warmup_iterations=1 --v2_image_warmup=0 \
+  --v2_detector_discrepancy=fpn+rpn --output_dir="$WORK/v2" --eval_dataset="$VAL"
+[ "$RC" -eq 0 ] || fail "v2 quantize exited $RC: $(tail -3 "$WORK/v2.err")"
+same_ap v2 "$WORK/v2"
+grep -qF '"v2_student_steps"' "$WORK/v2/report.json" || fail "v2: report.json has no student phase"
+grep -qF '"detector_discrepancy": "fpn+rpn"' "$WORK/v2/report.json" ||
+  fail "v2: report.json does not record the discrepancy"
+[ -e "$WORK/v2/checkpoint" ] && fail "v2: the finished run left its checkpoint"
+
+# V1: samples of the shipped Fashion-MNIST Swin classifier, mapped to 64 px detector inputs.
+run v1 "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$SHIPPED" --method=v1 \
+  --v1_teacher="$PSAQ_SOURCE_DIR/model/zoo/fmnist_swin.safetensors" --num_samples=4 \
+  --samples_per_batch=2 --image_size=64 --v1_epochs=1 --v1_iterations=2 --v1_warmup=0 \
+  --output_dir="$WORK/v1" --eval_dataset="$VAL"
+[ "$RC" -eq 0 ] || fail "v1 quantize exited $RC: $(tail -3 "$WORK/v1.err")"
+same_ap v1 "$WORK/v1"
+run v1_shape "$PY" -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n))
+shapes = [v["shape"] for k, v in h.items() if k != "__metadata__" and len(v["shape"]) == 4]
+print(shapes)
+sys.exit(0 if shapes == [[2, 3, 64, 64]] else 1)' "$WORK/v1/samples/shard-0-of-2.safetensors"
+[ "$RC" -eq 0 ] || fail "v1: samples are not [2, 3, 64, 64]: $(cat "$WORK/v1_shape.out")"
+
 # psaq inspect lists the export's points and scope.
 run inspect "$PSAQ" inspect --file="$WORK/real2/model.safetensors"
 [ "$RC" -eq 0 ] || fail "inspect of the detector export exited $RC: $(tail -3 "$WORK/inspect.err")"
@@ -114,7 +144,24 @@ bad bad_scope "--quant_scope must be one of backbone|backbone_neck|all, got 'hea
 bad scope_classifier "--quant_scope applies to detector models only" \
   quantize --model="$GOLDEN/vit_fmnist.weights.safetensors" --method=noise \
   --output_dir="$WORK/b2" --quant_scope=backbone
-bad v2_detector "--method=v2 is not yet supported for detectors" \
+bad v1_no_teacher "--method=v1 on a detector needs --v1_teacher" \
+  quantize --model="$DET" --method=v1 --image_size=64 --output_dir="$WORK/b3"
+bad v1_detector_teacher "--v1_teacher=$DET: is a detector; V1 needs a classification model" \
+  quantize --model="$DET" --method=v1 --v1_teacher="$DET" --image_size=64 --output_dir="$WORK/b3"
+printf 'not a model' >"$WORK/bad.safetensors"
+bad v1_bad_teacher "--v1_teacher=$WORK/bad.safetensors: " \
+  quantize --model="$DET" --method=v1 --v1_teacher="$WORK/bad.safetensors" --image_size=64 \
+  --output_dir="$WORK/b3"
+bad v2_bad_discrepancy "--v2_detector_discrepancy must be one of fpn|rpn|fpn+rpn, got 'box'" \
+  quantize --model="$DET" --method=v2 --image_size=64 --v2_detector_discrepancy=box \
+  --output_dir="$WORK/b3"
+bad v2_discrepancy_classifier "--v2_detector_discrepancy applies to --method=v2 on a detector" \
+  quantize --model="$GOLDEN/vit_fmnist.weights.safetensors" --method=v2 \
+  --v2_detector_discrepancy=rpn --output_dir="$WORK/b3"
+bad v2_classifier_discrepancy "--v2_discrepancy applies to classifiers" \
+  quantize --model="$DET" --method=v2 --image_size=64 --v2_discrepancy=mse_features \
+  --output_dir="$WORK/b3"
+bad v2_size "--method=v2 on a detector needs --image_size" \
   quantize --model="$DET" --method=v2 --output_dir="$WORK/b3"
 bad repq_detector "--quantizer=repq is not supported for detectors" \
   quantize --model="$DET" --method=noise --image_size=64 --quantizer=repq --output_dir="$WORK/b4"

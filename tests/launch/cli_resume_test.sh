@@ -6,7 +6,8 @@
 #   term   SIGTERM to each rank (a scheduler stopping the tasks): the same;
 #   kill   SIGKILL to the ranks (a crash, no warning): --resume continues from the last
 #          periodic checkpoint; for V1 (checkpoints every 10 steps) and V2 (killed mid-round,
-#          resumed from the last round's checkpoint).
+#          resumed from the last round's checkpoint);
+#   det    a V2 job on the shipped detector stopped by SIGTERM after its warm-up, resumed.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 read -r -a MPIRUN <<<"$PSAQ_MPIRUN"
 MODEL="$GOLDEN/vit_fmnist.weights.safetensors"
@@ -17,6 +18,11 @@ JOB=(quantize --model="$MODEL" --method=v1 --num_samples=16 --samples_per_batch=
 V2_JOB=(quantize --model="$MODEL" --method=v2 --num_samples=16 --samples_per_batch=4 --v2_rounds=6
         --v2_sample_iterations=30 --v2_student_iterations=20 --v2_image_warmup=3 --w_bits=4
         --a_bits=4 --seed=6)
+
+DET_JOB=(quantize --model="$PSAQ_SOURCE_DIR/model/zoo/fmnist_maskrcnn.safetensors" --method=v2
+         --num_samples=4 --samples_per_batch=2 --image_size=64 --v2_rounds=3
+         --v2_sample_iterations=2 --v2_student_iterations=2 --v2_image_warmup=1
+         --v2_warmup_iterations=1 --w_bits=4 --a_bits=8 --seed=7)
 
 # reference NAME: the uninterrupted run of the current JOB into $WORK/NAME.
 reference() {
@@ -76,4 +82,7 @@ interrupt kill kill_v1
 JOB=("${V2_JOB[@]}")
 reference full_v2
 interrupt kill kill_v2
+JOB=("${DET_JOB[@]}")
+reference full_det
+interrupt term term_det
 finish
