@@ -30,7 +30,7 @@ struct DetectorDiscrepancyOptions {
   double eps = 1e-12;       // added to the teacher's energy
 };
 
-// Parses the --det_discrepancy flag: "fpn", "rpn" or "fpn+rpn" (weights 1 for the terms named,
+// Parses the --v2_detector_discrepancy flag: "fpn", "rpn" or "fpn+rpn" (weights 1 for the terms named,
 // 0 for the others). Throws std::invalid_argument naming the accepted values.
 DetectorDiscrepancyOptions ParseDetectorDiscrepancy(const std::string& terms);
 // The inverse of the parse ("fpn", "rpn", "fpn+rpn", or "fpn*0.5+rpn*2" for other weights).
