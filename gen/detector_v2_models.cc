@@ -25,7 +25,8 @@ model::ModelConfig DetectorImageConfig(const detect::DetectorConfig& detector, i
 DetectorV2Models::DetectorV2Models(detect::MaskRcnn& teacher, quant::QuantizedDetector& student,
                                    const DetectorDiscrepancyOptions& discrepancy,
                                    int64_t image_size)
-    : teacher_(teacher),
+    : StudentBankV2Models(student),
+      teacher_(teacher),
       student_(student),
       discrepancy_(discrepancy),
       image_config_(DetectorImageConfig(teacher.config(), image_size)) {
@@ -57,15 +58,6 @@ at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
       teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x), discrepancy_), discrepancy_);
 }
 
-std::vector<std::pair<std::string, at::Tensor>> DetectorV2Models::SelectTrainable(
-    const StudentParameterOptions& options) {
-  return SelectStudentParameters(student_, options);
-}
-
-dist::GradSyncStats DetectorV2Models::BroadcastStudent(dist::Communicator& comm) {
-  return gen::BroadcastStudent(comm, student_);
-}
-
 void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
                                  bool again) {
   if (again) {
@@ -73,16 +65,6 @@ void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Co
   } else {
     quant::Calibrate(student_, images, &comm);
   }
-}
-
-std::vector<std::pair<std::string, at::Tensor>> DetectorV2Models::ExportStudent() const {
-  return ExportStudentState(student_);
-}
-
-void DetectorV2Models::ImportStudent(const std::map<std::string, at::Tensor>& tensors,
-                                     const std::string& source) {
-  ImportStudentState(student_, tensors, source);
-  student_.SetMode(quant::TapQuantizers::Mode::kQuantized);
 }
 
 }  // namespace psaq::gen

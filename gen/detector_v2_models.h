@@ -34,7 +34,7 @@ namespace psaq::gen {
 // divided by 255. REQUIRES (TORCH_CHECK): size a positive multiple of detector.size_divisor().
 model::ModelConfig DetectorImageConfig(const detect::DetectorConfig& detector, int64_t size);
 
-class DetectorV2Models : public V2Models {
+class DetectorV2Models : public StudentBankV2Models {
  public:
   // REQUIRES (TORCH_CHECK): `student` wraps a detector with the teacher's config; a non-empty
   // discrepancy; image_size as DetectorImageConfig.
@@ -47,14 +47,8 @@ class DetectorV2Models : public V2Models {
   TeacherPass Teacher(const at::Tensor& x, bool av_means) override;
   at::Tensor Discrepancy(const at::Tensor& x,
                          const std::vector<at::Tensor>& teacher_targets) override;
-  std::vector<std::pair<std::string, at::Tensor>> SelectTrainable(
-      const StudentParameterOptions& options) override;
-  dist::GradSyncStats BroadcastStudent(dist::Communicator& comm) override;
   void Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
                  bool again) override;
-  std::vector<std::pair<std::string, at::Tensor>> ExportStudent() const override;
-  void ImportStudent(const std::map<std::string, at::Tensor>& tensors,
-                     const std::string& source) override;
 
  private:
   DetectorTeacher teacher_;

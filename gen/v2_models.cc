@@ -4,9 +4,29 @@
 
 namespace psaq::gen {
 
+std::vector<std::pair<std::string, at::Tensor>> StudentBankV2Models::SelectTrainable(
+    const StudentParameterOptions& options) {
+  return SelectStudentParameters(bank_, options);
+}
+
+dist::GradSyncStats StudentBankV2Models::BroadcastStudent(dist::Communicator& comm) {
+  return gen::BroadcastStudent(comm, bank_);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> StudentBankV2Models::ExportStudent() const {
+  return ExportStudentState(bank_);
+}
+
+void StudentBankV2Models::ImportStudent(const std::map<std::string, at::Tensor>& tensors,
+                                        const std::string& source) {
+  ImportStudentState(bank_, tensors, source);
+  bank_.SetMode(quant::TapQuantizers::Mode::kQuantized);
+}
+
 ClassifierV2Models::ClassifierV2Models(model::VisionModel& teacher, quant::QuantizedModel& student,
                                        const DiscrepancyOptions& discrepancy, bool capture_av_means)
-    : teacher_(teacher),
+    : StudentBankV2Models(student),
+      teacher_(teacher),
       student_(student),
       discrepancy_(discrepancy),
       teacher_capture_(teacher,
@@ -43,15 +63,6 @@ at::Tensor ClassifierV2Models::Discrepancy(const at::Tensor& x,
   return d;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> ClassifierV2Models::SelectTrainable(
-    const StudentParameterOptions& options) {
-  return SelectStudentParameters(student_, options);
-}
-
-dist::GradSyncStats ClassifierV2Models::BroadcastStudent(dist::Communicator& comm) {
-  return gen::BroadcastStudent(comm, student_);
-}
-
 void ClassifierV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
                                    bool again) {
   if (again) {
@@ -59,16 +70,6 @@ void ClassifierV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::
   } else {
     quant::Calibrate(student_, images, &comm);
   }
-}
-
-std::vector<std::pair<std::string, at::Tensor>> ClassifierV2Models::ExportStudent() const {
-  return ExportStudentState(student_);
-}
-
-void ClassifierV2Models::ImportStudent(const std::map<std::string, at::Tensor>& tensors,
-                                       const std::string& source) {
-  ImportStudentState(student_, tensors, source);
-  student_.SetMode(quant::QuantizedModel::Mode::kQuantized);
 }
 
 }  // namespace psaq::gen

@@ -72,9 +72,29 @@ class V2Models {
                              const std::string& source) = 0;
 };
 
+// The student half of V2Models that every pair shares: a student that is a quantizer bank
+// (quant::TapQuantizers: QuantizedModel, QuantizedDetector) is selected, broadcast, exported and
+// restored the same way (gen/v2_student.h). Derived pairs add the teacher, D and the calibration
+// (whose forward depends on the model). The bank must outlive this object.
+class StudentBankV2Models : public V2Models {
+ public:
+  std::vector<std::pair<std::string, at::Tensor>> SelectTrainable(
+      const StudentParameterOptions& options) override;
+  dist::GradSyncStats BroadcastStudent(dist::Communicator& comm) override;
+  std::vector<std::pair<std::string, at::Tensor>> ExportStudent() const override;
+  void ImportStudent(const std::map<std::string, at::Tensor>& tensors,
+                     const std::string& source) override;
+
+ protected:
+  explicit StudentBankV2Models(quant::TapQuantizers& student_bank) : bank_(student_bank) {}
+
+ private:
+  quant::TapQuantizers& bank_;
+};
+
 // A classifier teacher and its QuantizedModel student. D (options.kind): KL on the logits, or
 // the MSE of the block outputs (gen/objective.h). Both models must outlive this object.
-class ClassifierV2Models : public V2Models {
+class ClassifierV2Models : public StudentBankV2Models {
  public:
   // REQUIRES (TORCH_CHECK): `student` wraps a model with the teacher's block paths.
   ClassifierV2Models(model::VisionModel& teacher, quant::QuantizedModel& student,
@@ -85,14 +105,8 @@ class ClassifierV2Models : public V2Models {
   TeacherPass Teacher(const at::Tensor& x, bool av_means) override;
   at::Tensor Discrepancy(const at::Tensor& x,
                          const std::vector<at::Tensor>& teacher_targets) override;
-  std::vector<std::pair<std::string, at::Tensor>> SelectTrainable(
-      const StudentParameterOptions& options) override;
-  dist::GradSyncStats BroadcastStudent(dist::Communicator& comm) override;
   void Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
                  bool again) override;
-  std::vector<std::pair<std::string, at::Tensor>> ExportStudent() const override;
-  void ImportStudent(const std::map<std::string, at::Tensor>& tensors,
-                     const std::string& source) override;
 
  private:
   model::VisionModel& teacher_;
