@@ -133,9 +133,11 @@ usage jitter "--jitter_limits must be comma-separated pixel counts" --model="$MO
 for flags in "$PSAQ_SOURCE_DIR"/cluster/flags/*.flags; do
   name="flagfile_$(basename "$flags" .flags)"
   if [[ "$name" == flagfile_maskrcnn* ]]; then
+    real=()  # the calibration images of a --method=real flagfile
+    if grep -qx -- "--method=real" "$flags"; then real=(--dataset=/nonexistent.json); fi
     run "$name" "$PSAQ" quantize --flagfile="$flags" \
       --model="$PSAQ_SOURCE_DIR/model/zoo/fmnist_maskrcnn.safetensors" \
-      --dataset=/nonexistent.json --eval_dataset=/nonexistent.json --output_dir="$WORK/$name"
+      "${real[@]}" --eval_dataset=/nonexistent.json --output_dir="$WORK/$name"
     [ "$RC" -ne 0 ] && [ "$RC" -ne 2 ] || fail "$name: exit status $RC, expected a runtime error"
     expect_in "$name" err "/nonexistent.json"
     continue
