@@ -17,7 +17,9 @@
 # 74 CPU seconds (13 min wall on the loaded machine). 2026-12-06 21:35-23:00, load 7-8 from other
 # builds: about 2 translation units a minute at -j2, the build still short of its last 49 of 279
 # units at 22:49; the tests whose executables existed took (wall) model.unit 48 s, the dist, quant
-# and gen MPI tests 3-6 s each. The whole step on a cold CI machine has not been measured yet.
+# and gen MPI tests 3-6 s each. The build then finished (its last ~80 units: 1020 s user CPU,
+# 44 min wall at load 6-8), and `ctest -LE slurm -E gpu_check` passed 58/58 in 930 s wall
+# (OMP_NUM_THREADS=1, -j1). The whole step on a cold CI machine has not been measured yet.
 #
 #   launch/check_torch2.sh [CTEST ARGS...]   (default ctest selection: -LE slurm)
 # Environment:
