@@ -79,7 +79,7 @@ QuantizedDetector::QuantizedDetector(detect::DetectorPtr detector, QuantConfig c
   TORCH_CHECK(mask_roi_tap_ >= 0, "QuantizedDetector: detector has no mask RoI tap");
 }
 
-QuantizedDetector::~QuantizedDetector() = default;
+QuantizedDetector::~QuantizedDetector() { DetachFromTaps(); }
 
 detect::DetectorOutputs QuantizedDetector::Forward(const at::Tensor& images) {
   // kFloat does not attach at all, so it is the float forward bit for bit.

@@ -41,7 +41,7 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
   }
 }
 
-QuantizedModel::~QuantizedModel() = default;
+QuantizedModel::~QuantizedModel() { DetachFromTaps(); }
 
 at::Tensor QuantizedModel::Forward(const at::Tensor& x) {
   // kFloat does not attach at all, so it is the float forward bit for bit.

@@ -87,7 +87,11 @@ TapQuantizers::TapQuantizers(model::TapSet& taps, torch::nn::Module& module, std
   }
 }
 
-TapQuantizers::~TapQuantizers() {
+// The network (and so *taps_) may already be gone here: derived classes own it and detach in
+// their destructors (DetachFromTaps).
+TapQuantizers::~TapQuantizers() = default;
+
+void TapQuantizers::DetachFromTaps() {
   if (taps_->observer() == this) taps_->Detach();
 }
 

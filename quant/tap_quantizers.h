@@ -105,7 +105,9 @@ class TapQuantizers : public model::TapObserver {
   // the quantized taps (null: all). A bits_overrides entry sets its tap's bits even outside the
   // scope (an explicit per-point choice wins). Throws c10::Error for an invalid config, a
   // bits_overrides key that names no weight or activation tap, or kPixelBox without an
-  // activation tap "input". `taps` and `module` must outlive this object.
+  // activation tap "input". `taps` and `module` must outlive this object's use of them: a derived
+  // class that owns the network (its members die before this base's destructor runs) calls
+  // DetachFromTaps() in its own destructor; this base's destructor does not touch `taps`.
   TapQuantizers(model::TapSet& taps, torch::nn::Module& module, std::string name,
                 std::pair<double, double> pixel_box, QuantConfig config,
                 const TapScopePredicate& scope = nullptr);
@@ -114,6 +116,10 @@ class TapQuantizers : public model::TapObserver {
   // the plain ranges are set: a derived class sets the ranges of the taps it handles itself
   // (RepQ's channel folds) and marks them in `handled` (indexed by tap id). Default: none.
   virtual void FoldRanges(std::vector<bool>& handled) { (void)handled; }
+
+  // Detaches this observer from the taps if it is the attached one. Derived destructors call it
+  // while the network is still alive.
+  void DetachFromTaps();
 
   // For derived constructors: replace an activation tap's quantizer or observer.
   void ReplaceActivationQuantizer(int id, std::unique_ptr<ActivationQuantizer> q);
