@@ -14,8 +14,10 @@
 // Left out, because they cannot run in-process: launch::ParseFlagsOrExit (gflags exits the
 // process on an error, and the function redirects fd 2 and registers an exit handler) and
 // --flagfile lines inside the input (they make gflags read other files: a self-include or
-// /dev/zero would test the file system rather than the parser). Lines containing "flagfile" are
-// therefore dropped before step 2; the CLI tests cover --flagfile files end to end.
+// /dev/zero would test the file system rather than the parser), and gflags' own help and version
+// flags (--help*, --version: ReadFlagsFromString acts on them by printing and calling exit(), as
+// `psaq --version` means to). Lines containing "flagfile" and lines naming help* or version are
+// therefore dropped before step 2; the CLI tests cover --flagfile files and --help end to end.
 // Seeds: tests/fuzz/corpus/flagfile (cluster/flags/*.flags and one per subcommand).
 #include <gflags/gflags.h>
 
@@ -41,6 +43,17 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+// Whether a flagfile line sets one of gflags' process-exiting flags (help, helpfull, helpshort,
+// helpon, helpmatch, helppackage, helpxml, version), with any dashes and an optional "=value".
+bool SetsExitingFlag(const std::string& line) {
+  size_t begin = line.find_first_not_of(" \t\r\f\v");
+  if (begin == std::string::npos || line[begin] != '-') return false;
+  begin = line.find_first_not_of('-', begin);
+  if (begin == std::string::npos) return false;
+  const std::string name = line.substr(begin, line.find_first_of("= \t\r\f\v", begin) - begin);
+  return name.rfind("help", 0) == 0 || name == "version";
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -60,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string kept;
   for (const std::string& line : Lines(contents)) {
     args.push_back(line);
-    if (line.find("flagfile") == std::string::npos) kept += line + "\n";
+    if (line.find("flagfile") == std::string::npos && !SetsExitingFlag(line)) kept += line + "\n";
   }
   fuzz::Parses(kTarget, [&] { (void)launch::CheckFlagNames(*sub, args); });
 

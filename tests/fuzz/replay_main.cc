@@ -8,7 +8,9 @@
 // starting with '.' are skipped). Prints one line per input. Exits 0 when every input ran; 1
 // when an input ran longer than S seconds (default 30: a hang regression), when no input was
 // found (an empty corpus would make the test vacuous) or a PATH does not exist; a crash or a
-// finding (tests/fuzz/fuzz_util.h) kills the process, after the line naming the input.
+// finding (tests/fuzz/fuzz_util.h) kills the process, after the line naming the input. An input
+// that makes the target call exit() is a finding too (libFuzzer's "fuzz target exited"): the
+// process exits 1 naming it, where it would otherwise end with status 0 and skip the rest.
 // Outside AddressSanitizer builds the process's data segment is limited to M MiB (default 2048,
 // libFuzzer's -rss_limit_mb default), so an allocation sized by a regression input fails
 // (and is reported by the target) instead of exhausting the machine; ASan builds get the same
@@ -53,6 +55,16 @@ void OnAlarm(int) {
   (void)!write(STDERR_FILENO, prefix, sizeof(prefix) - 1);
   (void)!write(STDERR_FILENO, g_current, std::strlen(g_current));
   (void)!write(STDERR_FILENO, suffix, sizeof(suffix) - 1);
+  _exit(1);
+}
+
+// Set while an input runs: exit() called then is the target's, not main's.
+bool g_in_input = false;
+
+void OnExitDuringInput() {
+  if (!g_in_input) return;
+  std::fprintf(stderr, "\nreplay: the target called exit() on %s (a finding)\n", g_current);
+  std::fflush(stderr);
   _exit(1);
 }
 
@@ -113,6 +125,7 @@ int main(int argc, char** argv) {
   (void)max_data_mb;
 #endif
   signal(SIGALRM, &OnAlarm);
+  std::atexit(&OnExitDuringInput);
   for (const std::string& file : files) {
     std::ifstream in(file, std::ios::binary);
     const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
@@ -126,7 +139,9 @@ int main(int argc, char** argv) {
     g_current = file.c_str();
     const auto start = std::chrono::steady_clock::now();
     alarm(static_cast<unsigned>(g_max_seconds));
+    g_in_input = true;
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    g_in_input = false;
     alarm(0);
     const double ms = std::chrono::duration<double, std::milli>(
                           std::chrono::steady_clock::now() - start).count();
