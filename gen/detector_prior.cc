@@ -5,13 +5,14 @@ namespace psaq::gen {
 DetectorTeacher::DetectorTeacher(detect::MaskRcnn& detector)
     : detector_(detector), capture_(detector.taps(), detector.block_paths(), {true, false}) {}
 
-DetectorTeacherPass DetectorTeacher::Forward(const at::Tensor& x, bool av_means) {
+DetectorTeacherPass DetectorTeacher::Forward(const at::Tensor& x, bool av_means,
+                                             detect::DetectorStage until) {
   DetectorTeacherPass pass;
   if (!av_means) {
-    pass.outputs = detector_.forward(x);
+    pass.outputs = detector_.Features(x, until);
     return pass;
   }
-  pass.outputs = capture_.Run([&] { return detector_.forward(x); });
+  pass.outputs = capture_.Run([&] { return detector_.Features(x, until); });
   pass.av_means = capture_.av_means();
   capture_.Clear();
   return pass;

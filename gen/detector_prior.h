@@ -33,8 +33,10 @@ class DetectorTeacher {
   explicit DetectorTeacher(detect::MaskRcnn& detector);
 
   // x [B, C, H, W] normalised (H, W multiples of the detector's size divisor). av_means false:
-  // a plain forward (no features computed).
-  DetectorTeacherPass Forward(const at::Tensor& x, bool av_means = true);
+  // a plain forward (no features computed). until: how far the forward goes
+  // (MaskRcnn::Features; the backbone, where the av_means come from, always runs).
+  DetectorTeacherPass Forward(const at::Tensor& x, bool av_means = true,
+                              detect::DetectorStage until = detect::DetectorStage::kAll);
 
   detect::MaskRcnn& detector() { return detector_; }
 

@@ -29,6 +29,7 @@ DetectorV2Models::DetectorV2Models(detect::MaskRcnn& teacher, quant::QuantizedDe
       teacher_(teacher),
       student_(student),
       discrepancy_(discrepancy),
+      until_(discrepancy.rpn_weight != 0 ? detect::DetectorStage::kRpn : detect::DetectorStage::kFpn),
       image_config_(DetectorImageConfig(teacher.config(), image_size)) {
   TORCH_CHECK(&student.detector() != &teacher,
               "DetectorV2Models: the student must quantize a copy of the teacher");
@@ -48,14 +49,14 @@ KdeOptions DetectorV2Models::EntropyKde(const KdeOptions& requested) const {
 }
 
 TeacherPass DetectorV2Models::Teacher(const at::Tensor& x, bool av_means) {
-  DetectorTeacherPass pass = teacher_.Forward(x, av_means);
+  DetectorTeacherPass pass = teacher_.Forward(x, av_means, until_);
   return {std::move(pass.av_means), DetectorDiscrepancyTargets(pass.outputs, discrepancy_)};
 }
 
 at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
                                          const std::vector<at::Tensor>& teacher_targets) {
   return DetectorDiscrepancy(
-      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x), discrepancy_), discrepancy_);
+      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x, until_), discrepancy_), discrepancy_);
 }
 
 void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,

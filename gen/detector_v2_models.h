@@ -6,7 +6,9 @@
 //              that (Swin's lr, V1's jitter limit scaled to the size);
 //   prior      the patch-similarity entropy over every backbone block (always fused,
 //              gen/detector_prior.h), TV and L2 as for the classifiers;
-//   D          gen/detector_discrepancy.h on the FPN levels and/or RPN objectness;
+//   D          gen/detector_discrepancy.h on the FPN levels and/or RPN objectness; teacher and
+//              student forwards stop there (after the FPN, or the RPN when D uses it: proposals,
+//              RoI heads and mask pasting would not change D);
 //   student    the latent weights of every weight tap in the quantization scope's quantizers
 //              (gen/v2_student.h), ranges from quant/calibration.h's detector calibration.
 // No labels anywhere. Both models must outlive this object.
@@ -54,6 +56,7 @@ class DetectorV2Models : public StudentBankV2Models {
   DetectorTeacher teacher_;
   quant::QuantizedDetector& student_;
   DetectorDiscrepancyOptions discrepancy_;
+  detect::DetectorStage until_;  // the last stage D reads
   model::ModelConfig image_config_;
 };
 

@@ -81,11 +81,14 @@ QuantizedDetector::QuantizedDetector(detect::DetectorPtr detector, QuantConfig c
 
 QuantizedDetector::~QuantizedDetector() { DetachFromTaps(); }
 
-detect::DetectorOutputs QuantizedDetector::Forward(const at::Tensor& images) {
+detect::DetectorOutputs QuantizedDetector::Forward(const at::Tensor& images,
+                                                   detect::DetectorStage until) {
+  TORCH_CHECK(mode() != Mode::kCalibrate || until == detect::DetectorStage::kAll,
+              "QuantizedDetector: calibration runs the whole detector (every tap)");
   // kFloat does not attach at all, so it is the float forward bit for bit.
-  if (mode() == Mode::kFloat) return detector_->forward(images);
+  if (mode() == Mode::kFloat) return detector_->Features(images, until);
   model::ScopedTapObserver attach(detector_->taps(), this, kTapMask);
-  detect::DetectorOutputs out = detector_->forward(images);
+  detect::DetectorOutputs out = detector_->Features(images, until);
   if (mode() == Mode::kCalibrate) ObserveMaskBranch(out);
   return out;
 }

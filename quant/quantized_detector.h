@@ -57,8 +57,11 @@ class QuantizedDetector : public TapQuantizers {
   ~QuantizedDetector() override;
 
   // images: [B, in_chans, H, W] normalised (MaskRcnn::forward's contract) -> every output of
-  // the detector in the current mode.
-  detect::DetectorOutputs Forward(const at::Tensor& images);
+  // the detector in the current mode, or (until kFpn/kRpn) its first stages only
+  // (MaskRcnn::Features), for data-free generation's teacher-student comparison.
+  // REQUIRES (TORCH_CHECK): until == kAll in kCalibrate (calibration must reach every tap).
+  detect::DetectorOutputs Forward(const at::Tensor& images,
+                                  detect::DetectorStage until = detect::DetectorStage::kAll);
 
   detect::MaskRcnn& detector() { return *detector_; }
   const detect::MaskRcnn& detector() const { return *detector_; }

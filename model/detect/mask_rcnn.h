@@ -58,6 +58,14 @@ struct DetectorOutputs {
   std::vector<Detections> detections;  // per image
 };
 
+// How far a forward goes. Data-free generation compares teacher and student on the FPN levels
+// and/or the RPN maps only, so it stops there instead of running proposals, heads and pasting.
+enum class DetectorStage {
+  kFpn,  // backbone and fpn
+  kRpn,  // also rpn
+  kAll,  // everything (forward)
+};
+
 class MaskRcnn : public torch::nn::Module {
  public:
   // A randomly initialised detector (mmdet-like init from the global torch RNG), float32, CPU.
@@ -68,6 +76,9 @@ class MaskRcnn : public torch::nn::Module {
   // config().size_divisor(). Eval-mode semantics (mmdet's test_cfg) whatever is_training() says.
   // Throws c10::Error naming the expected shape otherwise.
   DetectorOutputs forward(const at::Tensor& images);
+  // The first stages of forward only, bit for bit the same values: backbone and fpn (kFpn), also
+  // rpn (kRpn); the other fields stay empty. kAll is forward. Same input contract.
+  DetectorOutputs Features(const at::Tensor& images, DetectorStage until);
 
   const DetectorConfig& config() const { return config_; }
   model::TapSet& taps() { return *taps_; }

@@ -84,19 +84,24 @@ void MaskRcnn::Proposals(const RpnOutputs& rpn, int64_t b, int64_t height, int64
   scores = scores.index_select(0, keep);
 }
 
-DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
+DetectorOutputs MaskRcnn::Features(const at::Tensor& input, DetectorStage until) {
+  if (until == DetectorStage::kAll) return forward(input);
   const int64_t d = config_.size_divisor();
   TORCH_CHECK(input.dim() == 4 && input.size(1) == config_.in_chans && input.size(2) > 0 &&
                   input.size(3) > 0 && input.size(2) % d == 0 && input.size(3) % d == 0,
               "MaskRcnn: expected images [B, ", config_.in_chans,
               ", H, W] with H and W positive multiples of ", d, ", got ", input.sizes());
+  DetectorOutputs out;
+  out.backbone = backbone_->forward(taps_->Apply(input_tap_, input)).features;
+  out.fpn = neck_->forward(out.backbone);
+  if (until == DetectorStage::kRpn) out.rpn = rpn_head_->forward(out.fpn);
+  return out;
+}
+
+DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
+  DetectorOutputs out = Features(input, DetectorStage::kRpn);  // checks the input
   const int64_t B = input.size(0), H = input.size(2), W = input.size(3);
   const int64_t K = config_.num_classes;
-  DetectorOutputs out;
-  const at::Tensor x = taps_->Apply(input_tap_, input);
-  out.backbone = backbone_->forward(x).features;
-  out.fpn = neck_->forward(out.backbone);
-  out.rpn = rpn_head_->forward(out.fpn);
 
   // Proposals per image, then the RoIs of all images (mmdet's bbox2roi).
   std::vector<at::Tensor> rois;

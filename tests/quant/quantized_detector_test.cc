@@ -114,6 +114,30 @@ TEST(QuantizedDetectorTest, EightBitsDiffersButStaysClose) {
   }
 }
 
+// Stopping after the FPN or RPN (what V2's teacher-student comparison needs) gives the quantized
+// forward's values bit for bit; calibration refuses to stop early (it must reach every tap).
+TEST(QuantizedDetectorTest, StoppingEarlyKeepsTheQuantizedValues) {
+  detect::DetectorPtr d = Detector();
+  QuantizedDetector q(d);
+  const at::Tensor x = Batches(1, 5)[0];
+  at::NoGradGuard no_grad;
+  q.SetMode(QuantizedDetector::Mode::kCalibrate);
+  EXPECT_THROW(q.Forward(x, detect::DetectorStage::kFpn), c10::Error);
+  Calibrate(q, Batches(2, 6), nullptr);
+  ASSERT_EQ(q.mode(), QuantizedDetector::Mode::kQuantized);
+  const detect::DetectorOutputs full = q.Forward(x);
+  const detect::DetectorOutputs fpn = q.Forward(x, detect::DetectorStage::kFpn);
+  const detect::DetectorOutputs rpn = q.Forward(x, detect::DetectorStage::kRpn);
+  ASSERT_EQ(fpn.fpn.size(), full.fpn.size());
+  for (size_t l = 0; l < full.fpn.size(); ++l) {
+    EXPECT_TENSOR_IDENTICAL(fpn.fpn[l], full.fpn[l]);
+    EXPECT_TENSOR_IDENTICAL(rpn.fpn[l], full.fpn[l]);
+    EXPECT_TENSOR_IDENTICAL(rpn.rpn.cls[l], full.rpn.cls[l]);
+  }
+  EXPECT_TRUE(fpn.rpn.cls.empty());
+  EXPECT_TRUE(rpn.detections.empty());
+}
+
 TEST(QuantizedDetectorTest, TapListsAndScopes) {
   detect::DetectorPtr d = Detector();
   // Every Conv/Linear weight of the detector is a weight tap (and nothing else is).

@@ -204,6 +204,46 @@ TEST(MaskRcnnTest, EveryTapIsReachedOnceInRegistrationOrder) {
   EXPECT_GT((zeroed.fpn[0] - plain.fpn[0]).abs().max().item<double>(), 0.0);
 }
 
+// Features stops after the FPN or the RPN with forward's values bit for bit, leaves the later
+// fields empty, and reaches only the taps before its stop.
+TEST(MaskRcnnTest, FeaturesAreForwardsFirstStages) {
+  torch::manual_seed(9);
+  DetectorPtr det = CreateDetector(testing::TinyDetectorConfig());
+  const at::Tensor x = at::randn({2, 3, 64, 64});
+  const DetectorOutputs full = det->forward(x);
+  for (DetectorStage until : {DetectorStage::kFpn, DetectorStage::kRpn}) {
+    const DetectorOutputs part = det->Features(x, until);
+    ASSERT_EQ(part.backbone.size(), full.backbone.size());
+    for (size_t i = 0; i < full.backbone.size(); ++i)
+      EXPECT_TENSOR_IDENTICAL(part.backbone[i], full.backbone[i]);
+    ASSERT_EQ(part.fpn.size(), full.fpn.size());
+    for (size_t i = 0; i < full.fpn.size(); ++i) EXPECT_TENSOR_IDENTICAL(part.fpn[i], full.fpn[i]);
+    if (until == DetectorStage::kRpn) {
+      ASSERT_EQ(part.rpn.cls.size(), full.rpn.cls.size());
+      for (size_t i = 0; i < full.rpn.cls.size(); ++i) {
+        EXPECT_TENSOR_IDENTICAL(part.rpn.cls[i], full.rpn.cls[i]);
+        EXPECT_TENSOR_IDENTICAL(part.rpn.reg[i], full.rpn.reg[i]);
+      }
+    } else {
+      EXPECT_TRUE(part.rpn.cls.empty());
+    }
+    EXPECT_TRUE(part.proposals.empty());
+    EXPECT_FALSE(part.cls_score.defined());
+    EXPECT_TRUE(part.detections.empty());
+  }
+  psaq::testing::RecordingObserver recorder;
+  {
+    model::ScopedTapObserver s(det->taps(), &recorder);
+    det->Features(x, DetectorStage::kFpn);
+  }
+  EXPECT_NE(recorder.Find("neck.fpn_convs.0.conv.out"), nullptr);
+  for (const psaq::testing::RecordingObserver::Call& call : recorder.calls) {
+    EXPECT_NE(call.name.rfind("rpn_head.", 0), 0u) << call.name;
+    EXPECT_NE(call.name.rfind("roi_head.", 0), 0u) << call.name;
+  }
+  EXPECT_THROW(det->Features(at::randn({1, 3, 64, 48}), DetectorStage::kFpn), c10::Error);
+}
+
 TEST(MaskRcnnTest, RefusesBadInputShapes) {
   DetectorPtr det = CreateDetector(testing::TinyDetectorConfig());
   EXPECT_THROW(det->forward(at::randn({1, 3, 64, 48})), c10::Error);
