@@ -90,6 +90,9 @@ ShardSamples DetectorRealShard(const RealDataOptions& real, const detect::Detect
   const std::vector<int64_t> perm = SeededSelection(seed, dataset->size(), dataset->size());
   const dist::Range mine = dist::ShardRange(num_samples, world, rank);
   ShardSamples out;
+  // Images the dataset left out when it was opened (with --on_bad_image=skip: a file that is
+  // missing or whose header does not read) count as skipped too, once over the ranks.
+  if (rank == 0) out.skipped += dataset->skipped_images();
   std::vector<at::Tensor> rows;
   for (int64_t i = mine.begin; i < mine.end; ++i) {
     data::CocoSample sample;

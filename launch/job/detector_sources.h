@@ -36,7 +36,8 @@ ShardSamples DetectorNoiseShard(const detect::DetectorConfig& config, int64_t im
 // (SeededSelection; the same choice on every rank), normalised and padded to S x S.
 // real.on_bad_image = kFail: an image that does not decode throws std::runtime_error naming it;
 // kSkip: it is replaced by the first image that decodes at positions i + N, i + 2N, ... (as
-// RealShard) and counted in ShardSamples::skipped. Throws model::DatasetError for a set that
+// RealShard) and counted in ShardSamples::skipped, as are (on rank 0 only, so that the sum over
+// ranks counts them once) the images the set left out when it was opened. Throws model::DatasetError for a set that
 // cannot be opened, std::runtime_error when it has fewer than N images.
 ShardSamples DetectorRealShard(const RealDataOptions& real, const detect::DetectorConfig& config,
                                int64_t image_size, uint64_t seed, int64_t num_samples, int world,

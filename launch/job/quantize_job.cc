@@ -234,13 +234,24 @@ class Job {
       }
     }
     if (options_.overwrite) RefuseInputsInside(options_.sample_files, out_dir);
+    const int64_t memory =
+        options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes();
+    // The image size is known now: refuse a sample count that cannot fit, before making any.
     if (detector_job_) {
       LoadDetectorTeacher();
+      // Noise, V1 and V2 samples have the side --image_size (V1's generation batch is counted at
+      // that size too, an overestimate); real images' side comes from the images, and files
+      // bring their own count.
+      if (options_.source != CalibrationSource::kReal &&
+          options_.source != CalibrationSource::kSampleFiles) {
+        const detect::DetectorConfig& config = detector_->config();
+        CheckSampleMemory(options_, comm_.size(),
+                          gen::DetectorImageConfig(config, DetectorImageSize(options_, config)),
+                          memory);
+      }
     } else {
       LoadTeacher();
-      // The image size is known now: refuse a sample count that cannot fit, before making any.
-      CheckSampleMemory(options_, comm_.size(), teacher_->config(),
-                        options_.memory_bytes > 0 ? options_.memory_bytes : PhysicalMemoryBytes());
+      CheckSampleMemory(options_, comm_.size(), teacher_->config(), memory);
     }
     ClearOutputDir(out_dir, output_, comm_, ctx_.device);
     const bool has_checkpoint = output_.has_checkpoint;

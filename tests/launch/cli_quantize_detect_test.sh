@@ -9,8 +9,10 @@
 # detector from here on); bad flags and
 # inputs (a bad scope, a scope on a classifier, repq on a detector, noise without --image_size, a
 # classification set for a detector, v1 without or with a bad --v1_teacher, a bad or misplaced
-# --v2_detector_discrepancy, a classifier's --v2_discrepancy) are one error line and a non-zero exit on 2
-# ranks, without a hang.
+# --v2_detector_discrepancy, a classifier's --v2_discrepancy, a real image that does not decode, a
+# sample count beyond the machine's memory) are one error line and a non-zero exit on 2 ranks,
+# without a hang. --method=files on detector samples; real images that do not decode skipped and
+# counted with --on_bad_image=skip.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_test_lib.sh"
 
 : "${PSAQ_MAKE_DETECTOR:?set PSAQ_MAKE_DETECTOR to the make_test_detector binary}"
@@ -128,6 +130,31 @@ run gen "${MPIRUN[@]}" -np 2 "$PSAQ" generate --model="$DET" --method=noise --nu
 [ "$RC" -eq 0 ] || fail "generate exited $RC: $(tail -3 "$WORK/gen.err")"
 [ -f "$WORK/gen/samples/shard-1-of-2.safetensors" ] || fail "generate wrote no shard 1"
 
+# --method=files: the generated detector samples, quantized.
+run files "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$DET" --method=files \
+  --sample_files="$WORK/gen" --output_dir="$WORK/files"
+[ "$RC" -eq 0 ] || fail "files quantize exited $RC: $(tail -3 "$WORK/files.err")"
+[ -f "$WORK/files/model.safetensors" ] || fail "files: no export"
+expect_in files out "2 over 2 rank(s)"
+
+# Real images with two that do not decode (one whose header does not read, one cut short):
+# refused naming one (default), or skipped and counted (--on_bad_image=skip: the set leaves the
+# first out when it is opened, the second is replaced if the seeded order reaches it).
+cp -r "$WORK/train" "$WORK/train_bad"
+printf 'not a png' >"$WORK/train_bad/train/000002.png"  # left out when the set is opened
+head -c 100 "$WORK/train/train/000005.png" >"$WORK/train_bad/train/000005.png"  # fails to decode
+BAD_REAL=(quantize --model="$DET" --method=real --dataset="$WORK/train_bad/instances_train.json"
+          --num_samples=4 --samples_per_batch=2 --seed=5)
+run real_skip "${MPIRUN[@]}" -np 2 "$PSAQ" "${BAD_REAL[@]}" --on_bad_image=skip \
+  --output_dir="$WORK/real_skip"
+[ "$RC" -eq 0 ] || fail "real with --on_bad_image=skip exited $RC: $(tail -3 "$WORK/real_skip.err")"
+run real_skip_count "$PY" -c '
+import json, sys
+n = json.load(open(sys.argv[1]))["metrics"]["real_images_skipped"]
+print(n)
+sys.exit(0 if n >= 1 else 1)' "$WORK/real_skip/report.json"
+[ "$RC" -eq 0 ] || fail "real_skip: report counts no skipped image: $(cat "$WORK/real_skip_count.out")"
+
 # Bad flags and inputs: one error line, non-zero exit, on 2 ranks.
 bad() {
   local name="$1" text="$2"
@@ -173,5 +200,10 @@ bad real_classification_set "is a detector: calibrate it on a COCO instances JSO
   quantize --model="$DET" --method=real --dataset=fashion_mnist --output_dir="$WORK/b7"
 bad image_size_divisor "--image_size=100 is not a multiple of the detector's size divisor 32" \
   quantize --model="$DET" --method=noise --image_size=100 --output_dir="$WORK/b8"
+bad real_bad_image "$WORK/train_bad/train/00000" "${BAD_REAL[@]}" --output_dir="$WORK/b9"
+bad huge_samples "num_samples=1000000000000 needs " \
+  quantize --model="$DET" --method=v2 --image_size=64 --num_samples=1000000000000 \
+  --output_dir="$WORK/b10"
+[ -e "$WORK/b10/samples" ] && fail "huge_samples: samples were written before the refusal"
 
 finish
