@@ -61,11 +61,7 @@ at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
 
 void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,
                                  bool again) {
-  if (again) {
-    quant::Recalibrate(student_, images, &comm);
-  } else {
-    quant::Calibrate(student_, images, &comm);
-  }
+  CalibrateStudent(student_, images, comm, again);
 }
 
 }  // namespace psaq::gen

@@ -24,6 +24,7 @@
 #include "gen/v2_student.h"
 #include "model/config.h"
 #include "model/vision_model.h"
+#include "quant/calibration.h"
 #include "quant/quantized_model.h"
 
 namespace psaq::gen {
@@ -76,6 +77,18 @@ class V2Models {
 // (quant::TapQuantizers: QuantizedModel, QuantizedDetector) is selected, broadcast, exported and
 // restored the same way (gen/v2_student.h). Derived pairs add the teacher, D and the calibration
 // (whose forward depends on the model). The bank must outlive this object.
+// V2Models::Calibrate for a student of either kind: quant::Calibrate, or with `again`
+// quant::Recalibrate (quant/calibration.h), over `comm`.
+template <typename Student>
+void CalibrateStudent(Student& student, const std::vector<at::Tensor>& images,
+                      dist::Communicator& comm, bool again) {
+  if (again) {
+    quant::Recalibrate(student, images, &comm);
+  } else {
+    quant::Calibrate(student, images, &comm);
+  }
+}
+
 class StudentBankV2Models : public V2Models {
  public:
   std::vector<std::pair<std::string, at::Tensor>> SelectTrainable(

@@ -13,6 +13,7 @@
 #include "dist/partition.h"
 #include "gen/v2_rounds.h"
 #include "model/registry.h"
+#include "tests/gen/v2_gradient_check.h"
 #include "tests/testing/tensor_near.h"
 #include "tests/testing/tiny_models.h"
 
@@ -92,20 +93,8 @@ TEST(V2EquivalenceMpiTest, StudentGradientIsTheExactMeanOverAllRanks) {
   const double d_sharded = sharded.rounds->StudentGradients(1, 0);
   const double d_single = single.rounds->StudentGradients(1, 0);
   EXPECT_NEAR(d_sharded, d_single, 1e-6 * std::abs(d_single));
-  const auto& a = sharded.rounds->trainable_parameters();
-  const auto& b = single.rounds->trainable_parameters();
-  ASSERT_EQ(a.size(), b.size());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(::psaq::testing::TensorsNearRel(a[i].second.grad(), b[i].second.grad(),
-                                                kGradientSumOrderRel, a[i].first));
-    worst = std::max(worst,
-                     ::psaq::testing::CompareTensors(a[i].second.grad(), b[i].second.grad()).ratio);
-  }
-  if (world.rank() == 0) {
-    printf("[ measured ] world %d, %lld samples: max gradient diff / max|g| %.3g\n", world.size(),
-           static_cast<long long>(n), worst);
-  }
+  ::psaq::testing::ExpectSameStudentGradients(*sharded.rounds, *single.rounds,
+                                               kGradientSumOrderRel, world.size(), world.rank(), n);
 }
 
 TEST(V2EquivalenceMpiTest, ShardedStudentAndSamplesEqualSingleRank) {
