@@ -31,29 +31,9 @@ SWEEP="${SWEEP:-32x1 32x2 128x1 128x2 512x1 512x2}"
 SWEEP_METHODS="${SWEEP_METHODS:-v1 v2}"
 INPUT_RANGE_BITS="${INPUT_RANGE_BITS-8,8 4,8 4,4}"
 OUT="${RESULTS_DIR:-/tmp/psaq-results}"
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 mkdir -p "$OUT"
-log() { printf '[results %s] %s\n' "$(date +%T)" "$*" >&2; }
-
-# job DIR NP ARGS...: psaq on NP ranks into DIR unless DIR already holds a finished run: its
-# report says complete and, when ARGS ask for an evaluation, holds its result (psaq writes the
-# report before it evaluates, so a run stopped during the evaluation has a complete report
-# without one).
-job() {
-  local dir="$1" np="$2"
-  shift 2
-  if grep -qs '"status": "complete"' "$dir/report.json" &&
-    { [[ " $* " != *" --eval_dataset="* ]] || grep -qs '"quantized": {' "$dir/report.json"; }; then
-    return 0
-  fi
-  log "${dir#"$OUT"/}"
-  "${MPIRUN[@]}" -np "$np" "$PSAQ" "$@" --output_dir="$dir" --overwrite >"$dir.log" 2>&1 || {
-    tail -5 "$dir.log" >&2
-    return 1
-  }
-}
+# shellcheck source=docs/results_jobs.sh
+source "$ROOT/docs/results_jobs.sh"
 
 # Runs are kept per teacher only while its weights stay the same: a retrained teacher's old runs
 # would otherwise count as finished. $OUT/TEACHER/weights.sha256 records the weights they used.

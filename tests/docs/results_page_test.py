@@ -17,6 +17,8 @@ import numpy as np
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "results.py")
 DEFAULTS = {"rounds": 10, "lambda_adv": 1.0, "student_lr": 1e-5}
+DETECTION_SECTION = ("<!-- detection: begin (docs/make_detection_results.sh writes this section) -->"
+                     "\n## Detection\n\nkept as it is\n<!-- detection: end -->")
 
 
 def write_json(path, obj):
@@ -95,6 +97,9 @@ class ResultsPageTest(unittest.TestCase):
         with gzip.open(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz"), "wb") as f:
             f.write(bytes(16) + bytes([0, 255] * 8))
         cls.md, cls.png = os.path.join(cls.tmp.name, "r.md"), os.path.join(cls.tmp.name, "r.png")
+        # The page as docs/make_detection_results.sh left it: its section must survive.
+        with open(cls.md, "w") as f:
+            f.write("# old page\n\n" + DETECTION_SECTION + "\n")
         subprocess.run([sys.executable, SCRIPT, "--results_dir", root,
                         "--teachers", "fmnist_swin fmnist_vit", "--bits", "8,8 4,4",
                         "--seeds", "0 1 2", "--ablation_seeds", "0 1 2",
@@ -113,6 +118,10 @@ class ResultsPageTest(unittest.TestCase):
         found = [line for line in self.page.splitlines() if line.startswith(start)]
         self.assertEqual(len(found), 1, f"one line starting {start!r} in:\n{self.page}")
         return found[0]
+
+    def test_keeps_the_detection_section(self):
+        self.assertNotIn("# old page", self.page)
+        self.assertTrue(self.page.endswith(DETECTION_SECTION), self.page[-300:])
 
     def test_records_the_command_and_its_scope(self):
         self.assertIn("by `THE COMMAND`", self.page)
