@@ -5,6 +5,27 @@
 #include "quant/calibration.h"
 
 namespace psaq::gen {
+namespace {
+
+// The first `per_image` RPN proposals of each image (test-time NMS settings), as detached RoIs
+// [R, 5]: where the RoI term compares the heads.
+at::Tensor TopProposalRois(const detect::MaskRcnn& detector, const detect::DetectorOutputs& out,
+                           int64_t height, int64_t width, int64_t per_image) {
+  at::NoGradGuard no_grad;
+  const detect::DetectorConfig& c = detector.config();
+  std::vector<at::Tensor> rois;
+  const int64_t batch = out.fpn.front().size(0);
+  for (int64_t b = 0; b < batch; ++b) {
+    at::Tensor boxes, scores;
+    detector.Proposals(out.rpn, b, height, width, c.rpn_nms_pre, c.rpn_max_per_img, boxes, scores);
+    boxes = boxes.slice(0, 0, per_image);
+    rois.push_back(at::cat(
+        {at::full({boxes.size(0), 1}, static_cast<double>(b), boxes.options()), boxes}, 1));
+  }
+  return at::cat(rois).detach();
+}
+
+}  // namespace
 
 model::ModelConfig DetectorImageConfig(const detect::DetectorConfig& detector, int64_t size) {
   TORCH_CHECK(size > 0 && size % detector.size_divisor() == 0,
@@ -29,14 +50,17 @@ DetectorV2Models::DetectorV2Models(detect::MaskRcnn& teacher, quant::QuantizedDe
       teacher_(teacher),
       student_(student),
       discrepancy_(discrepancy),
-      until_(discrepancy.rpn_weight != 0 ? detect::DetectorStage::kRpn : detect::DetectorStage::kFpn),
+      until_(discrepancy.rpn_weight != 0 || discrepancy.roi_weight != 0
+                 ? detect::DetectorStage::kRpn
+                 : detect::DetectorStage::kFpn),
       image_config_(DetectorImageConfig(teacher.config(), image_size)) {
   TORCH_CHECK(&student.detector() != &teacher,
               "DetectorV2Models: the student must quantize a copy of the teacher");
   TORCH_CHECK(student.detector().block_paths() == teacher.block_paths(),
               "DetectorV2Models: student and teacher have different backbones");
   TORCH_CHECK(discrepancy.fpn_weight != 0 || discrepancy.rpn_weight != 0,
-              "DetectorV2Models: the discrepancy has no term");
+              "DetectorV2Models: the discrepancy has no FPN or RPN term");
+  TORCH_CHECK(discrepancy.roi_per_image >= 1, "DetectorV2Models: roi_per_image must be >= 1");
 }
 
 at::Device DetectorV2Models::device() const {
@@ -50,13 +74,29 @@ KdeOptions DetectorV2Models::EntropyKde(const KdeOptions& requested) const {
 
 TeacherPass DetectorV2Models::Teacher(const at::Tensor& x, bool av_means) {
   DetectorTeacherPass pass = teacher_.Forward(x, av_means, until_);
-  return {std::move(pass.av_means), DetectorDiscrepancyTargets(pass.outputs, discrepancy_)};
+  if (discrepancy_.roi_weight == 0) {
+    return {std::move(pass.av_means), DetectorDiscrepancyTargets(pass.outputs, discrepancy_)};
+  }
+  detect::MaskRcnn& detector = teacher_.detector();
+  const at::Tensor rois = TopProposalRois(detector, pass.outputs, x.size(2), x.size(3),
+                                          discrepancy_.roi_per_image);
+  const detect::RoiHeadOutputs heads = detector.HeadsOnRois(pass.outputs.fpn, rois);
+  return {std::move(pass.av_means),
+          DetectorDiscrepancyTargets(pass.outputs, discrepancy_, &heads, rois)};
 }
 
 at::Tensor DetectorV2Models::Discrepancy(const at::Tensor& x,
                                          const std::vector<at::Tensor>& teacher_targets) {
-  return DetectorDiscrepancy(
-      teacher_targets, DetectorDiscrepancyTargets(student_.Forward(x, until_), discrepancy_), discrepancy_);
+  const detect::DetectorOutputs out = student_.Forward(x, until_);
+  if (discrepancy_.roi_weight == 0) {
+    return DetectorDiscrepancy(teacher_targets, DetectorDiscrepancyTargets(out, discrepancy_),
+                               discrepancy_);
+  }
+  const at::Tensor& rois = teacher_targets.back();  // DetectorDiscrepancyTargets' layout
+  const detect::RoiHeadOutputs heads = student_.HeadsOnRois(out.fpn, rois);
+  return DetectorDiscrepancy(teacher_targets,
+                             DetectorDiscrepancyTargets(out, discrepancy_, &heads, rois),
+                             discrepancy_);
 }
 
 void DetectorV2Models::Calibrate(const std::vector<at::Tensor>& images, dist::Communicator& comm,

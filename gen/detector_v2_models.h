@@ -6,9 +6,11 @@
 //              that (Swin's lr, V1's jitter limit scaled to the size);
 //   prior      the patch-similarity entropy over every backbone block (always fused,
 //              gen/detector_prior.h), TV and L2 as for the classifiers;
-//   D          gen/detector_discrepancy.h on the FPN levels and/or RPN objectness; teacher and
-//              student forwards stop there (after the FPN, or the RPN when D uses it: proposals,
-//              RoI heads and mask pasting would not change D);
+//   D          gen/detector_discrepancy.h on the FPN levels and/or RPN objectness, optionally
+//              with the RoI heads on the teacher's top proposals; teacher and student forwards
+//              stop there (after the FPN, or the RPN when D uses it or the RoI term needs the
+//              teacher's proposals; the heads then run on those RoIs only: final detections and
+//              mask pasting would not change D);
 //   student    the latent weights of every weight tap in the quantization scope's quantizers
 //              (gen/v2_student.h), ranges from quant/calibration.h's detector calibration.
 // No labels anywhere. Both models must outlive this object.

@@ -158,8 +158,9 @@ DEFINE_int64(image_size, kJob.detector_image_size,
 DEFINE_string(v2_detector_discrepancy,
               psaq::gen::DetectorDiscrepancyName(kJob.detector_discrepancy).c_str(),
               "Detectors, --method=v2: where the teacher-student discrepancy D is taken: fpn "
-              "(the FPN levels), rpn (the RPN objectness) or fpn+rpn. A reconstruction; "
-              "docs/detection.md.");
+              "(the FPN levels), rpn (the RPN objectness), fpn+rpn, fpn+roi or fpn+rpn+roi (roi: "
+              "the box and mask heads' logits on the teacher's top 16 proposals per image, the "
+              "only term that trains the heads' weights). A reconstruction; docs/detection.md.");
 DEFINE_string(v1_teacher, "",
               "Detectors, --method=v1 (required there): a classification model file whose V1 "
               "samples are resized to --image_size and renormalised for the detector.");
@@ -171,7 +172,7 @@ bool ValidateQuantScope(const char* flag, const std::string& v) {
 }
 
 bool ValidateDetectorDiscrepancy(const char* flag, const std::string& v) {
-  return psaq::launch::CheckOneOf(flag, v, {"fpn", "rpn", "fpn+rpn"});
+  return psaq::launch::CheckOneOf(flag, v, {"fpn", "rpn", "fpn+rpn", "fpn+roi", "fpn+rpn+roi"});
 }
 
 bool ValidateBits(const char* flag, int32_t v) {

@@ -93,6 +93,15 @@ detect::DetectorOutputs QuantizedDetector::Forward(const at::Tensor& images,
   return out;
 }
 
+detect::RoiHeadOutputs QuantizedDetector::HeadsOnRois(const std::vector<at::Tensor>& fpn,
+                                                      const at::Tensor& rois) {
+  TORCH_CHECK(mode() != Mode::kCalibrate,
+              "QuantizedDetector: calibration runs the whole detector (every tap)");
+  if (mode() == Mode::kFloat) return detector_->HeadsOnRois(fpn, rois);
+  model::ScopedTapObserver attach(detector_->taps(), this, kTapMask);
+  return detector_->HeadsOnRois(fpn, rois);
+}
+
 void QuantizedDetector::ObserveMaskBranch(const detect::DetectorOutputs& out) {
   const detect::DetectorConfig& config = detector_->config();
   std::vector<at::Tensor> rois;

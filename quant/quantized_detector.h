@@ -62,6 +62,8 @@ class QuantizedDetector : public TapQuantizers {
   // REQUIRES (TORCH_CHECK): until == kAll in kCalibrate (calibration must reach every tap).
   detect::DetectorOutputs Forward(const at::Tensor& images,
                                   detect::DetectorStage until = detect::DetectorStage::kAll);
+  // MaskRcnn::HeadsOnRois in the current mode. REQUIRES (TORCH_CHECK): not kCalibrate.
+  detect::RoiHeadOutputs HeadsOnRois(const std::vector<at::Tensor>& fpn, const at::Tensor& rois);
 
   detect::MaskRcnn& detector() { return *detector_; }
   const detect::MaskRcnn& detector() const { return *detector_; }

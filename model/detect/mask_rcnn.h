@@ -66,6 +66,12 @@ enum class DetectorStage {
   kAll,  // everything (forward)
 };
 
+// The RoI heads on given RoIs (MaskRcnn::HeadsOnRois).
+struct RoiHeadOutputs {
+  at::Tensor cls_score;    // [R, K+1] box-head logits
+  at::Tensor mask_logits;  // [R, K, 2S, 2S] mask-head logits
+};
+
 class MaskRcnn : public torch::nn::Module {
  public:
   // A randomly initialised detector (mmdet-like init from the global torch RNG), float32, CPU.
@@ -79,6 +85,11 @@ class MaskRcnn : public torch::nn::Module {
   // The first stages of forward only, bit for bit the same values: backbone and fpn (kFpn), also
   // rpn (kRpn); the other fields stay empty. kAll is forward. Same input contract.
   DetectorOutputs Features(const at::Tensor& images, DetectorStage until);
+  // The box head and the mask head, both on `rois` [R, 5] (image index, x1, y1, x2, y2) over
+  // `fpn` (Features' levels), through the same taps as forward: forward's cls_score for its own
+  // rois; the mask head here sees these rois, not final detections. For data-free generation,
+  // which compares teacher and student heads on the teacher's proposals.
+  RoiHeadOutputs HeadsOnRois(const std::vector<at::Tensor>& fpn, const at::Tensor& rois);
 
   const DetectorConfig& config() const { return config_; }
   model::TapSet& taps() { return *taps_; }

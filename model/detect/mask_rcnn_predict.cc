@@ -98,6 +98,18 @@ DetectorOutputs MaskRcnn::Features(const at::Tensor& input, DetectorStage until)
   return out;
 }
 
+RoiHeadOutputs MaskRcnn::HeadsOnRois(const std::vector<at::Tensor>& fpn, const at::Tensor& rois) {
+  TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "MaskRcnn::HeadsOnRois: rois must be [R, 5], got ",
+              rois.sizes());
+  RoiHeadOutputs out;
+  at::Tensor feats =
+      ExtractRoiFeatures(fpn, rois, RoiExtractorOptionsFor(config_, config_.bbox_roi_size));
+  out.cls_score = bbox_head_->forward(taps_->Apply(bbox_roi_tap_, feats)).first;
+  feats = ExtractRoiFeatures(fpn, rois, RoiExtractorOptionsFor(config_, config_.mask_roi_size));
+  out.mask_logits = mask_head_->forward(taps_->Apply(mask_roi_tap_, feats));
+  return out;
+}
+
 DetectorOutputs MaskRcnn::forward(const at::Tensor& input) {
   DetectorOutputs out = Features(input, DetectorStage::kRpn);  // checks the input
   const int64_t B = input.size(0), H = input.size(2), W = input.size(3);

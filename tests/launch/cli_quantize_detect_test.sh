@@ -83,15 +83,15 @@ run real1 "$PSAQ" quantize --model="$SHIPPED" "${REAL[@]}" --output_dir="$WORK/r
 run same "$PSAQ_SAME_TENSORS" "$WORK/real1/model.safetensors" "$WORK/real2/model.safetensors"
 [ "$RC" -eq 0 ] || fail "1 and 2 ranks wrote different exports: $(cat "$WORK/same.err")"
 
-# V2: 4 samples at 64 px, 1 round of 1 sample and 1 student step, D on the FPN and RPN.
+# V2: 4 samples at 64 px, 1 round of 1 sample and 1 student step, D on the FPN, RPN and RoI heads.
 run v2 "${MPIRUN[@]}" -np 2 "$PSAQ" quantize --model="$SHIPPED" --method=v2 --num_samples=4 \
   --samples_per_batch=2 --image_size=64 --v2_rounds=1 --v2_sample_iterations=1 \
   --v2_student_iterations=1 --v2_warmup_iterations=1 --v2_image_warmup=0 \
-  --v2_detector_discrepancy=fpn+rpn --output_dir="$WORK/v2" --eval_dataset="$VAL"
+  --v2_detector_discrepancy=fpn+rpn+roi --output_dir="$WORK/v2" --eval_dataset="$VAL"
 [ "$RC" -eq 0 ] || fail "v2 quantize exited $RC: $(tail -3 "$WORK/v2.err")"
 same_ap v2 "$WORK/v2"
 grep -qF '"v2_student_steps"' "$WORK/v2/report.json" || fail "v2: report.json has no student phase"
-grep -qF '"detector_discrepancy": "fpn+rpn"' "$WORK/v2/report.json" ||
+grep -qF '"detector_discrepancy": "fpn+rpn+roi"' "$WORK/v2/report.json" ||
   fail "v2: report.json does not record the discrepancy"
 [ -e "$WORK/v2/checkpoint" ] && fail "v2: the finished run left its checkpoint"
 
@@ -179,7 +179,7 @@ printf 'not a model' >"$WORK/bad.safetensors"
 bad v1_bad_teacher "--v1_teacher=$WORK/bad.safetensors: " \
   quantize --model="$DET" --method=v1 --v1_teacher="$WORK/bad.safetensors" --image_size=64 \
   --output_dir="$WORK/b3"
-bad v2_bad_discrepancy "--v2_detector_discrepancy must be one of fpn|rpn|fpn+rpn, got 'box'" \
+bad v2_bad_discrepancy "--v2_detector_discrepancy must be one of fpn|rpn|fpn+rpn|fpn+roi|fpn+rpn+roi, got 'box'" \
   quantize --model="$DET" --method=v2 --image_size=64 --v2_detector_discrepancy=box \
   --output_dir="$WORK/b3"
 bad v2_discrepancy_classifier "--v2_detector_discrepancy applies to --method=v2 on a detector" \

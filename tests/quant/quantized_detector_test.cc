@@ -136,6 +136,10 @@ TEST(QuantizedDetectorTest, StoppingEarlyKeepsTheQuantizedValues) {
   }
   EXPECT_TRUE(fpn.rpn.cls.empty());
   EXPECT_TRUE(rpn.detections.empty());
+  // The heads on the forward's own RoIs: its quantized box-head logits.
+  EXPECT_TENSOR_IDENTICAL(q.HeadsOnRois(full.fpn, full.rois).cls_score, full.cls_score);
+  q.SetMode(QuantizedDetector::Mode::kCalibrate);
+  EXPECT_THROW(q.HeadsOnRois(full.fpn, full.rois), c10::Error);
 }
 
 TEST(QuantizedDetectorTest, TapListsAndScopes) {

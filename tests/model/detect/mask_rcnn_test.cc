@@ -244,6 +244,23 @@ TEST(MaskRcnnTest, FeaturesAreForwardsFirstStages) {
   EXPECT_THROW(det->Features(at::randn({1, 3, 64, 48}), DetectorStage::kFpn), c10::Error);
 }
 
+// The heads on given RoIs: forward's box-head logits for forward's own RoIs; the mask head on the
+// same RoIs, one [K, 2S, 2S] map each.
+TEST(MaskRcnnTest, HeadsOnRoisAreForwardsHeads) {
+  torch::manual_seed(10);
+  const DetectorConfig c = testing::TinyDetectorConfig();
+  DetectorPtr det = CreateDetector(c);
+  const at::Tensor x = at::randn({2, 3, 64, 64});
+  const DetectorOutputs full = det->forward(x);
+  ASSERT_GT(full.rois.size(0), 0);
+  const RoiHeadOutputs heads = det->HeadsOnRois(full.fpn, full.rois);
+  EXPECT_TENSOR_IDENTICAL(heads.cls_score, full.cls_score);
+  EXPECT_EQ(heads.mask_logits.sizes().vec(),
+            (std::vector<int64_t>{full.rois.size(0), c.num_classes, 2 * c.mask_roi_size,
+                                  2 * c.mask_roi_size}));
+  EXPECT_THROW(det->HeadsOnRois(full.fpn, full.rois.slice(1, 0, 4)), c10::Error);
+}
+
 TEST(MaskRcnnTest, RefusesBadInputShapes) {
   DetectorPtr det = CreateDetector(testing::TinyDetectorConfig());
   EXPECT_THROW(det->forward(at::randn({1, 3, 64, 48})), c10::Error);
