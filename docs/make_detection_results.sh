@@ -13,8 +13,9 @@
 #                   every setting (--method=files);
 #   v2              32 V2 samples at V2_SIZE px with V2_FLAGS (the student is the exported model).
 # Then, when ABLATION=1, one V2 knob at a time at W4/A8 (where the sources differ) over
-# ABLATION_SEEDS: generation size (64, 160), where D is taken (rpn, fpn+rpn), a longer schedule,
-# no adversarial term, and the quantization scope (backbone, backbone_neck; with real32 too).
+# ABLATION_SEEDS: where D is taken (fpn, rpn, fpn+rpn against the default fpn+roi), and with D on
+# the FPN: generation size (64, 160), a longer schedule (also with fpn+roi), no adversarial term,
+# and the quantization scope (backbone, backbone_neck; with real32 too).
 # Every run's directory stays under $RESULTS_DIR and finished runs are kept (docs/results_jobs.sh),
 # so a second call only does what is missing; docs/detection_results.py reads their report.json
 # files and replaces the section between its markers in docs/results.md (the rest of the page is
@@ -96,17 +97,23 @@ for seed in $SEEDS; do
   done
 done
 
+# The ablation ran first with D on the FPN alone (then the default); the D rows chose fpn+roi, the
+# default since, so the other V2 rows keep --v2_detector_discrepancy=fpn, as they were measured.
 if [ "$ABLATION" = 1 ]; then
+  LONG=(--v2_rounds=4 --v2_sample_iterations=16 --v2_student_iterations=8)
   for seed in $ABLATION_SEEDS; do
-    V2_SIZE=64 cell "$OUT/runs/ablation-size64-s$seed" v2 4 8 "$seed"
-    V2_SIZE=160 cell "$OUT/runs/ablation-size160-s$seed" v2 4 8 "$seed"
+    FPN=(--v2_detector_discrepancy=fpn)
+    cell "$OUT/runs/ablation-d_fpn-s$seed" v2 4 8 "$seed" "${FPN[@]}"
+    V2_SIZE=64 cell "$OUT/runs/ablation-size64-s$seed" v2 4 8 "$seed" "${FPN[@]}"
+    V2_SIZE=160 cell "$OUT/runs/ablation-size160-s$seed" v2 4 8 "$seed" "${FPN[@]}"
     cell "$OUT/runs/ablation-d_rpn-s$seed" v2 4 8 "$seed" --v2_detector_discrepancy=rpn
     cell "$OUT/runs/ablation-d_fpn+rpn-s$seed" v2 4 8 "$seed" --v2_detector_discrepancy=fpn+rpn
-    cell "$OUT/runs/ablation-long-s$seed" v2 4 8 "$seed" --v2_rounds=4 --v2_sample_iterations=16 \
-      --v2_student_iterations=8
-    cell "$OUT/runs/ablation-lambda0-s$seed" v2 4 8 "$seed" --v2_adversarial_weight=0
+    cell "$OUT/runs/ablation-long-s$seed" v2 4 8 "$seed" "${FPN[@]}" "${LONG[@]}"
+    cell "$OUT/runs/ablation-d_fpn+roi-long-s$seed" v2 4 8 "$seed" \
+      --v2_detector_discrepancy=fpn+roi "${LONG[@]}"
+    cell "$OUT/runs/ablation-lambda0-s$seed" v2 4 8 "$seed" "${FPN[@]}" --v2_adversarial_weight=0
     for scope in backbone backbone_neck; do
-      cell "$OUT/runs/ablation-scope_$scope-s$seed" v2 4 8 "$seed" --quant_scope=$scope
+      cell "$OUT/runs/ablation-scope_$scope-s$seed" v2 4 8 "$seed" "${FPN[@]}" --quant_scope=$scope
       cell "$OUT/runs/ablation-scope_$scope-real32-s$seed" real32 4 8 "$seed" --quant_scope=$scope
     done
   done
@@ -119,5 +126,5 @@ page_ablation_seeds="$ABLATION_SEEDS"
 [ "$ABLATION" = 1 ] || page_ablation_seeds=""
 /usr/bin/python3 "$ROOT/docs/detection_results.py" --results_dir "$OUT" --bits "$BITS" \
   --seeds "$SEEDS" --methods "$METHODS" --ablation_seeds "$page_ablation_seeds" \
-  --v2_flags "--image_size=$V2_SIZE $V2_FLAGS" --command "$command" --markdown "$ROOT/docs/results.md"
+  --v2_flags="--image_size=$V2_SIZE $V2_FLAGS" --command "$command" --markdown "$ROOT/docs/results.md"
 log "wrote the Detection section of docs/results.md"

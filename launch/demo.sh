@@ -7,8 +7,9 @@
 #   launch/demo.sh
 #   launch/demo.sh detect   the shipped Swin Mask R-CNN (model/zoo/fmnist_maskrcnn.safetensors)
 #                           quantized to W8/A8 with V2 on the ranks (32 samples of 96 x 96, 2 rounds
-#                           of 4 sample and 2 student steps: sized for 10 minutes on 2 loaded
-#                           cores), float vs quantized box/mask AP on 100 synthetic val scenes
+#                           of 4 sample and 2 student steps, D on the FPN and RoI heads: about 1.5
+#                           minutes on 2 loaded cores), float vs quantized box/mask AP on 100
+#                           synthetic val scenes
 # Installs the missing Debian packages, builds the psaq binary in Release (-j$(nproc)); safe to run twice (each
 # run replaces the previous outputs). Environment:
 #   PSAQ_DEMO_DIR     outputs (default /tmp/psaq-demo)

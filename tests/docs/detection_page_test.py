@@ -73,7 +73,7 @@ class DetectionPageTest(unittest.TestCase):
         # Within 1.0 box AP of float: met. V2 - noise at W4/A8: box +0.50 > 2 x pooled sd 0.28.
         self.assertIn("V2 minus float is -0.50 box AP and -0.20 mask AP — **met**.", page)
         self.assertIn("box +0.50 (above), mask -0.50 (below) — **met**.", page)
-        self.assertIn("| V2, samples of 160 px (the scenes' size) | 17.20 ± 0.00 (n=2) |", page)
+        self.assertIn("| V2 (D on the FPN), samples of 160 px (the scenes' size) | 17.20 ± 0.00 (n=2) |", page)
         self.assertIn("`CMD`", page)
 
     def test_missed_goals_say_by_how_much(self):
