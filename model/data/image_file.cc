@@ -91,6 +91,12 @@ bool ReadImageHeader(const std::string& path, std::vector<unsigned char>* bytes,
     *error = path + ": cannot decode image: " + stbi_failure_reason();
     return false;
   }
+  // stb accepts a PNM header declaring a zero side (fuzz finding 9, docs/reliability.md).
+  if (*w <= 0 || *h <= 0) {
+    *error = path + ": image of " + std::to_string(*w) + "x" + std::to_string(*h) +
+             " pixels has no pixels";
+    return false;
+  }
   return true;
 }
 
