@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "model/detect/roi_extractor.h"
 #include "quant/calibration.h"
 
 namespace psaq::gen {
@@ -13,16 +14,14 @@ at::Tensor TopProposalRois(const detect::MaskRcnn& detector, const detect::Detec
                            int64_t height, int64_t width, int64_t per_image) {
   at::NoGradGuard no_grad;
   const detect::DetectorConfig& c = detector.config();
-  std::vector<at::Tensor> rois;
+  std::vector<at::Tensor> per_image_boxes;
   const int64_t batch = out.fpn.front().size(0);
   for (int64_t b = 0; b < batch; ++b) {
     at::Tensor boxes, scores;
     detector.Proposals(out.rpn, b, height, width, c.rpn_nms_pre, c.rpn_max_per_img, boxes, scores);
-    boxes = boxes.slice(0, 0, per_image);
-    rois.push_back(at::cat(
-        {at::full({boxes.size(0), 1}, static_cast<double>(b), boxes.options()), boxes}, 1));
+    per_image_boxes.push_back(boxes.slice(0, 0, per_image));
   }
-  return at::cat(rois).detach();
+  return detect::BoxesToRois(per_image_boxes).detach();
 }
 
 }  // namespace

@@ -33,20 +33,6 @@ at::Tensor DetectorLosses::Total(const std::array<double, kNumTerms>& counts) co
   return total;
 }
 
-namespace {
-
-// RoIs [R, 5] (image index, box) of per-image boxes.
-at::Tensor ToRois(const std::vector<at::Tensor>& boxes) {
-  std::vector<at::Tensor> rois;
-  for (size_t b = 0; b < boxes.size(); ++b) {
-    rois.push_back(at::cat(
-        {at::full({boxes[b].size(0), 1}, static_cast<double>(b), boxes[b].options()), boxes[b]},
-        1));
-  }
-  return at::cat(rois);
-}
-
-}  // namespace
 
 DetectorLosses MaskRcnnLosses(MaskRcnn& model, const at::Tensor& images,
                               const std::vector<DetectionGroundTruth>& gt,
@@ -147,7 +133,7 @@ DetectorLosses MaskRcnnLosses(MaskRcnn& model, const at::Tensor& images,
   }
 
   // Box head on the sampled RoIs of all images.
-  const at::Tensor rois = ToRois(sampled_boxes);
+  const at::Tensor rois = BoxesToRois(sampled_boxes);
   const at::Tensor roi_feats =
       ExtractRoiFeatures(feats, rois, RoiExtractorOptionsFor(config, config.bbox_roi_size));
   const auto [cls_score, bbox_pred] = model.bbox_head()->forward(roi_feats);
@@ -171,7 +157,7 @@ DetectorLosses MaskRcnnLosses(MaskRcnn& model, const at::Tensor& images,
   losses.terms[3] = {(pos_pred - pos_targets).abs().sum(), num_rois};
 
   // Mask head on the positive RoIs.
-  const at::Tensor mask_rois = ToRois(pos_boxes);
+  const at::Tensor mask_rois = BoxesToRois(pos_boxes);
   const at::Tensor targets = at::cat(mask_targets);  // [P, S, S]
   if (mask_rois.size(0) == 0) {
     // No positive anywhere: a zero that still depends on the mask head (as mmdet's

@@ -32,4 +32,14 @@ at::Tensor ExtractRoiFeatures(const std::vector<at::Tensor>& features, const at:
   return out;
 }
 
+at::Tensor BoxesToRois(const std::vector<at::Tensor>& boxes) {
+  std::vector<at::Tensor> rois;
+  for (size_t b = 0; b < boxes.size(); ++b) {
+    rois.push_back(at::cat(
+        {at::full({boxes[b].size(0), 1}, static_cast<double>(b), boxes[b].options()), boxes[b]},
+        1));
+  }
+  return at::cat(rois);
+}
+
 }  // namespace psaq::detect

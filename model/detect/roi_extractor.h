@@ -24,4 +24,8 @@ struct RoiExtractorOptions {
 at::Tensor ExtractRoiFeatures(const std::vector<at::Tensor>& features, const at::Tensor& rois,
                               const RoiExtractorOptions& options);
 
+// RoIs [R, 5] (image index b, x1, y1, x2, y2) of per-image boxes boxes[b] [N_b, 4] (mmdet's
+// bbox2roi). REQUIRES: boxes non-empty (an image may have no box).
+at::Tensor BoxesToRois(const std::vector<at::Tensor>& boxes);
+
 }  // namespace psaq::detect
