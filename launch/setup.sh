@@ -88,7 +88,7 @@ psaq_python_oracles() {
 
 # psaq_python_torch2: a virtual environment at $PSAQ_TORCH2_VENV (default <repo>/.venv-torch2) with
 # launch/requirements-torch2.txt: PyPI's torch 2.11.0 (LibTorch 2.11 + CUDA 13.0 libraries, about
-# 5 GB installed) and timm, for the second build (launch/check_torch2.sh) and the live timm parity
+# 5 GB installed) and timm, for the LibTorch 2 build of launch/test.sh and the live timm parity
 # test. Prints nothing on stdout; exports PSAQ_TORCH2_PYTHON and PSAQ_TORCH2_PREFIX (LibTorch's
 # CMake prefix).
 PSAQ_TORCH2_VENV="${PSAQ_TORCH2_VENV:-$PSAQ_ROOT/.venv-torch2}"
@@ -98,6 +98,31 @@ psaq_python_torch2() {
   PSAQ_TORCH2_PREFIX="$("$PSAQ_TORCH2_PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
     || { psaq_log "$PSAQ_TORCH2_PYTHON cannot import torch"; return 1; }
   export PSAQ_TORCH2_PREFIX
+}
+
+# psaq_torch2_cmake_args: after psaq_python_torch2, appends to PSAQ_CMAKE_ARGS what a build against
+# the venv's LibTorch 2.11 + CUDA needs: its CMake prefix, the CUDA tensors and the NCCL
+# communicator on (nvcc: PATH or /usr/local/cuda/bin, the CUDA 13 toolkit with NCCL), the venv as
+# the live timm parity test's python, and the venv's torchvision operators (built for this
+# LibTorch; Debian's are for 1.13 only) with what they need loaded first: the wheel's _C.so needs
+# torch's libtorch_python.so, which needs the venv Python library's symbols
+# (model/detect/torchvision_ops.h).
+psaq_torch2_cmake_args() {
+  local nvcc tv
+  nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+  [ -x "$nvcc" ] || { psaq_log "no nvcc on PATH or at /usr/local/cuda/bin: the LibTorch 2 build needs the CUDA 13 toolkit (PSAQ_LIBTORCH=debian builds against Debian's CPU LibTorch 1.13 instead)"; return 1; }
+  mapfile -t tv < <("$PSAQ_TORCH2_PYTHON" -c 'import glob, os, sysconfig, torch, torchvision
+print(glob.glob(os.path.join(os.path.dirname(torchvision.__file__), "_C*.so"))[0])
+print(os.path.join(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME")))
+print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_python.so"))')
+  [ ${#tv[@]} -eq 3 ] || { psaq_log "$PSAQ_TORCH2_PYTHON cannot locate torchvision's operators"; return 1; }
+  local f
+  for f in "${tv[@]}"; do
+    [ -f "$f" ] || { psaq_log "$f (torchvision's operators or a library they need) not found"; return 1; }
+  done
+  PSAQ_CMAKE_ARGS="${PSAQ_CMAKE_ARGS:-} -DCMAKE_PREFIX_PATH=$PSAQ_TORCH2_PREFIX -DCMAKE_CUDA_COMPILER=$nvcc
+    -DPSAQ_WITH_CUDA=ON -DPSAQ_WITH_NCCL=ON -DPSAQ_TIMM_PYTHON=$PSAQ_TORCH2_PYTHON
+    -DPSAQ_TORCHVISION_OPS=${tv[0]} -DPSAQ_TORCHVISION_OPS_PRELOAD=${tv[1]}:${tv[2]}"
 }
 
 # psaq_build [TARGET...]: configure and build in Release with all cores: the given targets (and

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# launch/gpu_check.sh without a GPU (label cli, registered where PSAQ_TIMM_PYTHON gives a torch
-# venv: launch/check_torch2.sh): its argument and prerequisite errors (exit 2, one line naming the
-# argument, variable or file), then a --no-gpu run that configures and builds into a scratch
-# build directory and writes the output layout (summary with every GPU step marked skipped).
-# Environment: PSAQ_SOURCE_DIR, PSAQ_TORCH_PYTHON (a python3 with a CUDA build of torch).
+# launch/gpu_check.sh without a GPU (label cli, registered in a CUDA build whose PSAQ_TIMM_PYTHON
+# gives a CUDA torch venv: launch/test.sh's LibTorch 2 build): its argument and prerequisite errors
+# (exit 2, one line naming the argument, variable or file), then a --no-gpu run that configures and
+# builds into PSAQ_GPU_BUILD_DIR and writes the output layout (summary with every GPU step marked
+# skipped). CTest passes the test's own build directory: gpu_check.sh's configure line is the one
+# launch/test.sh used (same prefix, nvcc, CUDA and NCCL options), so its configure re-runs on that
+# cache and its build finds psaq and the two GPU tests built (a scratch directory would rebuild all
+# of psaq, about as long as CI's whole build).
+# Environment: PSAQ_SOURCE_DIR, PSAQ_TORCH_PYTHON (a python3 with a CUDA build of torch),
+# PSAQ_GPU_BUILD_DIR.
 set -uo pipefail
-: "${PSAQ_SOURCE_DIR:?}" "${PSAQ_TORCH_PYTHON:?}"
+: "${PSAQ_SOURCE_DIR:?}" "${PSAQ_TORCH_PYTHON:?}" "${PSAQ_GPU_BUILD_DIR:?}"
 CHECK="$PSAQ_SOURCE_DIR/launch/gpu_check.sh"
 WORK="$(mktemp -d /tmp/psaq_gpu_check_test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -24,7 +29,6 @@ expect_error() {
   [ ! -s "$WORK/$name.out" ] || fail "$name: wrote to stdout"
 }
 
-export PSAQ_GPU_BUILD_DIR="$WORK/build"
 expect_error no_out 'missing OUT_DIR' bash "$CHECK" --no-gpu
 expect_error two_outs "one OUT_DIR expected, got 'a' and 'b'" bash "$CHECK" a b
 expect_error unknown_flag "unknown option '--fast'" bash "$CHECK" --fast "$WORK/o"
@@ -52,7 +56,7 @@ if timeout 3000 bash "$CHECK" --no-gpu "$WORK/out" >"$WORK/run.out" 2>&1; then
     [ -s "$WORK/out/$f" ] || fail "--no-gpu: no $f in OUT_DIR"
   done
   for b in launch/psaq tests/fused_entropy_gpu_test tests/nccl_gpu_test; do
-    [ -x "$WORK/build/$b" ] || fail "--no-gpu: $b not built"
+    [ -x "$PSAQ_GPU_BUILD_DIR/$b" ] || fail "--no-gpu: $b not built"
   done
   grep -qE '^configure +ok' "$WORK/out/summary.txt" || fail "summary: configure not ok"
   grep -qE '^build +ok' "$WORK/out/summary.txt" || fail "summary: build not ok"
