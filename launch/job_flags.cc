@@ -77,9 +77,10 @@ DEFINE_string(input_range, psaq::quant::InputRangeName(kJob.quant.input_range).c
               "as PSAQ) or pixel_box (every valid image: [(0 - mean)/std, (1 - mean)/std] over "
               "the channels), for samples dimmer than real images.");
 DEFINE_string(quantizer, psaq::quant::QuantizerKindName(kJob.quant.quantizer).c_str(),
-              "Quantization method: psaq (PSAQ-ViT's: per-tensor activations, softmax in float) "
-              "or repq (RepQ-ViT's scale reparameterisation of post-LayerNorm activations and "
-              "log-sqrt(2) post-softmax attention; docs/quantizers.md), for 4-bit activations.");
+              "Quantization method: psaq (PSAQ-ViT's: every activation per tensor, softmax in "
+              "float) or repq (RepQ-ViT's: only the inputs of Linear, Conv and matmul quantized, "
+              "post-LayerNorm ones with a scale reparameterisation, the post-softmax attention "
+              "with a log-sqrt(2) grid; docs/quantizers.md), for 4-bit activations.");
 
 // --- V1 (PSAQ-ViT, official values) ---------------------------------------------------------
 DEFINE_int32(v1_epochs, kV1.epochs, "V1: epochs of the image schedule per batch (official 2).");

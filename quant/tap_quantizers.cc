@@ -19,6 +19,19 @@ bool IsSoftmaxTap(const std::string& name) {
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+bool IsRepqActivationPoint(const std::string& name) {
+  if (name == kInputTap || name == "pool.out") return true;
+  const std::string softmax = std::string(".") + model::kSoftmaxPoint;
+  for (const char* suffix : {".norm1.out", ".norm2.out", ".qkv.out", ".av", ".mlp.act",
+                             ".downsample.norm.out", softmax.c_str()}) {
+    const std::string s(suffix);
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string ActivationQuantizerName(const ActivationQuantizer& q) {
   return dynamic_cast<const LogSqrt2Quantizer*>(&q) != nullptr ? "log_sqrt2" : "uniform";
 }
@@ -99,8 +112,13 @@ int TapQuantizers::BitsFor(const model::TapInfo& info, bool in_scope) const {
   auto it = config_.bits_overrides.find(info.name);
   if (it != config_.bits_overrides.end()) return it->second;
   if (!in_scope) return kBitsOff;
-  // PSAQ leaves the attention probabilities in float.
+  // PSAQ leaves the attention probabilities in float; RepQ quantizes only the inputs of
+  // Linear, Conv and matmul.
   if (IsSoftmaxTap(info.name) && config_.quantizer == QuantizerKind::kPsaq) return kBitsOff;
+  if (info.kind == model::TapKind::kActivation && config_.quantizer == QuantizerKind::kRepq &&
+      !IsRepqActivationPoint(info.name)) {
+    return kBitsOff;
+  }
   return info.kind == model::TapKind::kWeight ? config_.weight_bits : config_.act_bits;
 }
 

@@ -150,6 +150,16 @@ class TapQuantizers : public model::TapObserver {
 // kRepq it gets a LogSqrt2Quantizer (quant/log_sqrt2_quantizer.h) at the activation bits.
 bool IsSoftmaxTap(const std::string& name);
 
+// True for an activation tap that RepQ-ViT quantizes: the input of a Linear, Conv or matmul
+// (its QuantLinear / QuantConv2d / QuantMatMul input quantizers). In psaq's tap names: "input"
+// (the patch embedding's Conv), "<block>.norm1.out" (qkv), "<attn>.qkv.out" (q, k and v, the two
+// matmuls' inputs), "<attn>.softmax" (the second matmul's), "<attn>.av" (proj), "<block>.norm2.out"
+// (fc1), "<mlp>.act" (fc2), "<downsample>.norm.out" (Swin's patch-merging reduction) and
+// "pool.out" (head). Under QuantizerKind::kRepq every other activation tap (the residual sums, the
+// pre-softmax logits and bias, the Linear outputs, the position-embedding sum, the class logits)
+// stays at 32 bits unless bits_overrides names it; weights are quantized as under kPsaq.
+bool IsRepqActivationPoint(const std::string& name);
+
 // "uniform" (ActivationQuantizer) or "log_sqrt2" (LogSqrt2Quantizer): the quantizer kind of an
 // activation point in exports and psaq inspect.
 std::string ActivationQuantizerName(const ActivationQuantizer& q);

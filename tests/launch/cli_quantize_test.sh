@@ -73,7 +73,8 @@ changed = [n for n in pa if n != "input" and pa[n] != pb[n]]
 assert not changed, f"other points changed: {changed}"
 PY
   fail "noise_box: the manifests' input ranges are not calibrated vs pixel box"
-# --quantizer=repq: recorded, and psaq inspect lists the log-sqrt(2) softmax points.
+# --quantizer=repq: recorded, and psaq inspect lists the log-sqrt(2) softmax points and RepQ's
+# point set (a Linear input at 4 bits, a residual sum in float).
 run noise_repq "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
   --quantizer=repq --output_dir="$WORK/noise_repq"
 [ "$RC" -eq 0 ] || { fail "quantize noise_repq exited $RC"; sed 's/^/    /' "$WORK/noise_repq.err" >&2; }
@@ -85,6 +86,10 @@ expect_in inspect_repq out "quantizer repq)"
 expect_in inspect_repq out "blocks.0.attn.softmax"
 grep -E "blocks\.0\.attn\.softmax .* log_sqrt2" "$WORK/inspect_repq.out" >/dev/null ||
   fail "inspect_repq: the softmax point is not listed with quantizer log_sqrt2"
+grep -E "^ +blocks\.0\.attn\.av +4 " "$WORK/inspect_repq.out" >/dev/null ||
+  fail "inspect_repq: blocks.0.attn.av (proj's input) is not listed at 4 bits"
+grep -E "^ +blocks\.0\.add1 +32 " "$WORK/inspect_repq.out" >/dev/null ||
+  fail "inspect_repq: blocks.0.add1 (a residual sum) is not listed at 32 bits"
 run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \
   --output_dir="$WORK/real"
 [ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }

@@ -54,6 +54,48 @@ model::ModelPtr VariedModel(const std::string& arch) {
   return m;
 }
 
+// RepQ-ViT quantizes the inputs of Linear, Conv and matmul only (quant/tap_quantizers.h
+// IsRepqActivationPoint): named points of each kind on both architectures, every activation tap
+// at the activation bits exactly when it is one, weights all quantized, overrides still applied.
+TEST(RepqPointsTest, OnlyTheInputsOfLinearsConvsAndMatmulsAreQuantized) {
+  const std::map<std::string, std::vector<std::string>> quantized = {
+      {"vit", {"input", "blocks.0.norm1.out", "blocks.0.attn.qkv.out", "blocks.0.attn.softmax",
+               "blocks.0.attn.av", "blocks.0.norm2.out", "blocks.0.mlp.act", "pool.out"}},
+      {"swin", {"input", "layers.0.blocks.0.norm1.out", "layers.0.blocks.0.attn.qkv.out",
+                "layers.0.blocks.0.attn.softmax", "layers.0.blocks.0.attn.av",
+                "layers.0.blocks.0.mlp.act", "layers.1.downsample.norm.out", "pool.out"}}};
+  const std::map<std::string, std::vector<std::string>> in_float = {
+      {"vit", {"embed.out", "blocks.0.attn.logits", "blocks.0.attn.proj.out", "blocks.0.add1",
+               "blocks.0.mlp.fc2.out", "blocks.0.add2", "head.out"}},
+      {"swin", {"layers.0.blocks.0.attn.logits", "layers.0.blocks.0.attn.proj.out",
+                "layers.0.blocks.0.add1", "layers.0.blocks.0.add2", "norm.out",
+                "layers.1.downsample.reduction.out", "head.out"}}};
+  for (const std::string arch : {"vit", "swin"}) {
+    QuantConfig config = Repq(4, 4);
+    config.bits_overrides["head.out"] = 8;
+    QuantizedModel m(testing::TinyModel(arch), config);
+    int on = 0;
+    for (int id : m.activation_taps()) {
+      const std::string& name = m.tap(id).name;
+      const int expected = name == "head.out" ? 8 : IsRepqActivationPoint(name) ? 4 : kBitsOff;
+      EXPECT_EQ(m.activation_quantizer(id).bits(), expected) << arch << " " << name;
+      on += IsRepqActivationPoint(name) ? 1 : 0;
+    }
+    EXPECT_GT(on, 0) << arch;
+    for (const std::string& name : quantized.at(arch)) {
+      ASSERT_GE(m.TapId(name), 0) << name;
+      EXPECT_TRUE(IsRepqActivationPoint(name)) << arch << " " << name;
+    }
+    for (const std::string& name : in_float.at(arch)) {
+      ASSERT_GE(m.TapId(name), 0) << name;
+      EXPECT_FALSE(IsRepqActivationPoint(name)) << arch << " " << name;
+    }
+    for (int id : m.weight_taps()) EXPECT_EQ(m.weight_quantizer(id).bits(), 4) << m.tap(id).name;
+  }
+  EXPECT_FALSE(IsRepqActivationPoint("norm1.out"));  // a suffix needs its dot
+  EXPECT_FALSE(IsRepqActivationPoint("blocks.0.attn.avx"));
+}
+
 TEST(RepqFoldTest, PlanOnAHandCheckedCase) {
   // 2 bits (codes 0..3). Channel 0 in [-1, 2]: s = 1, z = 1. Channel 1 in [0, 6]: s = 2, z = 0.
   // Target s = 1.5, z = round-half-even(0.5) = 0; r = [2/3, 4/3]; shift = [(1 - 0) * 1.5, 0].
