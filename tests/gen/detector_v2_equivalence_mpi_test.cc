@@ -38,7 +38,11 @@ constexpr double kGradientSumOrderRel = 1e-5;
 constexpr double kStudentLr = 1e-2;
 constexpr double kStudentEps = 1.0;
 constexpr double kChangeRel = 1e-3;
-constexpr double kSamplesRel = 1e-4;
+// The samples after the whole run, relative to their largest element: the round-off of the
+// student's change carried through the sample steps' Adam. Measured at 3 ranks: below 1e-4 with
+// Debian's LibTorch 1.13, 1.15e-4 with PyPI's 2.11 (3.0e-4 on an element of 0.61, max 2.64): the
+// bound was 1e-4 (the classifier test's) and is 5e-4 since CI runs this test on 2.11.
+constexpr double kSamplesRel = 5e-4;
 
 V2Options Options() {
   V2Options o;
