@@ -104,17 +104,17 @@ detect::RoiHeadOutputs QuantizedDetector::HeadsOnRois(const std::vector<at::Tens
 
 void QuantizedDetector::ObserveMaskBranch(const detect::DetectorOutputs& out) {
   const detect::DetectorConfig& config = detector_->config();
-  std::vector<at::Tensor> rois;
+  if (out.detections.empty()) return;
+  // Images with detections keep no box here (their masks already passed the mask head).
+  std::vector<at::Tensor> boxes;
   for (size_t b = 0; b < out.detections.size(); ++b) {
-    if (out.detections[b].boxes.size(0) > 0) continue;
-    const at::Tensor boxes = out.proposals[b].slice(0, 0, config.max_per_img);
-    if (boxes.size(0) == 0) continue;
-    rois.push_back(at::cat(
-        {at::full({boxes.size(0), 1}, static_cast<double>(b), boxes.options()), boxes}, 1));
+    const int64_t keep = out.detections[b].boxes.size(0) > 0 ? 0 : config.max_per_img;
+    boxes.push_back(out.proposals[b].slice(0, 0, keep));
   }
-  if (rois.empty()) return;
+  const at::Tensor rois = detect::BoxesToRois(boxes);
+  if (rois.size(0) == 0) return;
   at::Tensor feats = detect::ExtractRoiFeatures(
-      out.fpn, at::cat(rois), detect::RoiExtractorOptionsFor(config, config.mask_roi_size));
+      out.fpn, rois, detect::RoiExtractorOptionsFor(config, config.mask_roi_size));
   feats = detector_->taps().Apply(mask_roi_tap_, feats);
   detector_->mask_head()->forward(feats);
 }

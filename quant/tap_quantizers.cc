@@ -13,21 +13,25 @@
 
 namespace psaq::quant {
 
-bool IsSoftmaxTap(const std::string& name) {
-  const std::string suffix = std::string(".") + model::kSoftmaxPoint;
+namespace {
+
+// True when `name` ends in `suffix` and has something before it.
+bool HasProperSuffix(const std::string& name, const std::string& suffix) {
   return name.size() > suffix.size() &&
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+}  // namespace
+
+bool IsSoftmaxTap(const std::string& name) {
+  return HasProperSuffix(name, std::string(".") + model::kSoftmaxPoint);
+}
+
 bool IsRepqActivationPoint(const std::string& name) {
-  if (name == kInputTap || name == "pool.out") return true;
-  const std::string softmax = std::string(".") + model::kSoftmaxPoint;
-  for (const char* suffix : {".norm1.out", ".norm2.out", ".qkv.out", ".av", ".mlp.act",
-                             ".downsample.norm.out", softmax.c_str()}) {
-    const std::string s(suffix);
-    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
-      return true;
-    }
+  if (name == kInputTap || name == "pool.out" || IsSoftmaxTap(name)) return true;
+  for (const char* suffix :
+       {".norm1.out", ".norm2.out", ".qkv.out", ".av", ".mlp.act", ".downsample.norm.out"}) {
+    if (HasProperSuffix(name, suffix)) return true;
   }
   return false;
 }

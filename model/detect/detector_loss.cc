@@ -33,7 +33,6 @@ at::Tensor DetectorLosses::Total(const std::array<double, kNumTerms>& counts) co
   return total;
 }
 
-
 DetectorLosses MaskRcnnLosses(MaskRcnn& model, const at::Tensor& images,
                               const std::vector<DetectionGroundTruth>& gt,
                               const std::vector<std::pair<int64_t, int64_t>>& image_sizes,
