@@ -56,13 +56,13 @@ for t in "${FUZZ_TARGETS[@]}"; do fuzz_binaries+=("${t}_fuzz"); done
 start=$SECONDS
 # psaq_unit_mpi_tests: every executable behind a test labelled unit or mpi (tests/CMakeLists.txt).
 psaq_build "${fuzz_binaries[@]}" psaq_unit_mpi_tests
-psaq_log "sanitizer build: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+psaq_log_elapsed "sanitizer build" $start
 
 failed=0
 start=$SECONDS
 psaq_log "running the unit and MPI tests under ASan+UBSan"
 (cd "$PSAQ_BUILD_DIR" && ctest --output-on-failure --timeout 1200 -L '^(unit|mpi)$') || failed=1
-psaq_log "sanitizer tests: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+psaq_log_elapsed "sanitizer tests" $start
 
 # The options CTest gives the tests (cmake/PsaqSanitize.cmake), for the fuzzers.
 supp="$PSAQ_ROOT/tests/sanitizers"

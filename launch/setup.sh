@@ -34,6 +34,12 @@ PSAQ_RELIABILITY_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
 
 psaq_log() { printf '[psaq setup] %s\n' "$*" >&2; }
 
+# psaq_log_elapsed LABEL START: logs "LABEL: M min S s" for the time since START (a $SECONDS value).
+psaq_log_elapsed() {
+  local s=$((SECONDS - $2))
+  psaq_log "$1: $((s / 60)) min $((s % 60)) s"
+}
+
 # psaq_install_packages PKG...: installs those not installed yet (needs root or sudo).
 psaq_install_packages() {
   local missing=() p

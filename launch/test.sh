@@ -38,12 +38,12 @@ else
 fi
 start=$SECONDS
 psaq_build
-psaq_log "build ($PSAQ_LIBTORCH LibTorch): $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+psaq_log_elapsed "build ($PSAQ_LIBTORCH LibTorch)" $start
 
 psaq_log "running tests"
 start=$SECONDS
 cd "$PSAQ_BUILD_DIR"
 status=0
 ctest --output-on-failure --timeout 1200 "$@" || status=1
-psaq_log "tests: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+psaq_log_elapsed tests $start
 exit $status
