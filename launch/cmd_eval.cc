@@ -105,7 +105,8 @@ int RunEval(ProcessContext& process) {
   report.result = result;
   std::fputs(FormatEvalSummary(report).c_str(), stdout);
   if (model.quantized() != nullptr) {
-    for (const char* key : {"w_bits", "a_bits", "input_range", "quantizer", "method", "num_samples"}) {
+    for (const char* key : {"w_bits", "a_bits", "input_range", "quantizer", "act_observer",
+                            "method", "num_samples"}) {
       if (model.metadata().count(key)) report.quantization[key] = model.metadata().at(key);
     }
     if (FLAGS_sqnr_batches > 0) {

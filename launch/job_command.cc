@@ -65,7 +65,10 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
   const std::string bits =
       "W" + std::to_string(options.quant.weight_bits) + "/A" +
       std::to_string(options.quant.act_bits) +
-      (options.quant.quantizer == quant::QuantizerKind::kRepq ? ", repq" : "");
+      (options.quant.quantizer == quant::QuantizerKind::kRepq ? ", repq" : "") +
+      (options.quant.act_observer == quant::ObserverKind::kPercentile ? ", percentile ranges"
+                                                                       : "") +
+      (options.quant.fold_prior == quant::FoldPrior::kLayerNorm ? ", layernorm prior" : "");
   table.push_back({"method", rep["options"].value("method", std::string("?")) +
                                  (kind == JobKind::kQuantize ? " (" + bits + ")" : "")});
   table.push_back({"samples", std::to_string(rep["options"]["num_samples"].get<int64_t>()) +

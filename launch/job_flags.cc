@@ -81,6 +81,18 @@ DEFINE_string(quantizer, psaq::quant::QuantizerKindName(kJob.quant.quantizer).c_
               "float) or repq (RepQ-ViT's: only the inputs of Linear, Conv and matmul quantized, "
               "post-LayerNorm ones with a scale reparameterisation, the post-softmax attention "
               "with a log-sqrt(2) grid; docs/quantizers.md), for 4-bit activations.");
+DEFINE_string(fold_prior, psaq::quant::FoldPriorName(kJob.quant.fold_prior).c_str(),
+              "--quantizer=repq: the per-channel ranges of its folded post-LayerNorm points: none "
+              "(as observed, RepQ-ViT's) or layernorm (widened so that every channel reaches as "
+              "far, in LayerNorm-normalised units, as the widest channel did: for synthetic "
+              "samples, whose channels span less than real images'; docs/quantizers.md).");
+DEFINE_string(act_observer, "",
+              "How each quantized activation's range is calibrated: minmax (the calibration "
+              "images' min/max, as PSAQ) or percentile (RepQ-ViT's search: of the 0.999, 0.9999 "
+              "and 0.99999 percentile ranges, the one its grid quantizes with the least squared "
+              "error, from a histogram; per channel at repq's post-LayerNorm points; a second "
+              "calibration pass; docs/quantizers.md). Empty = the --quantizer's own: minmax for "
+              "psaq, percentile for repq.");
 
 // --- V1 (PSAQ-ViT, official values) ---------------------------------------------------------
 DEFINE_int32(v1_epochs, kV1.epochs, "V1: epochs of the image schedule per batch (official 2).");
@@ -202,6 +214,12 @@ bool ValidateInputRange(const char* flag, const std::string& v) {
 bool ValidateQuantizer(const char* flag, const std::string& v) {
   return psaq::launch::CheckOneOf(flag, v, {"psaq", "repq"});
 }
+bool ValidateFoldPrior(const char* flag, const std::string& v) {
+  return psaq::launch::CheckOneOf(flag, v, {"none", "layernorm"});
+}
+bool ValidateActObserver(const char* flag, const std::string& v) {
+  return v.empty() || psaq::launch::CheckOneOf(flag, v, {"minmax", "percentile"});
+}
 bool ValidateCheckpointEvery(const char* flag, int64_t v) {
   return v >= -1 ||
          psaq::launch::RefuseFlag(flag, "must be >= 1, 0 or -1, got " + std::to_string(v));
@@ -221,6 +239,8 @@ DEFINE_validator(w_bits, &ValidateBits);
 DEFINE_validator(a_bits, &ValidateBits);
 DEFINE_validator(input_range, &ValidateInputRange);
 DEFINE_validator(quantizer, &ValidateQuantizer);
+DEFINE_validator(act_observer, &ValidateActObserver);
+DEFINE_validator(fold_prior, &ValidateFoldPrior);
 DEFINE_validator(v1_epochs, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_iterations, &psaq::launch::AtLeast<1>);
 DEFINE_validator(v1_warmup, &psaq::launch::AtLeast<0>);
@@ -386,6 +406,15 @@ const std::vector<JobFlag>& JobFlags() {
        [](Options& o) { o.quant.input_range = quant::ParseInputRange(FLAGS_input_range); }},
       {"quantizer", Scope::kBits,
        [](Options& o) { o.quant.quantizer = quant::ParseQuantizerKind(FLAGS_quantizer); }},
+      {"fold_prior", Scope::kBits,
+       [](Options& o) { o.quant.fold_prior = quant::ParseFoldPrior(FLAGS_fold_prior); }},
+      {"act_observer", Scope::kBits,
+       [](Options& o) {
+         o.quant.act_observer =
+             FLAGS_act_observer.empty()
+                 ? quant::DefaultObserver(quant::ParseQuantizerKind(FLAGS_quantizer))
+                 : quant::ParseObserverKind(FLAGS_act_observer);
+       }},
       // Detectors.
       {"quant_scope", Scope::kDetector,
        [](Options& o) { o.quant_scope = quant::ParseDetectorScope(FLAGS_quant_scope); }},
@@ -500,6 +529,10 @@ void CheckCombinations(JobKind kind, const std::string& method) {
   }
   if (method == "real" && FLAGS_dataset.empty()) {
     throw UsageError("--method=real needs --dataset (the training images to calibrate on)");
+  }
+  if (FLAGS_fold_prior != "none" && FLAGS_quantizer != "repq") {
+    throw UsageError("--fold_prior=" + FLAGS_fold_prior +
+                     " applies to --quantizer=repq only (psaq has no folded points)");
   }
   if (detect::IsDetectorFile(FLAGS_model)) {
     if (method == "v1" && FLAGS_v1_teacher.empty()) {

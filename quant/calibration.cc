@@ -4,6 +4,7 @@
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -24,20 +25,30 @@ CalibrationResult ObserveMergeApply(TapQuantizers& model, const BatchForward& fo
   CalibrationResult result;
   const TapQuantizers::Mode previous = model.mode();
   model.ResetObservers();
-  model.SetMode(TapQuantizers::Mode::kCalibrate);
-  try {
-    at::NoGradGuard no_grad;
-    for (const at::Tensor& batch : batches) {
-      TORCH_CHECK(batch.dim() == 4, "calibration batch must be [B, C, H, W], got ", batch.sizes());
-      forward(batch);
-      result.local_samples += batch.size(0);
+  // Every pass sees the same batches; the states merge after each (a histogram's range is the
+  // previous pass's merged min/max). The count is the config's, so it is the same on every rank.
+  int passes = 1;
+  for (int id : model.activation_taps()) passes = std::max(passes, model.observer(id).passes());
+  for (int pass = 0; pass < passes; ++pass) {
+    if (pass > 0) {
+      for (int id : model.activation_taps()) model.observer(id).BeginPass(pass);
     }
-  } catch (...) {
+    model.SetMode(TapQuantizers::Mode::kCalibrate);
+    try {
+      at::NoGradGuard no_grad;
+      for (const at::Tensor& batch : batches) {
+        TORCH_CHECK(batch.dim() == 4, "calibration batch must be [B, C, H, W], got ",
+                    batch.sizes());
+        forward(batch);
+        if (pass == 0) result.local_samples += batch.size(0);
+      }
+    } catch (...) {
+      model.SetMode(previous);
+      throw;
+    }
     model.SetMode(previous);
-    throw;
+    MergeObservers(model, comm);
   }
-  model.SetMode(previous);
-  MergeObservers(model, comm);
 
   result.global_samples = result.local_samples;
   if (comm != nullptr && comm->size() > 1) {

@@ -3,6 +3,8 @@
 // One pass of the calibration batches through the FLOAT model with every activation observer on
 // (no grad), one all-reduce that merges all observers of all ranks, then every activation
 // quantizer's range is set from its merged observer and all quantizers are switched on at once.
+// An observer that needs more passes (RangeObserver::passes(): the percentile search's histogram,
+// quant/percentile_observer.h) gets them: the same batches again, one merge after each pass.
 // Because the observers' states merge exactly (quant/range_observer.h), the ranges do not
 // depend on how the batches were sharded over ranks: rank r may pass only its shard.
 #pragma once

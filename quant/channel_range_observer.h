@@ -19,7 +19,17 @@
 
 namespace psaq::quant {
 
-class ChannelMinMaxObserver : public RangeObserver {
+// An observer that gives one range per channel (what RepQ's fold, quant/repq_fold.h, reads):
+// this min/max one, or quant/percentile_observer.h's searched ranges.
+class ChannelRangeSource {
+ public:
+  virtual ~ChannelRangeSource() = default;
+  // float64 CPU [C]. REQUIRES: the observer is initialized() (TORCH_CHECK).
+  virtual at::Tensor channel_min() const = 0;
+  virtual at::Tensor channel_max() const = 0;
+};
+
+class ChannelMinMaxObserver : public RangeObserver, public ChannelRangeSource {
  public:
   // REQUIRES: channels >= 1 (TORCH_CHECK).
   explicit ChannelMinMaxObserver(int64_t channels);
@@ -39,8 +49,8 @@ class ChannelMinMaxObserver : public RangeObserver {
 
   int64_t channels() const { return channels_; }
   // Per-channel extremes, float64 CPU [C]. REQUIRES: initialized() (TORCH_CHECK).
-  at::Tensor channel_min() const;
-  at::Tensor channel_max() const;
+  at::Tensor channel_min() const override;
+  at::Tensor channel_max() const override;
 
  private:
   int64_t channels_;

@@ -11,9 +11,10 @@
 //         for code < n - 1, and x̂ = 0 for code n - 1.
 // So the b-bit code holds n - 1 levels Δ·2^0, Δ·2^-0.5, ..., Δ·2^(-(n-2)/2) and an exact zero.
 // Difference from RepQ's code: RepQ zeroes k >= n and keeps code n - 1 as the level
-// Δ·2^(-(n-1)/2), n + 1 values that do not fit b bits; here the smallest level is the zero. And
-// Δ is the calibrated max, where RepQ picks the best of three percentiles (0.999, 0.9999,
-// 0.99999) by squared error: a max merges across ranks exactly (quant/range_observer.h).
+// Δ·2^(-(n-1)/2), n + 1 values that do not fit b bits; here the smallest level is the zero.
+// Δ is the calibrated range's max: RepQ's best of three percentiles by squared error under
+// ObserverKind::kPercentile (quant/percentile_observer.h, scored with this quantizer), the max
+// under kMinMax.
 // Gradient: straight-through identity (RepQ's function has none; V2's student steps need one).
 //
 // It is an ActivationQuantizer (range, calibration, export as before) whose range is [0, Δ]:

@@ -26,11 +26,28 @@ QuantizerKind ParseQuantizerKind(const std::string& name) {
   throw std::invalid_argument("unknown quantizer '" + name + "' (psaq, repq)");
 }
 
+std::string FoldPriorName(FoldPrior prior) {
+  return prior == FoldPrior::kLayerNorm ? "layernorm" : "none";
+}
+
+FoldPrior ParseFoldPrior(const std::string& name) {
+  if (name == "none") return FoldPrior::kNone;
+  if (name == "layernorm") return FoldPrior::kLayerNorm;
+  throw std::invalid_argument("unknown fold prior '" + name + "' (none, layernorm)");
+}
+
+ObserverKind DefaultObserver(QuantizerKind quantizer) {
+  return quantizer == QuantizerKind::kRepq ? ObserverKind::kPercentile : ObserverKind::kMinMax;
+}
+
 void ValidateQuantConfig(const QuantConfig& config) {
   TORCH_CHECK(IsValidBits(config.weight_bits), "QuantConfig.weight_bits must be ", kMinBits, "..",
               kMaxBits, " or ", kBitsOff, ", got ", config.weight_bits);
   TORCH_CHECK(IsValidBits(config.act_bits), "QuantConfig.act_bits must be ", kMinBits, "..",
               kMaxBits, " or ", kBitsOff, ", got ", config.act_bits);
+  TORCH_CHECK(config.fold_prior == FoldPrior::kNone || config.quantizer == QuantizerKind::kRepq,
+              "QuantConfig.fold_prior = ", FoldPriorName(config.fold_prior),
+              " applies to quantizer repq only (it has no folded points)");
   for (const auto& [name, bits] : config.bits_overrides) {
     TORCH_CHECK(IsValidBits(bits), "QuantConfig.bits_overrides[\"", name, "\"] must be ", kMinBits,
                 "..", kMaxBits, " or ", kBitsOff, ", got ", bits);
@@ -45,6 +62,8 @@ std::string DescribeQuantConfig(const QuantConfig& config) {
   }
   if (config.input_range == InputRange::kPixelBox) label += ", pixel-box input";
   if (config.quantizer == QuantizerKind::kRepq) label += ", repq";
+  if (config.act_observer == ObserverKind::kPercentile) label += ", percentile ranges";
+  if (config.fold_prior == FoldPrior::kLayerNorm) label += ", layernorm prior";
   return label;
 }
 

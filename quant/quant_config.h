@@ -33,8 +33,25 @@ enum class QuantizerKind {
 };
 
 // "psaq" | "repq". ParseQuantizerKind throws std::invalid_argument for another name.
+
+// Where kRepq's per-channel ranges at a folded post-LayerNorm point come from.
+enum class FoldPrior {
+  kNone,       // the observed ranges (min/max or percentile search), as RepQ-ViT
+  kLayerNorm,  // the observed ranges widened to the LayerNorm-affine prior
+               // (quant/repq_fold.h WidenToLayerNormPrior): for synthetic samples, whose
+               // channels span less than real images' (docs/quantizers.md)
+};
+
+// "none" | "layernorm". ParseFoldPrior throws std::invalid_argument for another name.
+std::string FoldPriorName(FoldPrior prior);
+FoldPrior ParseFoldPrior(const std::string& name);
 std::string QuantizerKindName(QuantizerKind kind);
 QuantizerKind ParseQuantizerKind(const std::string& name);
+
+// The activation observer each method calibrates with unless one is chosen (psaq quantize's
+// --act_observer left empty): kMinMax for kPsaq (PSAQ's QuantAct), kPercentile for kRepq
+// (RepQ-ViT's percentile search, quant/percentile_observer.h).
+ObserverKind DefaultObserver(QuantizerKind quantizer);
 
 struct QuantConfig {
   // Bits of every weight tap (Linear and Conv weights, including patch embed and head), 2..8,
@@ -49,7 +66,9 @@ struct QuantConfig {
   GranularityKind weight_granularity = GranularityKind::kPerChannel;
 
   // How activation ranges are estimated during calibration. Default the running min/max of the
-  // float activations, as PSAQ.
+  // float activations, as PSAQ; kPercentile is RepQ-ViT's percentile search
+  // (quant/percentile_observer.h), per channel at kRepq's folded points. A config that sets
+  // quantizer = kRepq sets this too (DefaultObserver) unless it means RepQ with min/max ranges.
   ObserverKind act_observer = ObserverKind::kMinMax;
 
   // Per-tap bit widths that replace weight_bits / act_bits, keyed by tap name (a weight tap's
@@ -65,13 +84,18 @@ struct QuantConfig {
   // The quantization method. Default kPsaq (the paper's numbers stay comparable); kRepq for
   // 4-bit activations (docs/quantizers.md).
   QuantizerKind quantizer = QuantizerKind::kPsaq;
+
+  // kRepq only: the per-channel ranges its folds use. Default kNone (RepQ-ViT's).
+  FoldPrior fold_prior = FoldPrior::kNone;
 };
 
-// Throws c10::Error (TORCH_CHECK) naming the field for a bit width outside 2..8 and 32.
+// Throws c10::Error (TORCH_CHECK) naming the field for a bit width outside 2..8 and 32, and for
+// a fold_prior other than kNone without quantizer kRepq.
 void ValidateQuantConfig(const QuantConfig& config);
 
 // "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty and ", pixel-box
-// input" for InputRange::kPixelBox, ", repq" for QuantizerKind::kRepq.
+// input" for InputRange::kPixelBox, ", repq" for QuantizerKind::kRepq, ", percentile ranges" for
+// ObserverKind::kPercentile, ", layernorm prior" for FoldPrior::kLayerNorm.
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 }  // namespace psaq::quant

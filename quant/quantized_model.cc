@@ -2,10 +2,12 @@
 
 #include <c10/util/Exception.h>
 
+#include <tuple>
 #include <utility>
 
 #include "model/data/preprocess.h"
 #include "quant/channel_range_observer.h"
+#include "quant/percentile_observer.h"
 
 namespace psaq::quant {
 namespace {
@@ -35,7 +37,13 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
       const int id = model_->taps().Find(site.tap);
       if (!activation_quantizer(id).enabled()) continue;
       const int64_t channels = model_->named_parameters()[site.norm + ".weight"].numel();
-      ReplaceObserver(id, std::make_unique<ChannelMinMaxObserver>(channels));
+      if (this->config().act_observer == ObserverKind::kPercentile) {
+        ReplaceObserver(id, std::make_unique<PercentileObserver>(channels,
+                                                                 activation_quantizer(id).bits(),
+                                                                 ActivationGrid::kUniform));
+      } else {
+        ReplaceObserver(id, std::make_unique<ChannelMinMaxObserver>(channels));
+      }
       fold_sites_.emplace_back(id, std::move(site));
     }
   }
@@ -54,10 +62,17 @@ void QuantizedModel::FoldRanges(std::vector<bool>& handled) {
   // RepQ: fold each post-LayerNorm point's channel scales into the model; its tap then
   // quantizes per tensor with the target grid.
   for (const auto& [id, site] : fold_sites_) {
-    const auto& channel_observer = static_cast<const ChannelMinMaxObserver&>(observer(id));
-    const ChannelFold fold = PlanChannelFold(channel_observer.channel_min(),
-                                             channel_observer.channel_max(),
-                                             activation_quantizer(id).bits());
+    const auto* channels = dynamic_cast<const ChannelRangeSource*>(&observer(id));
+    TORCH_CHECK(channels != nullptr, "RepQ fold at '", tap(id).name,
+                "': its observer has no per-channel ranges");
+    at::Tensor lo = channels->channel_min();
+    at::Tensor hi = channels->channel_max();
+    if (config().fold_prior == FoldPrior::kLayerNorm) {
+      auto params = model_->named_parameters();
+      std::tie(lo, hi) = WidenToLayerNormPrior(lo, hi, params[site.norm + ".weight"],
+                                               params[site.norm + ".bias"]);
+    }
+    const ChannelFold fold = PlanChannelFold(lo, hi, activation_quantizer(id).bits());
     ApplyChannelFold(*model_, site, fold);
     activation_quantizer(id).SetRange(fold.range_min, fold.range_max);
     handled[static_cast<size_t>(id)] = true;

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "quant/percentile_observer.h"
+#include "quant/quantizer.h"
+
 namespace psaq::quant {
 
 std::string ObserverKindName(ObserverKind kind) {
@@ -16,13 +19,17 @@ std::string ObserverKindName(ObserverKind kind) {
       return "minmax";
     case ObserverKind::kChannelMinMax:
       return "channel_minmax";
+    case ObserverKind::kPercentile:
+      return "percentile";
   }
   TORCH_INTERNAL_ASSERT(false, "unknown ObserverKind");
 }
 
 ObserverKind ParseObserverKind(const std::string& name) {
   if (name == "minmax") return ObserverKind::kMinMax;
-  throw std::invalid_argument("unknown activation observer '" + name + "' (known: minmax)");
+  if (name == "percentile") return ObserverKind::kPercentile;
+  throw std::invalid_argument("unknown activation observer '" + name +
+                              "' (known: minmax, percentile)");
 }
 
 void RangeObserver::Merge(const RangeObserver& other) {
@@ -95,10 +102,14 @@ void MinMaxObserver::set_state(const at::Tensor& state) {
               "min/max observer state has one extreme set and the other not");
 }
 
-std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind) {
+std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind, int bits, ActivationGrid grid) {
   switch (kind) {
     case ObserverKind::kMinMax:
       return std::make_unique<MinMaxObserver>();
+    case ObserverKind::kPercentile:
+      // A tap that stays float is not searched (bits would be out of the grid's range).
+      if (bits == kBitsOff) return std::make_unique<MinMaxObserver>();
+      return std::make_unique<PercentileObserver>(1, bits, grid);
     case ObserverKind::kChannelMinMax:
       TORCH_CHECK(false, "MakeObserver: a per-channel observer needs its channel count");
   }

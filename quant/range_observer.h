@@ -8,8 +8,10 @@
 // ranks is ONE all-reduce of their concatenated states (quant/calibration.h), and the result does
 // not depend on how the data was sharded.
 //
-// A new range method (percentile from a fixed-bin histogram: state = counts, op = kSum) is one
-// new file implementing this interface plus one line in MakeObserver.
+// An observer may need more than one pass over the calibration batches (passes(); a percentile
+// needs the range of its histogram first: quant/percentile_observer.h): calibration then runs
+// every pass over the same batches and merges after each, and BeginPass(p) starts pass p.
+// A new range method is one new file implementing this interface plus one line in MakeObserver.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -27,10 +29,13 @@ enum class ObserverKind {
   kMinMax,         // running global min and max (PSAQ's QuantAct)
   kChannelMinMax,  // per-channel min and max (quant/channel_range_observer.h); made by the
                    // quantized model for RepQ's post-LayerNorm points, not a user choice
+  kPercentile,     // RepQ-ViT's search: the best of three percentile ranges by squared error
+                   // (quant/percentile_observer.h); two passes
 };
 
-// "minmax", "channel_minmax". ParseObserverKind accepts "minmax" only (the user's choice for
-// QuantConfig.act_observer) and throws std::invalid_argument for another name.
+// "minmax", "channel_minmax", "percentile". ParseObserverKind accepts the user's choices for
+// QuantConfig.act_observer ("minmax", "percentile") and throws std::invalid_argument for another
+// name.
 std::string ObserverKindName(ObserverKind kind);
 ObserverKind ParseObserverKind(const std::string& name);
 
@@ -42,6 +47,13 @@ class RangeObserver {
   RangeObserver& operator=(const RangeObserver&) = delete;
 
   virtual ObserverKind kind() const = 0;
+
+  // Passes over the calibration batches this observer needs (>= 1). Calibration runs as many as
+  // the bank's largest; an observer with fewer observes the same batches again in the extra
+  // passes (a min/max is unchanged by that).
+  virtual int passes() const { return 1; }
+  // Called on every observer before pass p >= 1, after the previous pass's merge.
+  virtual void BeginPass(int pass) { (void)pass; }
 
   // Folds x (floating, any shape, any device; empty is ignored) into the state, outside autograd.
   // Throws c10::Error when x holds a non-finite value at its extremes (NaN or inf).
@@ -87,7 +99,17 @@ class MinMaxObserver : public RangeObserver {
   double max_ = -std::numeric_limits<double>::infinity();
 };
 
-// REQUIRES: kind == kMinMax (TORCH_CHECK; a per-channel observer needs its channel count).
-std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind);
+// The kind of grid an observed activation is quantized on (a range search scores with it).
+enum class ActivationGrid {
+  kUniform,   // ActivationQuantizer: asymmetric per tensor
+  kLogSqrt2,  // LogSqrt2Quantizer (quant/log_sqrt2_quantizer.h): levels Δ·2^(-k/2) and zero
+};
+
+// The per-tensor observer of `kind` for an activation quantized at `bits` on `grid`. A tap at
+// 32 bits gets a min/max observer whatever the kind (it is not quantized: only calibration's
+// check that the forward reached it reads it). REQUIRES: kind is kMinMax or kPercentile
+// (TORCH_CHECK; a per-channel observer needs its channel count).
+std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind, int bits = 8,
+                                           ActivationGrid grid = ActivationGrid::kUniform);
 
 }  // namespace psaq::quant

@@ -53,6 +53,32 @@ std::vector<FoldSite> FindFoldSites(const model::VisionModel& model) {
   return sites;
 }
 
+std::pair<at::Tensor, at::Tensor> WidenToLayerNormPrior(const at::Tensor& channel_min,
+                                                        const at::Tensor& channel_max,
+                                                        const at::Tensor& gamma,
+                                                        const at::Tensor& beta) {
+  const int64_t c = channel_min.numel();
+  TORCH_CHECK(channel_min.dim() == 1 && c > 0 && channel_max.sizes() == channel_min.sizes() &&
+                  gamma.numel() == c && beta.numel() == c,
+              "LayerNorm prior: four [C] tensors expected, got ", channel_min.sizes(), ", ",
+              channel_max.sizes(), ", ", gamma.sizes(), ", ", beta.sizes());
+  at::NoGradGuard no_grad;
+  const at::Tensor lo = channel_min.detach().to(at::kDouble).cpu();
+  const at::Tensor hi = channel_max.detach().to(at::kDouble).cpu();
+  const at::Tensor g = gamma.detach().to(at::kDouble).cpu().reshape({c}).abs();
+  const at::Tensor b = beta.detach().to(at::kDouble).cpu().reshape({c});
+  TORCH_CHECK(lo.isfinite().all().item<bool>() && hi.isfinite().all().item<bool>() &&
+                  (lo <= hi).all().item<bool>() && g.isfinite().all().item<bool>() &&
+                  b.isfinite().all().item<bool>(),
+              "LayerNorm prior: ranges and parameters must be finite with min <= max");
+  // Channels with a (near-)zero γ are constant: they say nothing about the normalised reach.
+  const at::Tensor live = g > 1e-6 * g.max().item<double>();
+  if (!live.any().item<bool>()) return {lo, hi};
+  const at::Tensor reach = at::maximum((lo - b).abs(), (hi - b).abs()) / g.clamp_min(1e-300);
+  const double k = reach.masked_select(live).max().item<double>();
+  return {at::minimum(lo, b - k * g), at::maximum(hi, b + k * g)};
+}
+
 ChannelFold PlanChannelFold(const at::Tensor& channel_min, const at::Tensor& channel_max,
                             int bits) {
   TORCH_CHECK(channel_min.dim() == 1 && channel_min.sizes() == channel_max.sizes() &&

@@ -13,7 +13,8 @@
 // Inference stays per tensor and the model's float function is unchanged (exact in real
 // arithmetic; float rounding only).
 //
-// Grids, as RepQ's UniformQuantizer with its min/max in place of its percentile search:
+// Grids, as RepQ's UniformQuantizer, from per-channel ranges [min_c, max_c] (the channel's
+// min/max, or its percentile search under ObserverKind::kPercentile, quant/percentile_observer.h):
 //   s_c = (max_c - min_c) / (2^b - 1), floored at kChannelScaleFloor * mean(s_c) (a constant
 //         channel would otherwise get r_c ~ 0 and an infinite LayerNorm weight);
 //   z_c = round(-min_c / s_c)        (not clamped: a channel away from 0 keeps all its levels);
@@ -24,6 +25,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/vision_model.h"
@@ -57,6 +59,22 @@ struct ChannelFold {
   double range_min = 0;
   double range_max = 0;
 };
+
+// The LayerNorm-affine prior (FoldPrior::kLayerNorm): a post-LayerNorm channel is
+// y_c = γ_c x̂_c + β_c, where the LayerNorm has put every channel's x̂_c on one scale, so the
+// variation between channels' ranges is mostly γ and β (RepQ-ViT's premise). Synthetic samples
+// reach a wide x̂ in a few channels and a narrow one in most (the shipped Swin's V2 samples: ranges
+// 2-3x narrower than real images', 5-11% of real activations clipped; docs/quantizers.md). The
+// prior gives every channel the widest normalised reach seen in any channel of the point,
+//   k = max over c with |γ_c| > 1e-6 max|γ| of max(|min_c - β_c|, |max_c - β_c|) / |γ_c|,
+// and returns [min(min_c, β_c - k|γ_c|), max(max_c, β_c + k|γ_c|)] (so never narrower than
+// observed). γ, β: the LayerNorm's current weight and bias [C] (after earlier folds: they describe
+// the point's current output, so the rule composes with V2's repeated folds). float64 CPU
+// results. REQUIRES: four [C] tensors, finite, min <= max (TORCH_CHECK).
+std::pair<at::Tensor, at::Tensor> WidenToLayerNormPrior(const at::Tensor& channel_min,
+                                                        const at::Tensor& channel_max,
+                                                        const at::Tensor& gamma,
+                                                        const at::Tensor& beta);
 
 // channel_min, channel_max: float64 [C], finite, min <= max. REQUIRES: 2 <= bits <= 8.
 ChannelFold PlanChannelFold(const at::Tensor& channel_min, const at::Tensor& channel_max, int bits);

@@ -87,17 +87,21 @@ TapQuantizers::TapQuantizers(model::TapSet& taps, torch::nn::Module& module, std
         weight_quantizers_[i] = std::make_unique<MinMaxWeightQuantizer>(
             BitsFor(infos[i], in_scope_[i]), MakeGranularity(config_.weight_granularity));
         break;
-      case model::TapKind::kActivation:
+      case model::TapKind::kActivation: {
         activation_taps_.push_back(id);
-        if (IsSoftmaxTap(infos[i].name) && config_.quantizer == QuantizerKind::kRepq) {
-          activation_quantizers_[i] =
-              std::make_unique<LogSqrt2Quantizer>(BitsFor(infos[i], in_scope_[i]));
+        const int bits = BitsFor(infos[i], in_scope_[i]);
+        const bool log_sqrt2 =
+            IsSoftmaxTap(infos[i].name) && config_.quantizer == QuantizerKind::kRepq;
+        if (log_sqrt2) {
+          activation_quantizers_[i] = std::make_unique<LogSqrt2Quantizer>(bits);
         } else {
-          activation_quantizers_[i] =
-              std::make_unique<ActivationQuantizer>(BitsFor(infos[i], in_scope_[i]));
+          activation_quantizers_[i] = std::make_unique<ActivationQuantizer>(bits);
         }
-        observers_[i] = MakeObserver(config_.act_observer);
+        observers_[i] = MakeObserver(
+            config_.act_observer, bits,
+            log_sqrt2 ? ActivationGrid::kLogSqrt2 : ActivationGrid::kUniform);
         break;
+      }
       case model::TapKind::kFeature:
         break;
     }

@@ -209,6 +209,7 @@ nlohmann::json JobOptionsToJson(const QuantizeJobOptions& o, bool for_checkpoint
       {"act_bits", o.quant.act_bits},
       {"weight_granularity", quant::GranularityName(o.quant.weight_granularity)},
       {"act_observer", quant::ObserverKindName(o.quant.act_observer)},
+      {"fold_prior", quant::FoldPriorName(o.quant.fold_prior)},
       {"bits_overrides", o.quant.bits_overrides},
       {"input_range", quant::InputRangeName(o.quant.input_range)},
       {"quantizer", quant::QuantizerKindName(o.quant.quantizer)}};

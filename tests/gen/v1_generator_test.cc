@@ -57,8 +57,12 @@ TEST(V1GeneratorTest, LossDecreasesAndSamplesStayInThePixelBox) {
     EXPECT_LT(Mean(losses, 35, 40), Mean(losses, 0, 5)) << teacher->config().name;
     // The golden ViT's logits are large (its weights were scaled up), so its class term falls;
     // the tiny Swin's are near zero at init (CE stays at ln 10), so only its total can.
+    // How far it falls in 40 steps depends on the machine's float arithmetic: below 0.75x on the
+    // machines this test was written on, 2.09 against 2.40 (0.87x) on Debian 12's LibTorch
+    // 1.13.1+dfsg-4 with OpenBLAS 0.3.21 on 2026-12-07, at this change and before it (8cf7f2b).
+    // So the test asks for a fall, not for its size.
     if (teacher->config().arch == model::Arch::kViT) {
-      EXPECT_LT(Mean(ce, 35, 40), 0.75 * Mean(ce, 0, 5));
+      EXPECT_LT(Mean(ce, 35, 40), Mean(ce, 0, 5));
     }
     auto [lo, hi] = model::NormalisedPixelRange(teacher->config());
     const at::Tensor x = batch.images.detach();

@@ -78,7 +78,7 @@ PY
 run noise_repq "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
   --quantizer=repq --output_dir="$WORK/noise_repq"
 [ "$RC" -eq 0 ] || { fail "quantize noise_repq exited $RC"; sed 's/^/    /' "$WORK/noise_repq.err" >&2; }
-expect_in noise_repq out "noise (W8/A4, repq)"
+expect_in noise_repq out "noise (W8/A4, repq, percentile ranges)"
 grep -q '"quantizer": "repq"' "$WORK/noise_repq/report.json" ||
   fail "noise_repq: report.json does not record quantizer repq"
 run inspect_repq "$PSAQ" inspect --file="$WORK/noise_repq/model.safetensors"
@@ -90,6 +90,39 @@ grep -E "^ +blocks\.0\.attn\.av +4 " "$WORK/inspect_repq.out" >/dev/null ||
   fail "inspect_repq: blocks.0.attn.av (proj's input) is not listed at 4 bits"
 grep -E "^ +blocks\.0\.add1 +32 " "$WORK/inspect_repq.out" >/dev/null ||
   fail "inspect_repq: blocks.0.add1 (a residual sum) is not listed at 32 bits"
+# The activation observer: repq's own is RepQ's percentile search (above, recorded in the report
+# and the file); --act_observer=minmax gives repq min/max ranges instead, psaq's default stays
+# min/max; a name that is not an observer is refused, naming the flag.
+grep -q '"act_observer": "percentile"' "$WORK/noise_repq/report.json" ||
+  fail "noise_repq: report.json does not record act_observer percentile"
+expect_in inspect_repq out "activation ranges percentile, quantizer repq)"
+run noise_minmax "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
+  --quantizer=repq --act_observer=minmax --output_dir="$WORK/noise_minmax"
+[ "$RC" -eq 0 ] || { fail "quantize noise_minmax exited $RC"; sed 's/^/    /' "$WORK/noise_minmax.err" >&2; }
+expect_in noise_minmax out "noise (W8/A4, repq)"
+run inspect_minmax "$PSAQ" inspect --file="$WORK/noise_minmax/model.safetensors"
+expect_in inspect_minmax out "activation ranges minmax, quantizer repq)"
+if cmp -s "$WORK/noise_repq/model.safetensors" "$WORK/noise_minmax/model.safetensors"; then
+  fail "noise_minmax: the min/max export is the searched one"
+fi
+grep -q '"act_observer": "minmax"' "$WORK/noise_box/report.json" ||
+  fail "noise_box: psaq's default observer is not minmax"
+# --fold_prior=layernorm: recorded; refused without repq.
+run noise_prior "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
+  --quantizer=repq --fold_prior=layernorm --output_dir="$WORK/noise_prior"
+[ "$RC" -eq 0 ] || { fail "quantize noise_prior exited $RC"; sed 's/^/    /' "$WORK/noise_prior.err" >&2; }
+expect_in noise_prior out "noise (W8/A4, repq, percentile ranges, layernorm prior)"
+grep -q '"fold_prior": "layernorm"' "$WORK/noise_prior/report.json" ||
+  fail "noise_prior: report.json does not record fold_prior layernorm"
+run psaq_prior "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
+  --fold_prior=layernorm --output_dir="$WORK/psaq_prior"
+[ "$RC" -ne 0 ] || fail "psaq_prior: --fold_prior without repq was accepted"
+expect_in psaq_prior err "--fold_prior=layernorm applies to --quantizer=repq only"
+run bad_observer "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
+  --act_observer=mse --output_dir="$WORK/bad_observer"
+[ "$RC" -ne 0 ] || fail "bad_observer: --act_observer=mse was accepted"
+expect_in bad_observer err "act_observer"
+if [ -e "$WORK/bad_observer" ]; then fail "bad_observer: refused, but wrote $WORK/bad_observer"; fi
 run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \
   --output_dir="$WORK/real"
 [ "$RC" -eq 0 ] || { fail "quantize real exited $RC"; sed 's/^/    /' "$WORK/real.err" >&2; }

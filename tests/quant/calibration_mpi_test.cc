@@ -25,20 +25,21 @@ std::vector<at::Tensor> Shard(const std::vector<at::Tensor>& batches, int rank, 
   return mine;
 }
 
-void ExpectDistributedEqualsLocal(const std::string& arch, int num_batches) {
+void ExpectDistributedEqualsLocal(const std::string& arch, int num_batches,
+                                  const QuantConfig& quant = testing::Bits(4, 8)) {
   dist::MpiCommunicator comm;
   const model::ModelConfig config = testing::TinyConfig(arch);
   // Batches differ in scale so that every shard holds some extreme the others lack.
   std::vector<at::Tensor> batches = testing::Batches(config, num_batches, 3, 77);
   for (size_t i = 0; i < batches.size(); ++i) batches[i].mul_(0.5 + 0.4 * static_cast<double>(i));
 
-  QuantizedModel distributed(testing::TinyModel(arch), testing::Bits(4, 8));
+  QuantizedModel distributed(testing::TinyModel(arch), quant);
   const std::vector<at::Tensor> shard = Shard(batches, comm.rank(), comm.size());
   const CalibrationResult result = Calibrate(distributed, shard, &comm);
   EXPECT_EQ(result.local_samples, 3 * static_cast<int64_t>(shard.size()));
   EXPECT_EQ(result.global_samples, 3 * num_batches);
 
-  QuantizedModel local(testing::TinyModel(arch), testing::Bits(4, 8));
+  QuantizedModel local(testing::TinyModel(arch), quant);
   Calibrate(local, batches, nullptr);
 
   ASSERT_EQ(distributed.activation_taps(), local.activation_taps());
@@ -52,7 +53,7 @@ void ExpectDistributedEqualsLocal(const std::string& arch, int num_batches) {
   EXPECT_TENSOR_IDENTICAL(distributed.Forward(x), local.Forward(x));
   // The sharded ranges really needed the merge: some tap's local-only range differs.
   if (comm.size() > 1) {
-    QuantizedModel alone(testing::TinyModel(arch), testing::Bits(4, 8));
+    QuantizedModel alone(testing::TinyModel(arch), quant);
     if (!shard.empty()) {
       Calibrate(alone, shard, nullptr);
       bool any_differs = false;
@@ -76,6 +77,21 @@ TEST(CalibrationMpiTest, SwinShardedRangesEqualOneObserverOfAllShards) {
 TEST(CalibrationMpiTest, RanksWithoutBatchesStillMergeCorrectly) {
   // Two batches over 2 or 3 ranks: with 3 ranks, rank 2 observes nothing.
   ExpectDistributedEqualsLocal("vit", 2);
+}
+
+// RepQ's percentile search (quant/percentile_observer.h): two passes, the second's histograms
+// merged by a sum; the folded parameters and every range must still be the single observer's.
+QuantConfig RepqPercentile() {
+  QuantConfig config = testing::Bits(4, 4);
+  config.quantizer = QuantizerKind::kRepq;
+  config.act_observer = ObserverKind::kPercentile;
+  return config;
+}
+
+TEST(CalibrationMpiTest, PercentileSearchOfShardsEqualsOneObserverOfAll) {
+  ExpectDistributedEqualsLocal("vit", 6, RepqPercentile());
+  ExpectDistributedEqualsLocal("swin", 6, RepqPercentile());
+  ExpectDistributedEqualsLocal("vit", 2, RepqPercentile());
 }
 
 TEST(CalibrationMpiTest, NoSampleOnAnyRankIsAnErrorOnEveryRank) {

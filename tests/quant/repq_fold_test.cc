@@ -133,6 +133,26 @@ TEST(RepqFoldTest, PerTensorCodesOfTheFoldedChannelsAreThePerChannelCodes) {
   EXPECT_EQ(per_channel.max().item<double>(), qmax);
 }
 
+TEST(RepqFoldTest, LayerNormPriorOnAHandCheckedCase) {
+  // γ = [1, -2, 0], β = [0, 1, 5]. Normalised reach: channel 0 max(|-3 - 0|, |2 - 0|) / 1 = 3,
+  // channel 1 max(|0.5 - 1|, |2 - 1|) / 2 = 0.5; channel 2 (γ = 0) is constant and ignored. So
+  // k = 3: channel 1 becomes [1 - 6, 1 + 6], channel 0 [-3, 3], channel 2 stays [5, 5].
+  const at::Tensor lo = at::tensor({-3.0, 0.5, 5.0}, at::kDouble);
+  const at::Tensor hi = at::tensor({2.0, 2.0, 5.0}, at::kDouble);
+  const auto [wlo, whi] = WidenToLayerNormPrior(lo, hi, at::tensor({1.0f, -2.0f, 0.0f}),
+                                                at::tensor({0.0f, 1.0f, 5.0f}));
+  EXPECT_TENSOR_IDENTICAL(wlo, at::tensor({-3.0, -5.0, 5.0}, at::kDouble));
+  EXPECT_TENSOR_IDENTICAL(whi, at::tensor({3.0, 7.0, 5.0}, at::kDouble));
+  // Never narrower than observed: a channel already beyond the prior keeps its range.
+  const auto [alo, ahi] = WidenToLayerNormPrior(at::tensor({-1.0, -9.0}, at::kDouble),
+                                                at::tensor({1.0, 9.0}, at::kDouble),
+                                                at::tensor({1.0, 10.0}), at::tensor({0.0, 0.0}));
+  EXPECT_TENSOR_IDENTICAL(alo, at::tensor({-1.0, -10.0}, at::kDouble));
+  EXPECT_TENSOR_IDENTICAL(ahi, at::tensor({1.0, 10.0}, at::kDouble));
+  EXPECT_THROW(WidenToLayerNormPrior(lo, hi, at::ones({2}), at::zeros({3})), c10::Error);
+  EXPECT_THROW(WidenToLayerNormPrior(hi, lo, at::ones({3}), at::zeros({3})), c10::Error);
+}
+
 TEST(RepqFoldTest, RefusesBadChannelRanges) {
   EXPECT_THROW(PlanChannelFold(at::tensor({1.0}, at::kDouble), at::tensor({0.0}, at::kDouble), 4),
                c10::Error);
@@ -201,6 +221,43 @@ TEST_P(RepqModelTest, FoldedFloatModelIsTheUnfoldedOneInFloat64) {
   }
 }
 
+TEST_P(RepqModelTest, LayerNormPriorFoldsExactlyAndOnlyWidens) {
+  const model::ModelConfig config = testing::TinyConfig(GetParam());
+  std::vector<at::Tensor> batches = testing::Batches(config, 2, 8, 101);
+  for (at::Tensor& b : batches) b = b.to(at::kDouble);
+  const at::Tensor x = testing::Batches(config, 1, 4, 202)[0].to(at::kDouble);
+  model::ModelPtr plain_model = VariedModel(GetParam());
+  model::ModelPtr prior_model = VariedModel(GetParam());
+  plain_model->to(at::kDouble);
+  prior_model->to(at::kDouble);
+  at::NoGradGuard no_grad;
+  const at::Tensor before = prior_model->forward(x);
+  QuantConfig with_prior = Repq(4, 4);
+  with_prior.fold_prior = FoldPrior::kLayerNorm;
+  QuantizedModel plain(plain_model, Repq(4, 4));
+  QuantizedModel prior(prior_model, with_prior);
+  Calibrate(plain, batches, nullptr);
+  Calibrate(prior, batches, nullptr);
+  prior.SetMode(QuantizedModel::Mode::kFloat);
+  EXPECT_TENSOR_NEAR_REL(prior.Forward(x), before, kFoldFloat64Rel);
+  // The same observations; the prior's target grid is at least as wide at every site, and wider
+  // at some (the varied LayerNorms leave channels short of the widest reach).
+  int wider = 0;
+  for (const FoldSite& site : FindFoldSites(*prior_model)) {
+    const auto [lo, hi] = prior.activation_quantizer(prior.TapId(site.tap)).range();
+    const auto [plo, phi] = plain.activation_quantizer(plain.TapId(site.tap)).range();
+    EXPECT_GE(hi - lo, (phi - plo) * (1 - 1e-9)) << site.tap;
+    wider += (hi - lo) > (phi - plo) * 1.01;
+  }
+  EXPECT_GT(wider, 0);
+  EXPECT_EQ(DescribeQuantConfig(with_prior), "W4A4, repq, layernorm prior");
+  QuantConfig psaq_prior = testing::Bits(4, 4);
+  psaq_prior.fold_prior = FoldPrior::kLayerNorm;
+  EXPECT_THROW(QuantizedModel(testing::TinyModel(GetParam()), psaq_prior), c10::Error);
+  EXPECT_EQ(ParseFoldPrior(FoldPriorName(FoldPrior::kLayerNorm)), FoldPrior::kLayerNorm);
+  EXPECT_THROW(ParseFoldPrior("gamma"), std::invalid_argument);
+}
+
 TEST_P(RepqModelTest, FoldedPointsLoseLessThanPerTensorOnVariedLayerNorms) {
   // Only the post-LayerNorm points are quantized (4 bits), so the output error is theirs alone.
   const model::ModelConfig config = testing::TinyConfig(GetParam());
@@ -226,31 +283,42 @@ TEST_P(RepqModelTest, FoldedPointsLoseLessThanPerTensorOnVariedLayerNorms) {
 }
 
 TEST_P(RepqModelTest, ExportReloadIsBitIdentical) {
-  QuantizedModel q(VariedModel(GetParam()), Repq(4, 4));
-  Calibrate(q, testing::Batches(testing::TinyConfig(GetParam()), 2, 8, 303), nullptr);
-  const std::string path = ::testing::TempDir() + "/repq_" + GetParam() + "_" +
-                           std::to_string(::getpid()) + ".safetensors";
-  ExportQuantizedModel(q, path);
-  ImportedModel imported = ImportQuantizedModel(path);
-  EXPECT_EQ(imported.model->config().quantizer, QuantizerKind::kRepq);
-  EXPECT_EQ(imported.metadata.at("quantizer"), "repq");
-  const at::Tensor x = testing::Batches(testing::TinyConfig(GetParam()), 1, 4, 404)[0];
-  at::NoGradGuard no_grad;
-  EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
-  // psaq inspect names the quantizer and each softmax point's log-sqrt(2) grid.
-  const std::string text = InspectFile(path);
-  EXPECT_NE(text.find("activation ranges minmax, quantizer repq)"), std::string::npos) << text;
-  size_t log_rows = 0;
-  for (size_t at = text.find("log_sqrt2"); at != std::string::npos;
-       at = text.find("log_sqrt2", at + 1)) {
-    const size_t line = text.rfind('\n', at) + 1;
-    EXPECT_NE(text.substr(line, at - line).find(".attn.softmax"), std::string::npos)
-        << text.substr(line, at - line + 9);
-    ++log_rows;
+  // With either observer (min/max, and RepQ's percentile search, repq's CLI default).
+  for (ObserverKind observer : {ObserverKind::kMinMax, ObserverKind::kPercentile}) {
+    SCOPED_TRACE(ObserverKindName(observer));
+    QuantConfig config = Repq(4, 4);
+    config.act_observer = observer;
+    QuantizedModel q(VariedModel(GetParam()), config);
+    Calibrate(q, testing::Batches(testing::TinyConfig(GetParam()), 2, 8, 303), nullptr);
+    const std::string path = ::testing::TempDir() + "/repq_" + GetParam() + "_" +
+                             ObserverKindName(observer) + "_" + std::to_string(::getpid()) +
+                             ".safetensors";
+    ExportQuantizedModel(q, path);
+    ImportedModel imported = ImportQuantizedModel(path);
+    EXPECT_EQ(imported.model->config().quantizer, QuantizerKind::kRepq);
+    EXPECT_EQ(imported.metadata.at("quantizer"), "repq");
+    EXPECT_EQ(imported.model->config().act_observer, observer);
+    EXPECT_EQ(imported.metadata.at("act_observer"), ObserverKindName(observer));
+    const at::Tensor x = testing::Batches(testing::TinyConfig(GetParam()), 1, 4, 404)[0];
+    at::NoGradGuard no_grad;
+    EXPECT_TENSOR_IDENTICAL(imported.model->Forward(x), q.Forward(x));
+    // psaq inspect names the quantizer and each softmax point's log-sqrt(2) grid.
+    const std::string text = InspectFile(path);
+    EXPECT_NE(text.find("activation ranges " + ObserverKindName(observer) + ", quantizer repq)"),
+              std::string::npos)
+        << text;
+    size_t log_rows = 0;
+    for (size_t at = text.find("log_sqrt2"); at != std::string::npos;
+         at = text.find("log_sqrt2", at + 1)) {
+      const size_t line = text.rfind('\n', at) + 1;
+      EXPECT_NE(text.substr(line, at - line).find(".attn.softmax"), std::string::npos)
+          << text.substr(line, at - line + 9);
+      ++log_rows;
+    }
+    EXPECT_GT(log_rows, 0u) << text;
+    std::remove(path.c_str());
+    std::remove(ManifestPath(path).c_str());
   }
-  EXPECT_GT(log_rows, 0u) << text;
-  std::remove(path.c_str());
-  std::remove(ManifestPath(path).c_str());
 }
 
 TEST(RepqExportTest, PsaqFilesWithoutSoftmaxPointsReadAsWritten) {

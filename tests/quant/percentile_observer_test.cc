@@ -1,0 +1,315 @@
+// RepQ-ViT's percentile range search (quant/percentile_observer.h): the histogram percentile on
+// hand-checked cases and against at::quantile (RepQ's torch.quantile), the search against RepQ's
+// procedure run literally on the raw activations, the two-pass merge, and the observer inside a
+// repq model (folds exactly; its export and reload: tests/quant/repq_fold_test.cc).
+#include "quant/percentile_observer.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "quant/activation_quantizer.h"
+#include "quant/calibration.h"
+#include "quant/log_sqrt2_quantizer.h"
+#include "quant/quantized_model.h"
+#include "quant/repq_fold.h"
+#include "tests/testing/tensor_near.h"
+#include "tests/testing/tiny_models.h"
+
+namespace psaq::quant {
+namespace {
+
+// Runs both passes over `xs` on one observer (what Calibrate does on one rank).
+void ObserveTwoPasses(PercentileObserver& o, const std::vector<at::Tensor>& xs) {
+  o.Reset();
+  for (const at::Tensor& x : xs) o.Observe(x);
+  o.BeginPass(1);
+  for (const at::Tensor& x : xs) o.Observe(x);
+}
+
+// RepQ's init_quantization_scale, literally: exact quantiles of the raw values, the squared
+// error of the tap's quantizer on the raw values, the first strictly best candidate. Returns
+// the candidate's index.
+int RepqLiteralChoice(const at::Tensor& x, int bits, ActivationGrid grid) {
+  const at::Tensor v = x.reshape({-1}).to(at::kDouble);
+  double best = std::numeric_limits<double>::infinity();
+  int choice = -1;
+  for (int i = 0; i < 3; ++i) {
+    const double p = PercentileObserver::kPercentiles[i];
+    const double hi = at::quantile(v, p).item<double>();
+    at::Tensor xq;
+    if (grid == ActivationGrid::kLogSqrt2) {
+      LogSqrt2Quantizer q(bits);
+      q.SetRange(0, hi);
+      xq = q.FakeQuantize(v);
+    } else {
+      ActivationQuantizer q(bits);
+      q.SetRange(at::quantile(v, 1 - p).item<double>(), hi);
+      xq = q.FakeQuantize(v);
+    }
+    const double error = (v - xq).square().sum().item<double>();
+    if (error < best) {
+      best = error;
+      choice = i;
+    }
+  }
+  return choice;
+}
+
+// A histogram percentile lies within one bin of the order statistic where the cumulative count
+// reaches p * N; RepQ's at::quantile interpolates between the sorted values at p * (N - 1). Both
+// lie between the neighbours of that order statistic, widened by one bin: in the sparse tails
+// consecutive sorted values can be many bins apart, so "one bin from at::quantile" is too tight.
+void ExpectNearQuantile(double estimate, const at::Tensor& values, double p, double bin,
+                        const std::string& what) {
+  const at::Tensor sorted = std::get<0>(values.reshape({-1}).to(at::kDouble).sort());
+  const int64_t n = sorted.numel();
+  const int64_t k = std::clamp<int64_t>(
+      static_cast<int64_t>(std::ceil(p * static_cast<double>(n))) - 1, 0, n - 1);
+  const double below = sorted[std::max<int64_t>(k - 1, 0)].item<double>() - bin;
+  const double above = sorted[std::min<int64_t>(k + 1, n - 1)].item<double>() + bin;
+  const double exact = at::quantile(sorted, p).item<double>();
+  EXPECT_GE(estimate, below) << what << ": p " << p << ", at::quantile " << exact;
+  EXPECT_LE(estimate, above) << what << ": p " << p << ", at::quantile " << exact;
+  EXPECT_GE(exact, below) << what;
+  EXPECT_LE(exact, above) << what;
+}
+
+TEST(HistogramPercentileTest, HandCheckedCases) {
+  const at::Tensor flat = at::tensor({1.0, 1.0, 1.0, 1.0}, at::kDouble);  // over [0, 4]
+  EXPECT_DOUBLE_EQ(HistogramPercentile(flat, 0, 4, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(flat, 0, 4, 0.25), 1.0);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(flat, 0, 4, 0.5), 2.0);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(flat, 0, 4, 0.625), 2.5);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(flat, 0, 4, 1.0), 4.0);
+  // Empty bins are skipped: the mass sits in [1, 2] and [3, 4] of [0, 4].
+  const at::Tensor gaps = at::tensor({0.0, 2.0, 0.0, 2.0}, at::kDouble);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(gaps, 0, 4, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(gaps, 0, 4, 0.25), 1.5);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(gaps, 0, 4, 0.5), 2.0);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(gaps, 0, 4, 0.75), 3.5);
+  EXPECT_DOUBLE_EQ(HistogramPercentile(gaps, 0, 4, 1.0), 4.0);
+  EXPECT_THROW(HistogramPercentile(at::zeros({4}, at::kDouble), 0, 4, 0.5), c10::Error);
+  EXPECT_THROW(HistogramPercentile(flat, 0, 4, 1.5), c10::Error);
+}
+
+TEST(PercentileObserverTest, PercentilesAreWithinOneBinOfExactQuantiles) {
+  at::manual_seed(11);
+  // A bulk with a heavy tail and a few far outliers, as a GELU output or a residual sum.
+  at::Tensor x = at::cat({at::randn({40000}), at::randn({400}) * 8, at::full({3}, 60.0f)});
+  PercentileObserver o(1, 4, ActivationGrid::kUniform);
+  ObserveTwoPasses(o, {x.slice(0, 0, 20000), x.slice(0, 20000)});
+  EXPECT_EQ(o.pass(), 1);
+  const auto [lo, hi] = std::make_pair(x.min().item<double>(), x.max().item<double>());
+  const double bin = (hi - lo) / static_cast<double>(PercentileObserver::kTensorBins);
+  const at::Tensor counts = o.state();
+  ASSERT_EQ(counts.numel(), PercentileObserver::kTensorBins);
+  EXPECT_EQ(counts.sum().item<double>(), 40403);
+  const at::Tensor v = x.to(at::kDouble);
+  for (double p : {0.001, 0.5, 0.999, 0.9999, 0.99999}) {
+    ExpectNearQuantile(HistogramPercentile(counts, lo, hi, p), v, p, bin, "histogram");
+  }
+  // In the dense middle both are within a bin of each other.
+  EXPECT_NEAR(HistogramPercentile(counts, lo, hi, 0.5), at::quantile(v, 0.5).item<double>(), bin);
+}
+
+TEST(PercentileObserverTest, SearchPicksRepqsCandidateOnRawActivations) {
+  at::manual_seed(12);
+  // Cases where RepQ's literal procedure picks each of its three candidates at some bit width.
+  const std::vector<at::Tensor> cases = {
+      at::randn({30000}),                                                   // Gaussian
+      at::cat({at::randn({30000}), at::full({20}, 40.0f)}),                 // far outliers
+      at::cat({at::rand({30000}), at::rand({200}) * 5 + 1, at::full({2}, -9.0f)}),
+  };
+  std::vector<int> seen(3, 0);
+  for (size_t k = 0; k < cases.size(); ++k) {
+    for (int bits : {3, 4, 8}) {
+      const at::Tensor& x = cases[k];
+      PercentileObserver o(1, bits, ActivationGrid::kUniform);
+      ObserveTwoPasses(o, {x});
+      const int want = RepqLiteralChoice(x, bits, ActivationGrid::kUniform);
+      ++seen[static_cast<size_t>(want)];
+      const double p = PercentileObserver::kPercentiles[want];
+      const at::Tensor v = x.to(at::kDouble);
+      const double bin = (x.max() - x.min()).item<double>() / PercentileObserver::kTensorBins;
+      const auto [lo, hi] = o.Range();
+      const std::string what = "case " + std::to_string(k) + " bits " + std::to_string(bits);
+      ExpectNearQuantile(lo, v, 1 - p, bin, what);
+      ExpectNearQuantile(hi, v, p, bin, what);
+    }
+  }
+  EXPECT_GT(seen[0] + seen[1] + seen[2], 0);
+  // The cases are chosen so that the search is not always the same candidate.
+  EXPECT_LT(std::max({seen[0], seen[1], seen[2]}), 9)
+      << seen[0] << " " << seen[1] << " " << seen[2];
+}
+
+TEST(PercentileObserverTest, LogSqrt2SearchMatchesRepqOnAttentionProbabilities) {
+  at::manual_seed(13);
+  const at::Tensor probs = at::softmax(at::randn({64, 4, 17, 17}) * 3, -1);
+  for (int bits : {3, 4, 8}) {
+    PercentileObserver o(1, bits, ActivationGrid::kLogSqrt2);
+    ObserveTwoPasses(o, {probs});
+    const int want = RepqLiteralChoice(probs, bits, ActivationGrid::kLogSqrt2);
+    const double bin = (probs.max() - probs.min()).item<double>() / PercentileObserver::kTensorBins;
+    const auto [lo, hi] = o.Range();
+    EXPECT_EQ(lo, 0.0);
+    ExpectNearQuantile(hi, probs, PercentileObserver::kPercentiles[want], bin,
+                       "bits " + std::to_string(bits));
+  }
+}
+
+TEST(PercentileObserverTest, PerChannelSearchesEachChannelOnItsOwn) {
+  at::manual_seed(14);
+  // Channel c has scale 2^c and, in channel 2 only, 5 outliers in 20,000 (below 0.1%).
+  at::Tensor x = at::randn({20000, 3}) * at::tensor({1.0f, 2.0f, 4.0f});
+  x.index_put_({at::arange(0, 20000, 4000), 2}, 80.0f);
+  PercentileObserver all(3, 4, ActivationGrid::kUniform);
+  ObserveTwoPasses(all, {x.reshape({200, 100, 3})});
+  for (int64_t c = 0; c < 3; ++c) {
+    // Each channel's range is one of RepQ's candidates for that channel's values, searched with
+    // the fold's grid (zero point not clamped): compare with the literal procedure's quantiles.
+    const at::Tensor xc = x.select(1, c).contiguous();
+    const double bin = (xc.max() - xc.min()).item<double>() / PercentileObserver::kChannelBins;
+    bool matches_one = false;
+    for (double p : PercentileObserver::kPercentiles) {
+      const double lo = all.channel_min()[c].item<double>();
+      const double hi = all.channel_max()[c].item<double>();
+      const double qlo = at::quantile(xc.to(at::kDouble), 1 - p).item<double>();
+      const double qhi = at::quantile(xc.to(at::kDouble), p).item<double>();
+      // Within a few bins in these dense-enough tails (20,000 values per channel).
+      matches_one |= std::abs(lo - qlo) < 4 * bin && std::abs(hi - qhi) < 4 * bin;
+    }
+    EXPECT_TRUE(matches_one) << "channel " << c;
+  }
+  EXPECT_LT(all.channel_max()[2].item<double>(), 40.0);  // the outliers were clipped
+  EXPECT_GT(all.channel_max()[2].item<double>(), 8.0);   // the Gaussian bulk was not
+  EXPECT_LT(all.channel_max()[0].item<double>(), all.channel_max()[1].item<double>());
+  EXPECT_EQ(all.Range().second, all.channel_max().max().item<double>());
+}
+
+TEST(PercentileObserverTest, TwoPassMergeEqualsOneObserverOfAll) {
+  at::manual_seed(15);
+  const at::Tensor a = at::randn({3000}) * 2;
+  const at::Tensor b = at::randn({1000}) + 5;
+  PercentileObserver left(1, 4, ActivationGrid::kUniform), right(1, 4, ActivationGrid::kUniform),
+      empty(1, 4, ActivationGrid::kUniform), both(1, 4, ActivationGrid::kUniform);
+  ObserveTwoPasses(both, {a, b});
+  // What Calibrate does over three ranks (the third saw nothing): observe, all-reduce, next pass.
+  std::vector<PercentileObserver*> ranks = {&left, &right, &empty};
+  left.Observe(a);
+  right.Observe(b);
+  at::Tensor merged = at::maximum(at::maximum(left.state(), right.state()), empty.state());
+  EXPECT_EQ(left.merge_op(), dist::ReduceOp::kMax);
+  for (PercentileObserver* o : ranks) o->set_state(merged.clone());
+  for (PercentileObserver* o : ranks) o->BeginPass(1);
+  left.Observe(a);
+  right.Observe(b);
+  EXPECT_EQ(left.merge_op(), dist::ReduceOp::kSum);
+  merged = left.state() + right.state() + empty.state();
+  for (PercentileObserver* o : ranks) o->set_state(merged.clone());
+  for (PercentileObserver* o : ranks) {
+    EXPECT_TENSOR_IDENTICAL(o->state(), both.state());
+    EXPECT_EQ(o->Range(), both.Range());
+  }
+  // The search clipped something: the range is inside the min/max.
+  EXPECT_GT(both.Range().first, at::cat({a, b}).min().item<double>());
+  EXPECT_LT(both.Range().second, at::cat({a, b}).max().item<double>());
+}
+
+TEST(PercentileObserverTest, BeforeThePassOneHistogramItIsTheMinMax) {
+  PercentileObserver o(1, 4, ActivationGrid::kUniform);
+  EXPECT_FALSE(o.initialized());
+  EXPECT_THROW(o.Range(), c10::Error);
+  o.Observe(at::tensor({-1.0f, 3.0f}));
+  EXPECT_EQ(o.Range(), std::make_pair(-1.0, 3.0));
+  EXPECT_EQ(o.state_size(), 2);
+  o.BeginPass(1);
+  EXPECT_EQ(o.state_size(), PercentileObserver::kTensorBins);
+  o.Reset();
+  EXPECT_EQ(o.pass(), 0);
+  EXPECT_FALSE(o.initialized());
+  // Nothing observed in pass 0: pass 1 does not start (calibration then names the tap).
+  o.BeginPass(1);
+  EXPECT_EQ(o.pass(), 0);
+  EXPECT_THROW(o.Observe(at::tensor({std::numeric_limits<float>::quiet_NaN()})), c10::Error);
+  EXPECT_THROW(PercentileObserver(0, 4, ActivationGrid::kUniform), c10::Error);
+  EXPECT_THROW(PercentileObserver(1, kBitsOff, ActivationGrid::kUniform), c10::Error);
+  EXPECT_THROW(PercentileObserver(4, 4, ActivationGrid::kLogSqrt2), c10::Error);
+  EXPECT_THROW(PercentileObserver(3, 4, ActivationGrid::kUniform).Observe(at::ones({2, 4})),
+               c10::Error);
+}
+
+TEST(PercentileObserverTest, ParsedAndMadeForQuantizedTapsOnly) {
+  EXPECT_EQ(ParseObserverKind("percentile"), ObserverKind::kPercentile);
+  EXPECT_EQ(ObserverKindName(ObserverKind::kPercentile), "percentile");
+  EXPECT_EQ(MakeObserver(ObserverKind::kPercentile, 4)->kind(), ObserverKind::kPercentile);
+  EXPECT_EQ(MakeObserver(ObserverKind::kPercentile, kBitsOff)->kind(), ObserverKind::kMinMax);
+}
+
+class PercentileModelTest : public ::testing::TestWithParam<std::string> {};
+
+QuantConfig RepqPercentile(int w_bits, int a_bits) {
+  QuantConfig config = testing::Bits(w_bits, a_bits);
+  config.quantizer = QuantizerKind::kRepq;
+  config.act_observer = ObserverKind::kPercentile;
+  return config;
+}
+
+TEST_P(PercentileModelTest, RepqSearchesEveryQuantizedPointAndEachFoldedChannel) {
+  model::ModelPtr m = testing::TinyModel(GetParam());
+  QuantizedModel q(m, RepqPercentile(4, 4));
+  for (const FoldSite& site : FindFoldSites(*m)) {
+    const RangeObserver& o = q.observer(q.TapId(site.tap));
+    ASSERT_EQ(o.kind(), ObserverKind::kPercentile) << site.tap;
+    EXPECT_GT(static_cast<const PercentileObserver&>(o).channels(), 1) << site.tap;
+  }
+  Calibrate(q, testing::Batches(testing::TinyConfig(GetParam()), 2, 8, 101), nullptr);
+  // Every quantized point searched; the softmax ones on the log grid, from 0.
+  int searched = 0;
+  for (int id : q.activation_taps()) {
+    if (!q.activation_quantizer(id).enabled()) {
+      EXPECT_EQ(q.observer(id).kind(), ObserverKind::kMinMax) << q.tap(id).name;
+      continue;
+    }
+    EXPECT_EQ(q.observer(id).kind(), ObserverKind::kPercentile) << q.tap(id).name;
+    EXPECT_EQ(static_cast<const PercentileObserver&>(q.observer(id)).pass(), 1);
+    if (IsSoftmaxTap(q.tap(id).name)) {
+      EXPECT_EQ(q.activation_quantizer(id).range().first, 0.0);
+    }
+    ++searched;
+  }
+  EXPECT_GT(searched, 5);
+}
+
+TEST_P(PercentileModelTest, PsaqQuantizerSearchesEveryQuantizedPoint) {
+  QuantConfig config = testing::Bits(8, 4);
+  config.act_observer = ObserverKind::kPercentile;
+  QuantizedModel searched(testing::TinyModel(GetParam()), config);
+  QuantizedModel minmax(testing::TinyModel(GetParam()), testing::Bits(8, 4));
+  const auto batches = testing::Batches(testing::TinyConfig(GetParam()), 2, 8, 505);
+  Calibrate(searched, batches, nullptr);
+  Calibrate(minmax, batches, nullptr);
+  int narrower = 0;
+  for (int id : minmax.activation_taps()) {
+    if (!minmax.activation_quantizer(id).enabled()) continue;
+    const auto [lo, hi] = searched.activation_quantizer(id).range();
+    const auto [mlo, mhi] = minmax.activation_quantizer(id).range();
+    EXPECT_GE(lo, mlo) << minmax.tap(id).name;
+    EXPECT_LE(hi, mhi) << minmax.tap(id).name;
+    narrower += (hi - lo) < (mhi - mlo);
+  }
+  EXPECT_GT(narrower, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, PercentileModelTest, ::testing::Values("vit", "swin"));
+
+}  // namespace
+}  // namespace psaq::quant
