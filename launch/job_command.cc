@@ -62,13 +62,9 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
                   const job::JobResult& result) {
   const nlohmann::json& rep = result.report;
   std::vector<std::pair<std::string, std::string>> table;
-  const std::string bits =
-      "W" + std::to_string(options.quant.weight_bits) + "/A" +
-      std::to_string(options.quant.act_bits) +
-      (options.quant.quantizer == quant::QuantizerKind::kRepq ? ", repq" : "") +
-      (options.quant.act_observer == quant::ObserverKind::kPercentile ? ", percentile ranges"
-                                                                       : "") +
-      (options.quant.fold_prior == quant::FoldPrior::kLayerNorm ? ", layernorm prior" : "");
+  const std::string bits = "W" + std::to_string(options.quant.weight_bits) + "/A" +
+                           std::to_string(options.quant.act_bits) +
+                           quant::DescribeQuantMethod(options.quant);
   table.push_back({"method", rep["options"].value("method", std::string("?")) +
                                  (kind == JobKind::kQuantize ? " (" + bits + ")" : "")});
   table.push_back({"samples", std::to_string(rep["options"]["num_samples"].get<int64_t>()) +

@@ -153,26 +153,23 @@ void PercentileObserver::Search() const {
         l + (at::arange(bins_, at::kDouble) + 0.5) * width;  // float64 [bins]
     double best = std::numeric_limits<double>::infinity();
     for (double p : kPercentiles) {
+      // A log grid's range is [0, Δ]; a uniform one's the two-sided percentiles.
+      const bool log_grid = grid_ == ActivationGrid::kLogSqrt2;
       const double top = HistogramPercentile(counts, l, h, p);
-      double cand_lo = 0;
-      double cand_hi = 0;
+      const double cand_lo = log_grid ? 0.0 : HistogramPercentile(counts, l, h, 1 - p);
+      const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
       at::Tensor xq;
-      if (grid_ == ActivationGrid::kLogSqrt2) {
+      if (log_grid) {
         LogSqrt2Quantizer q(bits_);
-        cand_hi = std::max(top, static_cast<double>(kScaleEps));
         q.SetRange(0, cand_hi);
         xq = q.FakeQuantize(centers.clamp_min(0));
       } else if (channels_ == 1) {
         // The tap's own per-tensor grid (zero point clamped to the codes).
-        cand_lo = HistogramPercentile(counts, l, h, 1 - p);
-        cand_hi = top;
         ActivationQuantizer q(bits_);
         q.SetRange(cand_lo, cand_hi);
         xq = FakeQuantizeNoGrad(centers, q.Grid(at::kDouble));
       } else {
         // The grid RepQ's fold gives this channel (quant/repq_fold.h): zero point not clamped.
-        cand_lo = HistogramPercentile(counts, l, h, 1 - p);
-        cand_hi = top;
         const double s = std::max((cand_hi - cand_lo) / qmax, static_cast<double>(kScaleEps));
         UniformGrid grid;
         grid.scale = at::scalar_tensor(s, at::kDouble);

@@ -61,6 +61,11 @@ std::string DescribeQuantConfig(const QuantConfig& config) {
     label += " +" + std::to_string(config.bits_overrides.size()) + " overrides";
   }
   if (config.input_range == InputRange::kPixelBox) label += ", pixel-box input";
+  return label + DescribeQuantMethod(config);
+}
+
+std::string DescribeQuantMethod(const QuantConfig& config) {
+  std::string label;
   if (config.quantizer == QuantizerKind::kRepq) label += ", repq";
   if (config.act_observer == ObserverKind::kPercentile) label += ", percentile ranges";
   if (config.fold_prior == FoldPrior::kLayerNorm) label += ", layernorm prior";

@@ -94,8 +94,12 @@ struct QuantConfig {
 void ValidateQuantConfig(const QuantConfig& config);
 
 // "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty and ", pixel-box
-// input" for InputRange::kPixelBox, ", repq" for QuantizerKind::kRepq, ", percentile ranges" for
-// ObserverKind::kPercentile, ", layernorm prior" for FoldPrior::kLayerNorm.
+// input" for InputRange::kPixelBox, then DescribeQuantMethod.
 std::string DescribeQuantConfig(const QuantConfig& config);
+
+// The method's part of a label: ", repq" for QuantizerKind::kRepq, ", percentile ranges" for
+// ObserverKind::kPercentile, ", layernorm prior" for FoldPrior::kLayerNorm, in that order; empty
+// for PSAQ's own (psaq, min/max). Also the summary line of psaq quantize (launch/job_command.cc).
+std::string DescribeQuantMethod(const QuantConfig& config);
 
 }  // namespace psaq::quant
