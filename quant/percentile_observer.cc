@@ -142,6 +142,8 @@ void PercentileObserver::Search() const {
   searched_min_ = lo.clone();
   searched_max_ = hi.clone();
   const double qmax = static_cast<double>(AsymmetricQMax(bits_));
+  // A log grid's range is [0, Δ]; a uniform one's the two-sided percentiles.
+  const bool log_grid = grid_ == ActivationGrid::kLogSqrt2;
   at::NoGradGuard no_grad;
   for (int64_t c = 0; c < channels_; ++c) {
     const at::Tensor counts = counts_[c];
@@ -153,8 +155,6 @@ void PercentileObserver::Search() const {
         l + (at::arange(bins_, at::kDouble) + 0.5) * width;  // float64 [bins]
     double best = std::numeric_limits<double>::infinity();
     for (double p : kPercentiles) {
-      // A log grid's range is [0, Δ]; a uniform one's the two-sided percentiles.
-      const bool log_grid = grid_ == ActivationGrid::kLogSqrt2;
       const double top = HistogramPercentile(counts, l, h, p);
       const double cand_lo = log_grid ? 0.0 : HistogramPercentile(counts, l, h, 1 - p);
       const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
