@@ -6,7 +6,7 @@
 # directory already holds an evaluated report is not run again.
 # Environment: TEACHERS (default "fmnist_vit fmnist_swin"), CELLS ("w,a,source,quantizer" or
 # "w,a,source,quantizer,observer[,prior]" with observer minmax (the default here, as the first
-# runs) or percentile (--act_observer) and prior none (default) or layernorm (--fold_prior),
+# runs), percentile or mse (--act_observer) and prior none (default) or layernorm (--fold_prior),
 # default "4,4,v2,repq 4,4,real,repq"), SEEDS (default "0 1 2"), RANKS (2), RESULTS_DIR
 # (/tmp/psaq-quantizers), PSAQ_BUILD_DIR.
 set -euo pipefail

@@ -50,12 +50,28 @@ double HistogramPercentile(const at::Tensor& counts, double lo, double hi, doubl
   return std::min(hi, lo + width * static_cast<double>(last + 1));  // round-off in the sum
 }
 
-PercentileObserver::PercentileObserver(int64_t channels, int bits, ActivationGrid grid)
-    : channels_(channels),
+const std::vector<double>& PercentileObserver::MseTails() {
+  static const std::vector<double> tails = [] {
+    std::vector<double> t = {0.0};
+    for (int k = 0; k < kMseLogTails; ++k) {
+      t.push_back(std::pow(10.0, kMseTailLow + (kMseTailHigh - kMseTailLow) * k /
+                                                   static_cast<double>(kMseLogTails - 1)));
+    }
+    return t;
+  }();
+  return tails;
+}
+
+PercentileObserver::PercentileObserver(int64_t channels, int bits, ActivationGrid grid,
+                                       ObserverKind kind)
+    : kind_(kind),
+      channels_(channels),
       bits_(bits),
       grid_(grid),
       bins_(channels == 1 ? kTensorBins : kChannelBins),
       extremes_(std::max<int64_t>(channels, 1)) {
+  TORCH_CHECK(kind == ObserverKind::kPercentile || kind == ObserverKind::kMse,
+              "percentile observer: kind must be percentile or mse, got ", ObserverKindName(kind));
   TORCH_CHECK(channels >= 1, "percentile observer: channels must be >= 1, got ", channels);
   TORCH_CHECK(bits >= kMinBits && bits <= kMaxBits, "percentile observer: bits must be ",
               kMinBits, "..", kMaxBits, ", got ", bits);
@@ -153,11 +169,8 @@ void PercentileObserver::Search() const {
     const double width = (h - l) / static_cast<double>(bins_);
     const at::Tensor centers =
         l + (at::arange(bins_, at::kDouble) + 0.5) * width;  // float64 [bins]
-    double best = std::numeric_limits<double>::infinity();
-    for (double p : kPercentiles) {
-      const double top = HistogramPercentile(counts, l, h, p);
-      const double cand_lo = log_grid ? 0.0 : HistogramPercentile(counts, l, h, 1 - p);
-      const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
+    // The squared error of the tap's grid on [cand_lo, cand_hi].
+    auto error_of = [&](double cand_lo, double cand_hi) {
       at::Tensor xq;
       if (log_grid) {
         LogSqrt2Quantizer q(bits_);
@@ -178,13 +191,49 @@ void PercentileObserver::Search() const {
         grid.qmax = AsymmetricQMax(bits_);
         xq = FakeQuantizeNoGrad(centers, grid);
       }
-      const double error = WeightedError(counts, centers, xq);
+      return WeightedError(counts, centers, xq);
+    };
+    double best = std::numeric_limits<double>::infinity();
+    double best_lo = l, best_hi = h;
+    for (double p : kPercentiles) {
+      const double top = HistogramPercentile(counts, l, h, p);
+      const double cand_lo = log_grid ? 0.0 : HistogramPercentile(counts, l, h, 1 - p);
+      const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
+      const double error = error_of(cand_lo, cand_hi);
       if (error < best) {  // strictly better: ties keep the earlier percentile, as RepQ
         best = error;
-        searched_min_[c] = cand_lo;
-        searched_max_[c] = cand_hi;
+        best_lo = cand_lo;
+        best_hi = cand_hi;
       }
     }
+    if (kind_ == ObserverKind::kMse) {
+      // Coordinate descent from RepQ's choice over the tail masses: the upper end with the lower
+      // fixed, then the lower end with the upper fixed (a log grid has no lower end), twice.
+      for (int round = 0; round < kMseRounds; ++round) {
+        for (double t : MseTails()) {
+          const double top = HistogramPercentile(counts, l, h, 1 - t);
+          const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
+          if (!log_grid && cand_hi <= best_lo) continue;
+          const double error = error_of(best_lo, cand_hi);
+          if (error < best) {
+            best = error;
+            best_hi = cand_hi;
+          }
+        }
+        if (log_grid) break;
+        for (double t : MseTails()) {
+          const double cand_lo = HistogramPercentile(counts, l, h, t);
+          if (cand_lo >= best_hi) continue;
+          const double error = error_of(cand_lo, best_hi);
+          if (error < best) {
+            best = error;
+            best_lo = cand_lo;
+          }
+        }
+      }
+    }
+    searched_min_[c] = best_lo;
+    searched_max_[c] = best_hi;
   }
   searched_ = true;
 }

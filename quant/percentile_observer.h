@@ -25,12 +25,22 @@
 // ranges before the scale reparameterisation, quant/repq_fold.h).
 // Range() is the searched per-tensor range (channels = 1) or the lowest searched channel minimum
 // to the highest maximum; before pass 1 has been observed it is the pass-0 min/max.
+//
+// ObserverKind::kMse (`--act_observer=mse`, psaq's, not RepQ-ViT's) continues from RepQ's choice
+// on the same histogram: a coordinate descent over the tail masses MseTails() (0, and 49 masses
+// spaced evenly in log10 from 1e-7 to 1e-1). A round tries every upper end percentile(1 - t) with
+// the lower end fixed, then every lower end percentile(t) with the upper end fixed (a log grid
+// has only the upper end); kMseRounds rounds, each candidate scored as above and kept only when
+// strictly better. Its histogram error is thus never above the percentile search's, and the
+// ranges merge over ranks the same way. At 4 bits the least-error range of a long-tailed
+// activation (post-GELU, attention outputs) clips far more than the 0.999 percentile does.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "quant/channel_range_observer.h"
 #include "quant/range_observer.h"
@@ -48,10 +58,19 @@ class PercentileObserver : public RangeObserver, public ChannelRangeSource {
   static constexpr int64_t kTensorBins = 16384;
   static constexpr int64_t kChannelBins = 512;
 
-  // REQUIRES: channels >= 1 and 2 <= bits <= 8 (TORCH_CHECK).
-  PercentileObserver(int64_t channels, int bits, ActivationGrid grid);
+  // kMse's tail masses: 0 and kMseLogTails masses 10^kMseTailLow .. 10^kMseTailHigh.
+  static constexpr int kMseLogTails = 49;
+  static constexpr double kMseTailLow = -7.0;
+  static constexpr double kMseTailHigh = -1.0;
+  static constexpr int kMseRounds = 2;
+  // The candidate tail masses of kMse, in the order tried.
+  static const std::vector<double>& MseTails();
 
-  ObserverKind kind() const override { return ObserverKind::kPercentile; }
+  // REQUIRES: kind is kPercentile or kMse, channels >= 1 and 2 <= bits <= 8 (TORCH_CHECK).
+  PercentileObserver(int64_t channels, int bits, ActivationGrid grid,
+                     ObserverKind kind = ObserverKind::kPercentile);
+
+  ObserverKind kind() const override { return kind_; }
   int passes() const override { return 2; }
   // Pass 1 starts the histograms on the ranges observed (and merged) in pass 0. A channel that
   // saw nothing stays in pass 0 (its calibration then fails for it, as with a min/max).
@@ -79,9 +98,11 @@ class PercentileObserver : public RangeObserver, public ChannelRangeSource {
   int pass() const { return pass_; }
 
  private:
-  // Fills searched_min_/searched_max_ from the histograms, once per pass-1 state.
+  // Fills searched_min_/searched_max_ from the histograms, once per pass-1 state: RepQ's
+  // candidates, then kMse's descent.
   void Search() const;
 
+  ObserverKind kind_;
   int64_t channels_;
   int bits_;
   ActivationGrid grid_;

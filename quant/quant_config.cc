@@ -68,6 +68,7 @@ std::string DescribeQuantMethod(const QuantConfig& config) {
   std::string label;
   if (config.quantizer == QuantizerKind::kRepq) label += ", repq";
   if (config.act_observer == ObserverKind::kPercentile) label += ", percentile ranges";
+  if (config.act_observer == ObserverKind::kMse) label += ", mse ranges";
   if (config.fold_prior == FoldPrior::kLayerNorm) label += ", layernorm prior";
   return label;
 }

@@ -67,7 +67,8 @@ struct QuantConfig {
 
   // How activation ranges are estimated during calibration. Default the running min/max of the
   // float activations, as PSAQ; kPercentile is RepQ-ViT's percentile search
-  // (quant/percentile_observer.h), per channel at kRepq's folded points. A config that sets
+  // (quant/percentile_observer.h), per channel at kRepq's folded points; kMse continues that
+  // search over a dense set of clipping tails (the same file). A config that sets
   // quantizer = kRepq sets this too (DefaultObserver) unless it means RepQ with min/max ranges.
   ObserverKind act_observer = ObserverKind::kMinMax;
 
@@ -98,7 +99,7 @@ void ValidateQuantConfig(const QuantConfig& config);
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 // The method's part of a label: ", repq" for QuantizerKind::kRepq, ", percentile ranges" for
-// ObserverKind::kPercentile, ", layernorm prior" for FoldPrior::kLayerNorm, in that order; empty
+// ObserverKind::kPercentile (", mse ranges" for kMse), ", layernorm prior" for FoldPrior::kLayerNorm, in that order; empty
 // for PSAQ's own (psaq, min/max). Also the summary line of psaq quantize (launch/job_command.cc).
 std::string DescribeQuantMethod(const QuantConfig& config);
 

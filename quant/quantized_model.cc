@@ -37,10 +37,11 @@ QuantizedModel::QuantizedModel(model::ModelPtr model, QuantConfig config)
       const int id = model_->taps().Find(site.tap);
       if (!activation_quantizer(id).enabled()) continue;
       const int64_t channels = model_->named_parameters()[site.norm + ".weight"].numel();
-      if (this->config().act_observer == ObserverKind::kPercentile) {
-        ReplaceObserver(id, std::make_unique<PercentileObserver>(channels,
-                                                                 activation_quantizer(id).bits(),
-                                                                 ActivationGrid::kUniform));
+      const ObserverKind kind = this->config().act_observer;
+      if (kind == ObserverKind::kPercentile || kind == ObserverKind::kMse) {
+        ReplaceObserver(id, std::make_unique<PercentileObserver>(
+                                channels, activation_quantizer(id).bits(),
+                                ActivationGrid::kUniform, kind));
       } else {
         ReplaceObserver(id, std::make_unique<ChannelMinMaxObserver>(channels));
       }

@@ -21,6 +21,8 @@ std::string ObserverKindName(ObserverKind kind) {
       return "channel_minmax";
     case ObserverKind::kPercentile:
       return "percentile";
+    case ObserverKind::kMse:
+      return "mse";
   }
   TORCH_INTERNAL_ASSERT(false, "unknown ObserverKind");
 }
@@ -28,8 +30,9 @@ std::string ObserverKindName(ObserverKind kind) {
 ObserverKind ParseObserverKind(const std::string& name) {
   if (name == "minmax") return ObserverKind::kMinMax;
   if (name == "percentile") return ObserverKind::kPercentile;
+  if (name == "mse") return ObserverKind::kMse;
   throw std::invalid_argument("unknown activation observer '" + name +
-                              "' (known: minmax, percentile)");
+                              "' (known: minmax, percentile, mse)");
 }
 
 void RangeObserver::Merge(const RangeObserver& other) {
@@ -107,9 +110,10 @@ std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind, int bits, Activat
     case ObserverKind::kMinMax:
       return std::make_unique<MinMaxObserver>();
     case ObserverKind::kPercentile:
+    case ObserverKind::kMse:
       // A tap that stays float is not searched (bits would be out of the grid's range).
       if (bits == kBitsOff) return std::make_unique<MinMaxObserver>();
-      return std::make_unique<PercentileObserver>(1, bits, grid);
+      return std::make_unique<PercentileObserver>(1, bits, grid, kind);
     case ObserverKind::kChannelMinMax:
       TORCH_CHECK(false, "MakeObserver: a per-channel observer needs its channel count");
   }

@@ -31,10 +31,12 @@ enum class ObserverKind {
                    // quantized model for RepQ's post-LayerNorm points, not a user choice
   kPercentile,     // RepQ-ViT's search: the best of three percentile ranges by squared error
                    // (quant/percentile_observer.h); two passes
+  kMse,            // the percentile search continued over a dense set of clipping tails, least
+                   // squared error (quant/percentile_observer.h; psaq's); two passes
 };
 
-// "minmax", "channel_minmax", "percentile". ParseObserverKind accepts the user's choices for
-// QuantConfig.act_observer ("minmax", "percentile") and throws std::invalid_argument for another
+// "minmax", "channel_minmax", "percentile", "mse". ParseObserverKind accepts the user's choices
+// for QuantConfig.act_observer ("minmax", "percentile", "mse") and throws std::invalid_argument for another
 // name.
 std::string ObserverKindName(ObserverKind kind);
 ObserverKind ParseObserverKind(const std::string& name);
@@ -107,7 +109,7 @@ enum class ActivationGrid {
 
 // The per-tensor observer of `kind` for an activation quantized at `bits` on `grid`. A tap at
 // 32 bits gets a min/max observer whatever the kind (it is not quantized: only calibration's
-// check that the forward reached it reads it). REQUIRES: kind is kMinMax or kPercentile
+// check that the forward reached it reads it). REQUIRES: kind is kMinMax, kPercentile or kMse
 // (TORCH_CHECK; a per-channel observer needs its channel count).
 std::unique_ptr<RangeObserver> MakeObserver(ObserverKind kind, int bits = 8,
                                            ActivationGrid grid = ActivationGrid::kUniform);

@@ -96,17 +96,28 @@ grep -E "^ +blocks\.0\.add1 +32 " "$WORK/inspect_repq.out" >/dev/null ||
 grep -q '"act_observer": "percentile"' "$WORK/noise_repq/report.json" ||
   fail "noise_repq: report.json does not record act_observer percentile"
 expect_in inspect_repq out "activation ranges percentile, quantizer repq)"
-run noise_minmax "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
-  --quantizer=repq --act_observer=minmax --output_dir="$WORK/noise_minmax"
-[ "$RC" -eq 0 ] || { fail "quantize noise_minmax exited $RC"; sed 's/^/    /' "$WORK/noise_minmax.err" >&2; }
-expect_in noise_minmax out "noise (W8/A4, repq)"
-run inspect_minmax "$PSAQ" inspect --file="$WORK/noise_minmax/model.safetensors"
-expect_in inspect_minmax out "activation ranges minmax, quantizer repq)"
-if cmp -s "$WORK/noise_repq/model.safetensors" "$WORK/noise_minmax/model.safetensors"; then
-  fail "noise_minmax: the min/max export is the searched one"
-fi
+# repq_observer NAME OBSERVER LABEL: repq at W8/A4 with --act_observer=OBSERVER, its summary label,
+# the observer recorded in the report and named by psaq inspect, and an export that is not the
+# percentile search's.
+repq_observer() {
+  local name="$1" observer="$2" label="$3"
+  run "$name" "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
+    --quantizer=repq --act_observer="$observer" --output_dir="$WORK/$name"
+  [ "$RC" -eq 0 ] || { fail "quantize $name exited $RC"; sed 's/^/    /' "$WORK/$name.err" >&2; }
+  expect_in "$name" out "noise (W8/A4, $label)"
+  grep -q "\"act_observer\": \"$observer\"" "$WORK/$name/report.json" ||
+    fail "$name: report.json does not record act_observer $observer"
+  run "inspect_$name" "$PSAQ" inspect --file="$WORK/$name/model.safetensors"
+  expect_in "inspect_$name" out "activation ranges $observer, quantizer repq)"
+  if cmp -s "$WORK/noise_repq/model.safetensors" "$WORK/$name/model.safetensors"; then
+    fail "$name: the $observer export is the percentile search's"
+  fi
+}
+repq_observer noise_minmax minmax "repq"
 grep -q '"act_observer": "minmax"' "$WORK/noise_box/report.json" ||
   fail "noise_box: psaq's default observer is not minmax"
+# --act_observer=mse: the percentile search continued over a dense set of clipping tails.
+repq_observer noise_mse mse "repq, mse ranges"
 # --fold_prior=layernorm: recorded; refused without repq.
 run noise_prior "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
   --quantizer=repq --fold_prior=layernorm --output_dir="$WORK/noise_prior"
@@ -119,8 +130,8 @@ run psaq_prior "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 
 [ "$RC" -ne 0 ] || fail "psaq_prior: --fold_prior without repq was accepted"
 expect_in psaq_prior err "--fold_prior=layernorm applies to --quantizer=repq only"
 run bad_observer "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
-  --act_observer=mse --output_dir="$WORK/bad_observer"
-[ "$RC" -ne 0 ] || fail "bad_observer: --act_observer=mse was accepted"
+  --act_observer=kl --output_dir="$WORK/bad_observer"
+[ "$RC" -ne 0 ] || fail "bad_observer: --act_observer=kl was accepted"
 expect_in bad_observer err "act_observer"
 if [ -e "$WORK/bad_observer" ]; then fail "bad_observer: refused, but wrote $WORK/bad_observer"; fi
 run real "$PSAQ" quantize --model="$MODEL" --method=real --dataset=fashion_mnist --num_samples=8 \

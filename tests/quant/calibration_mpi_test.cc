@@ -81,17 +81,21 @@ TEST(CalibrationMpiTest, RanksWithoutBatchesStillMergeCorrectly) {
 
 // RepQ's percentile search (quant/percentile_observer.h): two passes, the second's histograms
 // merged by a sum; the folded parameters and every range must still be the single observer's.
-QuantConfig RepqPercentile() {
+// The mse search reads the same merged histograms.
+QuantConfig RepqSearch(ObserverKind observer) {
   QuantConfig config = testing::Bits(4, 4);
   config.quantizer = QuantizerKind::kRepq;
-  config.act_observer = ObserverKind::kPercentile;
+  config.act_observer = observer;
   return config;
 }
 
 TEST(CalibrationMpiTest, PercentileSearchOfShardsEqualsOneObserverOfAll) {
-  ExpectDistributedEqualsLocal("vit", 6, RepqPercentile());
-  ExpectDistributedEqualsLocal("swin", 6, RepqPercentile());
-  ExpectDistributedEqualsLocal("vit", 2, RepqPercentile());
+  for (ObserverKind observer : {ObserverKind::kPercentile, ObserverKind::kMse}) {
+    SCOPED_TRACE(ObserverKindName(observer));
+    ExpectDistributedEqualsLocal("vit", 6, RepqSearch(observer));
+    ExpectDistributedEqualsLocal("swin", 6, RepqSearch(observer));
+    ExpectDistributedEqualsLocal("vit", 2, RepqSearch(observer));
+  }
 }
 
 TEST(CalibrationMpiTest, NoSampleOnAnyRankIsAnErrorOnEveryRank) {

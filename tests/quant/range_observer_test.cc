@@ -83,7 +83,7 @@ TEST(MinMaxObserverTest, NonFiniteValuesThrow) {
 
 TEST(MinMaxObserverTest, KindNamesRoundTrip) {
   EXPECT_EQ(ParseObserverKind(ObserverKindName(ObserverKind::kMinMax)), ObserverKind::kMinMax);
-  EXPECT_THROW(ParseObserverKind("mse"), std::invalid_argument);
+  EXPECT_THROW(ParseObserverKind("kl"), std::invalid_argument);
   EXPECT_NE(MakeObserver(ObserverKind::kMinMax), nullptr);
 }
 

@@ -283,8 +283,9 @@ TEST_P(RepqModelTest, FoldedPointsLoseLessThanPerTensorOnVariedLayerNorms) {
 }
 
 TEST_P(RepqModelTest, ExportReloadIsBitIdentical) {
-  // With either observer (min/max, and RepQ's percentile search, repq's CLI default).
-  for (ObserverKind observer : {ObserverKind::kMinMax, ObserverKind::kPercentile}) {
+  // With every observer (min/max, RepQ's percentile search, repq's CLI default, and mse).
+  for (ObserverKind observer :
+       {ObserverKind::kMinMax, ObserverKind::kPercentile, ObserverKind::kMse}) {
     SCOPED_TRACE(ObserverKindName(observer));
     QuantConfig config = Repq(4, 4);
     config.act_observer = observer;
