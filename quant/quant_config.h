@@ -99,8 +99,9 @@ void ValidateQuantConfig(const QuantConfig& config);
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 // The method's part of a label: ", repq" for QuantizerKind::kRepq, ", percentile ranges" for
-// ObserverKind::kPercentile (", mse ranges" for kMse), ", layernorm prior" for FoldPrior::kLayerNorm, in that order; empty
-// for PSAQ's own (psaq, min/max). Also the summary line of psaq quantize (launch/job_command.cc).
+// ObserverKind::kPercentile (", mse ranges" for kMse), ", layernorm prior" for
+// FoldPrior::kLayerNorm, in that order; empty for PSAQ's own (psaq, min/max). Also the summary
+// line of psaq quantize (launch/job_command.cc).
 std::string DescribeQuantMethod(const QuantConfig& config);
 
 }  // namespace psaq::quant

@@ -36,8 +36,8 @@ enum class ObserverKind {
 };
 
 // "minmax", "channel_minmax", "percentile", "mse". ParseObserverKind accepts the user's choices
-// for QuantConfig.act_observer ("minmax", "percentile", "mse") and throws std::invalid_argument for another
-// name.
+// for QuantConfig.act_observer ("minmax", "percentile", "mse") and throws std::invalid_argument
+// for another name.
 std::string ObserverKindName(ObserverKind kind);
 ObserverKind ParseObserverKind(const std::string& name);
 

@@ -270,7 +270,9 @@ TEST(MseSearchTest, TailMassesAreZeroThenEvenInLog10) {
   EXPECT_NEAR(t[9], 1e-6, 1e-19);  // 48 steps over 6 decades: 8 per decade
   EXPECT_NEAR(t[25], 1e-4, 1e-17);
   EXPECT_NEAR(t[49], 1e-1, 1e-14);
-  for (size_t i = 2; i < t.size(); ++i) EXPECT_NEAR(t[i] / t[i - 1], std::pow(10.0, 1.0 / 8), 1e-12);
+  for (size_t i = 2; i < t.size(); ++i) {
+    EXPECT_NEAR(t[i] / t[i - 1], std::pow(10.0, 1.0 / 8), 1e-12);
+  }
 }
 
 // The weighted squared error of quantizing `x` on `grid` with the range [lo, hi], the way the
