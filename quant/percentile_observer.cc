@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "quant/activation_quantizer.h"
 #include "quant/log_sqrt2_quantizer.h"
@@ -209,10 +210,15 @@ void PercentileObserver::Search() const {
     if (kind_ == ObserverKind::kMse) {
       // Coordinate descent from RepQ's choice over the tail masses: the upper end with the lower
       // fixed, then the lower end with the upper fixed (a log grid has no lower end), twice.
+      // Each end's candidates are read from the histogram once, before the rounds.
+      std::vector<double> uppers, lowers;
+      for (double t : MseTails()) {
+        const double top = HistogramPercentile(counts, l, h, 1 - t);
+        uppers.push_back(log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top);
+        if (!log_grid) lowers.push_back(HistogramPercentile(counts, l, h, t));
+      }
       for (int round = 0; round < kMseRounds; ++round) {
-        for (double t : MseTails()) {
-          const double top = HistogramPercentile(counts, l, h, 1 - t);
-          const double cand_hi = log_grid ? std::max(top, static_cast<double>(kScaleEps)) : top;
+        for (double cand_hi : uppers) {
           if (!log_grid && cand_hi <= best_lo) continue;
           const double error = error_of(best_lo, cand_hi);
           if (error < best) {
@@ -221,8 +227,7 @@ void PercentileObserver::Search() const {
           }
         }
         if (log_grid) break;
-        for (double t : MseTails()) {
-          const double cand_lo = HistogramPercentile(counts, l, h, t);
+        for (double cand_lo : lowers) {
           if (cand_lo >= best_hi) continue;
           const double error = error_of(cand_lo, best_hi);
           if (error < best) {
