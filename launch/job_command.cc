@@ -62,9 +62,12 @@ void PrintSummary(JobKind kind, const job::QuantizeJobOptions& options,
                   const job::JobResult& result) {
   const nlohmann::json& rep = result.report;
   std::vector<std::pair<std::string, std::string>> table;
-  const std::string bits = "W" + std::to_string(options.quant.weight_bits) + "/A" +
-                           std::to_string(options.quant.act_bits) +
-                           quant::DescribeQuantMethod(options.quant);
+  std::string bits =
+      "W" + std::to_string(options.quant.weight_bits) + "/A" + std::to_string(options.quant.act_bits);
+  if (!options.quant.bits_overrides.empty()) {
+    bits += " with " + quant::BitsOverridesName(options.quant.bits_overrides);
+  }
+  bits += quant::DescribeQuantMethod(options.quant);
   table.push_back({"method", rep["options"].value("method", std::string("?")) +
                                  (kind == JobKind::kQuantize ? " (" + bits + ")" : "")});
   table.push_back({"samples", std::to_string(rep["options"]["num_samples"].get<int64_t>()) +

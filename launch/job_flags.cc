@@ -6,6 +6,7 @@
 #include "launch/job_flags.h"
 
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,13 @@ DEFINE_int32(w_bits, kJob.quant.weight_bits,
 DEFINE_int32(a_bits, kJob.quant.act_bits,
              "Activation bits (2-8; 32 = float activations): asymmetric per tensor from the "
              "calibration min/max, at every quantization point of the model.");
+DEFINE_string(bits_overrides, "",
+              "Bit widths for single quantization points, replacing --w_bits/--a_bits there: "
+              "NAME=BITS pairs joined by commas, a name being a weight (\"head.weight\") or an "
+              "activation point (\"input\": the image) as 'psaq inspect' lists them, BITS 2-8 or "
+              "32 (float). E.g. input=8 keeps the image at 8 bits, as the pixels already are "
+              "(on the shipped Swin at W4/A4 the 4-bit image costs more than any other point; "
+              "docs/quantizers.md). Recorded in the export.");
 DEFINE_string(input_range, psaq::quant::InputRangeName(kJob.quant.input_range).c_str(),
               "Range of the input image's quantizer: calibrated (the calibration images' min/max, "
               "as PSAQ) or pixel_box (every valid image: [(0 - mean)/std, (1 - mean)/std] over "
@@ -223,6 +231,14 @@ bool ValidateFoldPrior(const char* flag, const std::string& v) {
 bool ValidateActObserver(const char* flag, const std::string& v) {
   return v.empty() || psaq::launch::CheckOneOf(flag, v, {"minmax", "percentile", "mse"});
 }
+bool ValidateBitsOverrides(const char* flag, const std::string& v) {
+  try {
+    psaq::quant::ParseBitsOverrides(v);
+    return true;
+  } catch (const std::invalid_argument& e) {
+    return psaq::launch::RefuseFlag(flag, e.what());
+  }
+}
 bool ValidateCheckpointEvery(const char* flag, int64_t v) {
   return v >= -1 ||
          psaq::launch::RefuseFlag(flag, "must be >= 1, 0 or -1, got " + std::to_string(v));
@@ -240,6 +256,7 @@ DEFINE_validator(checkpoint_every, &ValidateCheckpointEvery);
 DEFINE_validator(progress_seconds, &psaq::launch::NonNegativeDouble);
 DEFINE_validator(w_bits, &ValidateBits);
 DEFINE_validator(a_bits, &ValidateBits);
+DEFINE_validator(bits_overrides, &ValidateBitsOverrides);
 DEFINE_validator(input_range, &ValidateInputRange);
 DEFINE_validator(quantizer, &ValidateQuantizer);
 DEFINE_validator(act_observer, &ValidateActObserver);
@@ -405,6 +422,8 @@ const std::vector<JobFlag>& JobFlags() {
       // Quantizer.
       {"w_bits", Scope::kBits, [](Options& o) { o.quant.weight_bits = FLAGS_w_bits; }},
       {"a_bits", Scope::kBits, [](Options& o) { o.quant.act_bits = FLAGS_a_bits; }},
+      {"bits_overrides", Scope::kBits,
+       [](Options& o) { o.quant.bits_overrides = quant::ParseBitsOverrides(FLAGS_bits_overrides); }},
       {"input_range", Scope::kBits,
        [](Options& o) { o.quant.input_range = quant::ParseInputRange(FLAGS_input_range); }},
       {"quantizer", Scope::kBits,

@@ -36,6 +36,48 @@ FoldPrior ParseFoldPrior(const std::string& name) {
   throw std::invalid_argument("unknown fold prior '" + name + "' (none, layernorm)");
 }
 
+std::map<std::string, int> ParseBitsOverrides(const std::string& text) {
+  std::map<std::string, int> overrides;
+  if (text.empty()) return overrides;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string pair =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("'" + pair + "' is not NAME=BITS (a quantization point's name, "
+                                  "'=', its bit width)");
+    }
+    const std::string name = pair.substr(0, eq);
+    const std::string bits_text = pair.substr(eq + 1);
+    int bits = 0;
+    const bool digits = !bits_text.empty() && bits_text.size() <= 2 &&
+                        bits_text.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) bits = std::stoi(bits_text);
+    if (!digits || !IsValidBits(bits)) {
+      throw std::invalid_argument("'" + pair + "': the bit width must be " +
+                                  std::to_string(kMinBits) + ".." + std::to_string(kMaxBits) +
+                                  " or " + std::to_string(kBitsOff));
+    }
+    if (!overrides.emplace(name, bits).second) {
+      throw std::invalid_argument("'" + name + "' is given twice");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return overrides;
+}
+
+std::string BitsOverridesName(const std::map<std::string, int>& overrides) {
+  std::string text;
+  for (const auto& [name, bits] : overrides) {
+    if (!text.empty()) text += ",";
+    text += name + "=" + std::to_string(bits);
+  }
+  return text;
+}
+
 ObserverKind DefaultObserver(QuantizerKind quantizer) {
   return quantizer == QuantizerKind::kRepq ? ObserverKind::kPercentile : ObserverKind::kMinMax;
 }

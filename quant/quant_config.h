@@ -48,6 +48,14 @@ FoldPrior ParseFoldPrior(const std::string& name);
 std::string QuantizerKindName(QuantizerKind kind);
 QuantizerKind ParseQuantizerKind(const std::string& name);
 
+// The per-point bit widths of QuantConfig::bits_overrides as text: "NAME=BITS" pairs joined by
+// commas, e.g. "input=8,head.weight=8" ("" = none). ParseBitsOverrides throws
+// std::invalid_argument naming the pair for a missing '=', an empty name, a bit width that is not
+// an integer in 2..8 or 32, or a name given twice. Whether a name is a tap of the model is checked
+// when the quantizers are built (quant/tap_quantizers.h).
+std::map<std::string, int> ParseBitsOverrides(const std::string& text);
+std::string BitsOverridesName(const std::map<std::string, int>& overrides);
+
 // The activation observer each method calibrates with unless one is chosen (psaq quantize's
 // --act_observer left empty): kMinMax for kPsaq (PSAQ's QuantAct), kPercentile for kRepq
 // (RepQ-ViT's percentile search, quant/percentile_observer.h).

@@ -23,6 +23,17 @@ bool HasProperSuffix(const std::string& name, const std::string& suffix) {
 
 }  // namespace
 
+void CheckBitsOverrides(const model::TapSet& taps, const std::map<std::string, int>& overrides,
+                        const std::string& model_name) {
+  for (const auto& [tap_name, bits] : overrides) {
+    const int id = taps.Find(tap_name);
+    TORCH_CHECK(id >= 0 && taps.taps()[static_cast<size_t>(id)].kind != model::TapKind::kFeature,
+                "bits override '", tap_name, "' (QuantConfig.bits_overrides) is not a weight or "
+                "activation tap of ", model_name,
+                " ('psaq inspect --file=<a quantized export of it>' lists its points)");
+  }
+}
+
 bool IsSoftmaxTap(const std::string& name) {
   return HasProperSuffix(name, std::string(".") + model::kSoftmaxPoint);
 }
@@ -64,13 +75,7 @@ TapQuantizers::TapQuantizers(model::TapSet& taps, torch::nn::Module& module, std
   activation_quantizers_.resize(infos.size());
   observers_.resize(infos.size());
   in_scope_.resize(infos.size(), true);
-  // An override naming no tap would otherwise be ignored silently (a typo, another model's name).
-  for (const auto& [tap_name, bits] : config_.bits_overrides) {
-    const int id = taps_->Find(tap_name);
-    TORCH_CHECK(id >= 0 && infos[static_cast<size_t>(id)].kind != model::TapKind::kFeature,
-                "QuantConfig.bits_overrides: '", tap_name, "' is not a weight or activation tap of ",
-                name_);
-  }
+  CheckBitsOverrides(*taps_, config_.bits_overrides, name_);
   if (config_.input_range == InputRange::kPixelBox) {
     const int id = taps_->Find(kInputTap);
     TORCH_CHECK(id >= 0 && infos[static_cast<size_t>(id)].kind == model::TapKind::kActivation,

@@ -21,6 +21,7 @@
 #include <torch/nn/module.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +37,13 @@ namespace psaq::quant {
 
 // The activation tap of the input image (every model of model/ registers it first).
 inline constexpr const char* kInputTap = "input";
+
+// Throws c10::Error naming the first name of `overrides` (QuantConfig::bits_overrides) that is not
+// a weight or activation tap of `taps` (a typo or another model's name would otherwise be ignored
+// silently); `model_name` is for the message. TapQuantizers checks this when it is built; a job
+// may check it earlier, before it spends time making samples.
+void CheckBitsOverrides(const model::TapSet& taps, const std::map<std::string, int>& overrides,
+                        const std::string& model_name);
 
 // True for the taps a quantization scope covers; the default covers every tap.
 using TapScopePredicate = std::function<bool(const model::TapInfo&)>;

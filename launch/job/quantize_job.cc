@@ -31,6 +31,7 @@
 #include "quant/evaluate.h"
 #include "quant/evaluate_detector.h"
 #include "quant/export.h"
+#include "quant/tap_quantizers.h"
 
 namespace psaq::job {
 namespace {
@@ -300,6 +301,9 @@ class Job {
     teacher_->eval();
     for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
     teacher_->to(ctx_.device);
+    // Before any sample is made: a misnamed override would otherwise fail only at calibration.
+    quant::CheckBitsOverrides(teacher_->taps(), options_.quant.bits_overrides,
+                              teacher_->config().name);
     checkpoint_options_ = JobOptionsToJson(options_, true);
     checkpoint_options_["model_weights"] = WeightsChecksum(*teacher_);
     method_ = MethodName(options_.source);
@@ -436,6 +440,7 @@ class Job {
     detector_->eval();
     for (auto& p : detector_->parameters()) p.set_requires_grad(false);
     detector_->to(ctx_.device);
+    quant::CheckBitsOverrides(detector_->taps(), options_.quant.bits_overrides, options_.model);
     checkpoint_options_ = JobOptionsToJson(options_, true);
     checkpoint_options_["model_weights"] = WeightsChecksum(*detector_);
     checkpoint_options_["quant_scope"] = quant::DetectorScopeName(options_.quant_scope);

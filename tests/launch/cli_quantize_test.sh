@@ -129,6 +129,31 @@ run psaq_prior "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 
   --fold_prior=layernorm --output_dir="$WORK/psaq_prior"
 [ "$RC" -ne 0 ] || fail "psaq_prior: --fold_prior without repq was accepted"
 expect_in psaq_prior err "--fold_prior=layernorm applies to --quantizer=repq only"
+# --bits_overrides: single points at other bits than --w_bits/--a_bits, here the image at 8 bits
+# in a W8/A4 repq run: in the label, the report and the export (psaq inspect); a malformed pair is
+# refused by the flag's check, a name that is not a point of the model before any sample is made.
+run noise_in8 "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 --a_bits=4 \
+  --quantizer=repq --bits_overrides=input=8 --output_dir="$WORK/noise_in8"
+[ "$RC" -eq 0 ] || { fail "quantize noise_in8 exited $RC"; sed 's/^/    /' "$WORK/noise_in8.err" >&2; }
+expect_in noise_in8 out "noise (W8/A4 with input=8, repq, percentile ranges)"
+grep -A2 '"bits_overrides"' "$WORK/noise_in8/report.json" | grep -q '"input": 8' ||
+  fail "noise_in8: report.json does not record bits_overrides input=8"
+run inspect_in8 "$PSAQ" inspect --file="$WORK/noise_in8/model.safetensors"
+grep -E "^ +input +8 " "$WORK/inspect_in8.out" >/dev/null ||
+  fail "inspect_in8: the input point is not listed at 8 bits"
+grep -E "^ +blocks\.0\.attn\.av +4 " "$WORK/inspect_in8.out" >/dev/null ||
+  fail "inspect_in8: blocks.0.attn.av is not listed at --a_bits=4"
+run bad_override "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
+  --bits_overrides=input=9 --output_dir="$WORK/bad_override"
+[ "$RC" -ne 0 ] || fail "bad_override: --bits_overrides=input=9 was accepted"
+expect_in bad_override err "--bits_overrides 'input=9': the bit width must be 2..8 or 32"
+run unknown_override "$PSAQ" quantize --model="$MODEL" --method=v1 --num_samples=8 \
+  --bits_overrides=blocks.0.no_such=8 --output_dir="$WORK/unknown_override"
+[ "$RC" -ne 0 ] || fail "unknown_override: an override naming no point was accepted"
+expect_in unknown_override err "bits override 'blocks.0.no_such'"
+if grep -q "v1 .*iter" "$WORK/unknown_override.err"; then
+  fail "unknown_override: V1 ran before the override was refused"
+fi
 run bad_observer "$PSAQ" quantize --model="$MODEL" --method=noise --num_samples=8 \
   --act_observer=kl --output_dir="$WORK/bad_observer"
 [ "$RC" -ne 0 ] || fail "bad_observer: --act_observer=kl was accepted"

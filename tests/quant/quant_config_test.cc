@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace psaq::quant {
 namespace {
@@ -28,6 +31,36 @@ TEST(QuantConfigTest, DescriptionNamesBitsOverridesAndThePixelBox) {
   config.bits_overrides = {{"head.weight", 8}};
   config.input_range = InputRange::kPixelBox;
   EXPECT_EQ(DescribeQuantConfig(config), "W4A8 +1 overrides, pixel-box input");
+}
+
+TEST(QuantConfigTest, BitsOverridesParseAndPrintAndRefuseMalformedPairs) {
+  const std::map<std::string, int> two = {{"head.weight", 8}, {"input", 32}};
+  EXPECT_EQ(ParseBitsOverrides("input=32,head.weight=8"), two);
+  EXPECT_EQ(BitsOverridesName(two), "head.weight=8,input=32");  // sorted by name
+  EXPECT_EQ(ParseBitsOverrides(BitsOverridesName(two)), two);
+  EXPECT_TRUE(ParseBitsOverrides("").empty());
+  EXPECT_EQ(BitsOverridesName({}), "");
+  const std::pair<const char*, const char*> bad[] = {
+      {"input", "'input' is not NAME=BITS"},
+      {"=8", "'=8' is not NAME=BITS"},
+      {"input=8,", "'' is not NAME=BITS"},
+      {"input=9", "'input=9': the bit width must be 2..8 or 32"},
+      {"input=1", "'input=1': the bit width must be 2..8 or 32"},
+      {"input=", "'input=': the bit width must be 2..8 or 32"},
+      {"input=8b", "'input=8b': the bit width must be 2..8 or 32"},
+      {"input=-4", "'input=-4': the bit width must be 2..8 or 32"},
+      {"input=100", "'input=100': the bit width must be 2..8 or 32"},
+      {"input=8,input=6", "'input' is given twice"},
+  };
+  for (const auto& [text, message] : bad) {
+    try {
+      ParseBitsOverrides(text);
+      ADD_FAILURE() << "accepted '" << text << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos)
+          << text << ": " << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -174,6 +174,16 @@ TEST_P(QuantizedModelTest, BitOverridesApplyPerTap) {
   QuantConfig bad;
   bad.bits_overrides = {{"no.such.tap", 8}};
   EXPECT_THROW(QuantizedModel(Model(), bad), c10::Error);
+  // The same check, callable before a job makes its samples: it names the override.
+  EXPECT_NO_THROW(CheckBitsOverrides(m->taps(), config.bits_overrides, "tiny"));
+  try {
+    CheckBitsOverrides(m->taps(), bad.bits_overrides, "tiny");
+    ADD_FAILURE() << "an override naming no tap was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bits override 'no.such.tap'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("tap of tiny"), std::string::npos) << e.what();
+  }
   QuantConfig bad_bits;
   bad_bits.act_bits = 1;
   EXPECT_THROW(QuantizedModel(Model(), bad_bits), c10::Error);
