@@ -14,7 +14,8 @@
 # column uses the defaults. Finished runs are kept while the teacher file is unchanged, so a second
 # call only does what is missing; runs of a replaced teacher are moved aside.
 # Environment (to run a part): TEACHERS, BITS ("W,A ..."), SEEDS, RANKS, ABLATION (1/0),
-# ABLATION_SEEDS (default SEEDS), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
+# ABLATION_SEEDS (default SEEDS), ABLATION_BITS (the ablation's settings, default "4,4"),
+# ABLATION_VARIANTS (names below, default all), SAMPLE_SWEEP (1/0), SWEEP (samples x ranks, default
 # "32x1 32x2 128x1 128x2 512x1 512x2"; a point may name its own methods: "512x1:v1,v2"),
 # SWEEP_METHODS (the other points' methods, default "v1 v2"), INPUT_RANGE_BITS (settings of the
 # input-range comparison, default "8,8 4,8 4,4"; "" leaves it out),
@@ -27,6 +28,8 @@ BITS="${BITS:-8,8 6,6 4,8 4,4 4,3}"
 SEEDS="${SEEDS:-0 1 2}"
 RANKS="${RANKS:-2}"
 ABLATION_SEEDS="${ABLATION_SEEDS:-$SEEDS}"
+ABLATION_BITS="${ABLATION_BITS:-4,4}"
+ABLATION_VARIANTS="${ABLATION_VARIANTS:-}"
 SWEEP="${SWEEP:-32x1 32x2 128x1 128x2 512x1 512x2}"
 SWEEP_METHODS="${SWEEP_METHODS:-v1 v2}"
 INPUT_RANGE_BITS="${INPUT_RANGE_BITS-8,8 4,8 4,4}"
@@ -61,7 +64,8 @@ v2() {
 }
 
 # The V2 ablation on the first teacher (by default the Swin: the demo's model, and the cheaper to run)
-# at W4/A4 (where sources differ): one knob at a time.
+# at each of ABLATION_BITS (by default W4/A4, where sources differ): one knob at a time. Its
+# defaults run is the main table's V2 cell (w{W}a{A}-v2), its variants ablation-w{W}a{A}-NAME.
 if [ "${ABLATION:-1}" = 1 ]; then
   teacher="${TEACHERS%% *}"
   model="$ROOT/model/zoo/$teacher.safetensors"
@@ -75,11 +79,22 @@ if [ "${ABLATION:-1}" = 1 ]; then
     [rounds20]="--v2_rounds=20"
     [student_lr1e-4]="--v2_student_lr=1e-4"
   )
-  for seed in $ABLATION_SEEDS; do
-    v2 "$model" "$OUT/$teacher/w4a4-v2-s$seed" 4 4 "$seed"
-    for name in "${!variants[@]}"; do
-      # shellcheck disable=SC2086
-      v2 "$model" "$OUT/$teacher/ablation-$name-s$seed" 4 4 "$seed" ${variants[$name]}
+  [ -n "$ABLATION_VARIANTS" ] || ABLATION_VARIANTS="${!variants[*]}"
+  for name in $ABLATION_VARIANTS; do
+    [ -n "${variants[$name]+set}" ] || {
+      log "ABLATION_VARIANTS: no variant '$name' (have: ${!variants[*]})"
+      exit 1
+    }
+  done
+  for bits in $ABLATION_BITS; do
+    w="${bits%,*}" a="${bits#*,}"
+    for seed in $ABLATION_SEEDS; do
+      v2 "$model" "$OUT/$teacher/w${w}a${a}-v2-s$seed" "$w" "$a" "$seed"
+      for name in $ABLATION_VARIANTS; do
+        # shellcheck disable=SC2086
+        v2 "$model" "$OUT/$teacher/ablation-w${w}a${a}-$name-s$seed" "$w" "$a" "$seed" \
+          ${variants[$name]}
+      done
     done
   done
 fi
@@ -148,6 +163,7 @@ done
 
 command="TEACHERS=\"$TEACHERS\" BITS=\"$BITS\" SEEDS=\"$SEEDS\" RANKS=$RANKS"
 command+=" ABLATION=${ABLATION:-1} ABLATION_SEEDS=\"$ABLATION_SEEDS\""
+command+=" ABLATION_BITS=\"$ABLATION_BITS\" ABLATION_VARIANTS=\"$ABLATION_VARIANTS\""
 command+=" SAMPLE_SWEEP=${SAMPLE_SWEEP:-1} SWEEP=\"$SWEEP\""
 command+=" SWEEP_METHODS=\"$SWEEP_METHODS\" INPUT_RANGE_BITS=\"$INPUT_RANGE_BITS\""
 command+=" docs/make_results.sh"
@@ -157,6 +173,7 @@ page_ablation_seeds="$ABLATION_SEEDS" page_sweep="$SWEEP"
 [ "${SAMPLE_SWEEP:-1}" = 1 ] || page_sweep=""
 /usr/bin/python3 "$ROOT/docs/results.py" --results_dir "$OUT" --teachers "$TEACHERS" \
   --bits "$BITS" --seeds "$SEEDS" --ablation_seeds "$page_ablation_seeds" \
+  --ablation_bits "$ABLATION_BITS" \
   --sweep "$page_sweep" --input_range_bits "$INPUT_RANGE_BITS" --command "$command" \
   --markdown "$ROOT/docs/results.md" --plot "$ROOT/docs/results.png"
 log "wrote docs/results.md and docs/results.png"

@@ -287,14 +287,16 @@ def teacher_lines(root, t, bits, seeds, test_pixels, table):
     return lines + input_lines(root, t, bits, seeds, test_pixels) + [""]
 
 
-def ablation_lines(root, teacher, abl_seeds, seeds, table):
-    """The V2 ablation section: the defaults run (w4a4-v2) and every ablation-* run of TEACHER
-    over ABL_SEEDS, each labelled with what its report.json says it changed against the defaults
-    (so the variants of docs/make_results.sh are not repeated here), and the verdict."""
+def ablation_lines(root, teacher, w, ab, abl_seeds, seeds, table):
+    """The V2 ablation section at W{W}/A{AB}: the defaults run (w{W}a{AB}-v2, the main table's V2
+    cell) and every ablation-w{W}a{AB}-* run of TEACHER over ABL_SEEDS, each labelled with what
+    its report.json says it changed against the defaults (so the variants of
+    docs/make_results.sh are not repeated here), and the verdict."""
     abl_dir = os.path.join(root, teacher)
+    prefix, default_run = f"ablation-w{w}a{ab}-", f"w{w}a{ab}-v2"
     names = sorted({d.rsplit("-s", 1)[0] for d in
                     (os.listdir(abl_dir) if os.path.isdir(abl_dir) else [])
-                    if d.startswith("ablation-") and not d.endswith(".log")})
+                    if d.startswith(prefix) and not d.endswith(".log")})
 
     def report(name, k):
         return os.path.join(abl_dir, f"{name}-s{k}", "report.json")
@@ -302,7 +304,7 @@ def ablation_lines(root, teacher, abl_seeds, seeds, table):
     def options_of(name):  # of the first seed that finished
         return next((o for o in (v2_options(report(name, k)) for k in abl_seeds) if o), None)
 
-    defaults = options_of("w4a4-v2") or {}
+    defaults = options_of(default_run) or {}
     rows = []
     for name in names:
         opts = options_of(name)
@@ -314,7 +316,7 @@ def ablation_lines(root, teacher, abl_seeds, seeds, table):
     knobs = sorted({k for diff, _ in rows for k, _ in diff})
     default_label = "defaults (" + ", ".join(f"{k} = {defaults.get(k)}" for k in knobs) + ")"
     seeded = len(abl_seeds) > 1  # then each variant is compared with the defaults' noise
-    lines = [f"## V2 ablation ({teacher}, W4/A4)", "",
+    lines = [f"## V2 ablation ({teacher}, W{w}/A{ab})", "",
              f"One knob changed from the defaults at a time (the option names of report.json); "
              f"seeds {', '.join(abl_seeds)}"
              + ("; the last column is the difference from the defaults and whether it exceeds "
@@ -322,7 +324,7 @@ def ablation_lines(root, teacher, abl_seeds, seeds, table):
              "| variant | top-1 | wall s |" + (" vs defaults |" if seeded else ""),
              "|---|---|---|" + ("---|" if seeded else "")]
     means, kinds, base = {}, {}, None
-    for label, name in [(default_label, "w4a4-v2")] + [
+    for label, name in [(default_label, default_run)] + [
             (", ".join(f"{k} = {v}" for k, v in diff) or "(same as defaults)", name)
             for diff, name in rows]:
         runs = [report(name, k) for k in abl_seeds]
@@ -358,9 +360,9 @@ def ablation_lines(root, teacher, abl_seeds, seeds, table):
                 "No variant is above the defaults beyond noise, so the defaults are kept."
                 if "above" not in kinds.values() else
                 "A variant is above the defaults beyond noise: the defaults should change."))
-        sd = table.get((teacher, "4", "4", "v2"), (None, None, 0))
+        sd = table.get((teacher, w, ab, "v2"), (None, None, 0))
         if len(abl_seeds) == 1 and sd[2] > 1:
-            lines.append(f"One seed: V2's standard deviation at W4/A4 over seeds "
+            lines.append(f"One seed: V2's standard deviation at W{w}/A{ab} over seeds "
                          f"{', '.join(seeds)} is {sd[1]:.2f} points (main table), so a gap "
                          f"under {2 * sd[1]:.1f} points is not established.")
     return lines + [""]
@@ -466,6 +468,7 @@ def main():
     ap.add_argument("--bits", required=True)
     ap.add_argument("--seeds", required=True)
     ap.add_argument("--ablation_seeds", required=True)
+    ap.add_argument("--ablation_bits", default="4,4", help="the ablation's settings 'W,A ...'")
     ap.add_argument("--sweep", required=True,
                     help="samples x ranks points, e.g. '32x1 32x2 512x1:v1'")
     ap.add_argument("--input_range_bits", default="",
@@ -502,7 +505,8 @@ def main():
     test_pixels = read_test_pixels(a.data_dir)
     for t in teachers:
         lines += teacher_lines(root, t, bits, seeds, test_pixels, table)
-    lines += ablation_lines(root, teachers[0], abl_seeds, seeds, table)
+    for w, ab in (b.split(",") for b in a.ablation_bits.split()):
+        lines += ablation_lines(root, teachers[0], w, ab, abl_seeds, seeds, table)
     lines += sweep_lines(root, teachers[0], seeds[0], a.sweep)
     lines += input_range_lines(root, teachers[0], a.input_range_bits, seeds, table)
     lines += papers_lines(teachers, bits, seeds, table)
