@@ -163,19 +163,12 @@ std::map<std::string, const at::Tensor*> IndexTensors(const model::SafetensorsFi
 }  // namespace
 
 int ParseBits(const std::string& text, const std::string& what, const std::string& path) {
-  int bits = 0;
-  try {
-    size_t used = 0;
-    bits = std::stoi(text, &used);
-    if (used != text.size()) bits = 0;
-  } catch (const std::exception&) {
-    bits = 0;
-  }
-  if (!IsValidBits(bits)) {
+  const std::optional<int> bits = BitsFromText(text);
+  if (!bits) {
     Fail(path, what + " = '" + text + "' is not a bit width (" + std::to_string(kMinBits) + ".." +
                    std::to_string(kMaxBits) + " or " + std::to_string(kBitsOff) + ")");
   }
-  return bits;
+  return *bits;
 }
 
 void CheckScaleRange(const at::Tensor& scales, const std::string& name, const std::string& path) {

@@ -13,8 +13,9 @@
 
 namespace psaq::quant {
 
-// The bit width written as `text` (an export's metadata or quant point): kMinBits..kMaxBits or
-// kBitsOff. Throws "<path>: <what> = '<text>' is not a bit width (2..8 or 32)" otherwise.
+// The bit width written as `text` (an export's metadata or quant point), read by BitsFromText
+// (quant/quantizer.h: digits only): kMinBits..kMaxBits or kBitsOff. Throws
+// "<path>: <what> = '<text>' is not a bit width (2..8 or 32)" otherwise.
 int ParseBits(const std::string& text, const std::string& what, const std::string& path);
 
 // Every element of `scales` must be a finite, positive scale in [kMinScale, kMaxScale]

@@ -51,16 +51,13 @@ std::map<std::string, int> ParseBitsOverrides(const std::string& text) {
     }
     const std::string name = pair.substr(0, eq);
     const std::string bits_text = pair.substr(eq + 1);
-    int bits = 0;
-    const bool digits = !bits_text.empty() && bits_text.size() <= 2 &&
-                        bits_text.find_first_not_of("0123456789") == std::string::npos;
-    if (digits) bits = std::stoi(bits_text);
-    if (!digits || !IsValidBits(bits)) {
+    const std::optional<int> bits = BitsFromText(bits_text);
+    if (!bits) {
       throw std::invalid_argument("'" + pair + "': the bit width must be " +
                                   std::to_string(kMinBits) + ".." + std::to_string(kMaxBits) +
                                   " or " + std::to_string(kBitsOff));
     }
-    if (!overrides.emplace(name, bits).second) {
+    if (!overrides.emplace(name, *bits).second) {
       throw std::invalid_argument("'" + name + "' is given twice");
     }
     if (comma == std::string::npos) break;
@@ -100,7 +97,7 @@ std::string DescribeQuantConfig(const QuantConfig& config) {
   std::string label =
       "W" + std::to_string(config.weight_bits) + "A" + std::to_string(config.act_bits);
   if (!config.bits_overrides.empty()) {
-    label += " +" + std::to_string(config.bits_overrides.size()) + " overrides";
+    label += " with " + BitsOverridesName(config.bits_overrides);
   }
   if (config.input_range == InputRange::kPixelBox) label += ", pixel-box input";
   return label + DescribeQuantMethod(config);

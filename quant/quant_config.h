@@ -102,8 +102,9 @@ struct QuantConfig {
 // a fold_prior other than kNone without quantizer kRepq.
 void ValidateQuantConfig(const QuantConfig& config);
 
-// "W4A8"-style label, with "+N overrides" when bits_overrides is non-empty and ", pixel-box
-// input" for InputRange::kPixelBox, then DescribeQuantMethod.
+// "W4A8"-style label, then " with " and BitsOverridesName when bits_overrides is non-empty (as
+// the quantize summary names them), ", pixel-box input" for InputRange::kPixelBox, then
+// DescribeQuantMethod.
 std::string DescribeQuantConfig(const QuantConfig& config);
 
 // The method's part of a label: ", repq" for QuantizerKind::kRepq, ", percentile ranges" for

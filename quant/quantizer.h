@@ -15,6 +15,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
+#include <string>
+
 #include "quant/uniform_grid.h"
 
 namespace psaq::quant {
@@ -23,6 +26,11 @@ inline constexpr int kBitsOff = 32;  // quantization off: FakeQuantize is the id
 
 // True for kMinBits..kMaxBits (quant/uniform_grid.h) and kBitsOff.
 bool IsValidBits(int bits);
+
+// A bit width written as text the way psaq writes one (std::to_string: one or two decimal
+// digits, no sign or space) that IsValidBits accepts; nullopt for anything else. The one reader
+// of bit widths from text: flags (--bits_overrides) and export metadata.
+std::optional<int> BitsFromText(const std::string& text);
 
 class Quantizer {
  public:

@@ -336,6 +336,11 @@ TEST_F(CorruptExportTest, BadBitsMetadata) {
       {"w_bits", "metadata w_bits = '9'", [](Tensors&, Metadata& m) { m["w_bits"] = "9"; }});
   ExpectImportFails({"a_bits", "metadata a_bits = 'eight'",
                      [](Tensors&, Metadata& m) { m["a_bits"] = "eight"; }});
+  // psaq writes digits only (std::to_string); a sign or a space is not its writing.
+  ExpectImportFails(
+      {"a_bits_sign", "metadata a_bits = '+8'", [](Tensors&, Metadata& m) { m["a_bits"] = "+8"; }});
+  ExpectImportFails(
+      {"w_bits_space", "metadata w_bits = ' 4'", [](Tensors&, Metadata& m) { m["w_bits"] = " 4"; }});
   ExpectImportFails({"point_bits", "quant point 'input' bits", [](Tensors&, Metadata& m) {
                        json points = json::parse(m["quant_points"]);
                        points[0]["bits"] = 1;

@@ -30,7 +30,15 @@ TEST(QuantConfigTest, DescriptionNamesBitsOverridesAndThePixelBox) {
   EXPECT_EQ(DescribeQuantConfig(config), "W4A8");
   config.bits_overrides = {{"head.weight", 8}};
   config.input_range = InputRange::kPixelBox;
-  EXPECT_EQ(DescribeQuantConfig(config), "W4A8 +1 overrides, pixel-box input");
+  EXPECT_EQ(DescribeQuantConfig(config), "W4A8 with head.weight=8, pixel-box input");
+}
+
+TEST(QuantConfigTest, BitsFromTextReadsWhatPsaqWritesAndNothingElse) {
+  for (int bits : {2, 4, 8, kBitsOff}) EXPECT_EQ(BitsFromText(std::to_string(bits)), bits);
+  EXPECT_EQ(BitsFromText("08"), 8);
+  for (const char* bad : {"", "1", "9", "31", "33", "100", "+8", "-4", " 8", "8 ", "8b", "0x8"}) {
+    EXPECT_FALSE(BitsFromText(bad).has_value()) << "'" << bad << "'";
+  }
 }
 
 TEST(QuantConfigTest, BitsOverridesParseAndPrintAndRefuseMalformedPairs) {
@@ -50,6 +58,8 @@ TEST(QuantConfigTest, BitsOverridesParseAndPrintAndRefuseMalformedPairs) {
       {"input=8b", "'input=8b': the bit width must be 2..8 or 32"},
       {"input=-4", "'input=-4': the bit width must be 2..8 or 32"},
       {"input=100", "'input=100': the bit width must be 2..8 or 32"},
+      {"input=+8", "'input=+8': the bit width must be 2..8 or 32"},
+      {"input= 8", "'input= 8': the bit width must be 2..8 or 32"},
       {"input=8,input=6", "'input' is given twice"},
   };
   for (const auto& [text, message] : bad) {
