@@ -139,6 +139,7 @@ expect_in noise_in8 out "noise (W8/A4 with input=8, repq, percentile ranges)"
 grep -A2 '"bits_overrides"' "$WORK/noise_in8/report.json" | grep -q '"input": 8' ||
   fail "noise_in8: report.json does not record bits_overrides input=8"
 run inspect_in8 "$PSAQ" inspect --file="$WORK/noise_in8/model.safetensors"
+expect_in inspect_in8 out "29 activation points (4 bits: 13, 8 bits: 1, 32 bits: 15)"
 grep -E "^ +input +8 " "$WORK/inspect_in8.out" >/dev/null ||
   fail "inspect_in8: the input point is not listed at 8 bits"
 grep -E "^ +blocks\.0\.attn\.av +4 " "$WORK/inspect_in8.out" >/dev/null ||
