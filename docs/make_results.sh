@@ -64,8 +64,9 @@ v2() {
 }
 
 # The V2 ablation on the first teacher (by default the Swin: the demo's model, and the cheaper to run)
-# at each of ABLATION_BITS (by default W4/A4, where sources differ): one knob at a time. Its
-# defaults run is the main table's V2 cell (w{W}a{A}-v2), its variants ablation-w{W}a{A}-NAME.
+# at each of ABLATION_BITS (by default W4/A4, where sources differ): one knob at a time, and the
+# two best at W4/A8 together. Its defaults run is the main table's V2 cell (w{W}a{A}-v2), its
+# variants ablation-w{W}a{A}-NAME.
 if [ "${ABLATION:-1}" = 1 ]; then
   teacher="${TEACHERS%% *}"
   model="$ROOT/model/zoo/$teacher.safetensors"
@@ -78,6 +79,7 @@ if [ "${ABLATION:-1}" = 1 ]; then
     [rounds5]="--v2_rounds=5"
     [rounds20]="--v2_rounds=20"
     [student_lr1e-4]="--v2_student_lr=1e-4"
+    [lambda3_student_lr1e-4]="--v2_adversarial_weight=3 --v2_student_lr=1e-4"
   )
   [ -n "$ABLATION_VARIANTS" ] || ABLATION_VARIANTS="${!variants[*]}"
   for name in $ABLATION_VARIANTS; do
