@@ -317,7 +317,8 @@ def ablation_lines(root, teacher, w, ab, abl_seeds, seeds, table):
     default_label = "defaults (" + ", ".join(f"{k} = {defaults.get(k)}" for k in knobs) + ")"
     seeded = len(abl_seeds) > 1  # then each variant is compared with the defaults' noise
     lines = [f"## V2 ablation ({teacher}, W{w}/A{ab})", "",
-             f"One knob changed from the defaults at a time (the option names of report.json); "
+             "Each row changes the knobs it names from the defaults (the option names of "
+             f"report.json); "
              f"seeds {', '.join(abl_seeds)}"
              + ("; the last column is the difference from the defaults and whether it exceeds "
                 "twice the pooled standard deviation." if seeded else "."), "",
